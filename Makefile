@@ -1,0 +1,33 @@
+# Two commands do all set-up on a fresh machine:  make demo  |  make test
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# The CPU wheel of torch (on local disk here); installed first so nothing pulls a CUDA build.
+TORCH  := torch==2.13.0
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.core-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e ".[bm3d]"
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.core-installed
+	$(PY) -m pip install --quiet -e ".[bm3d,dev]"
+	touch $@
+
+demo: $(VENV)/.core-installed
+	$(VENV)/bin/infocus demo --output demo-output --overwrite
+
+test: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo-output build dist src/*.egg-info

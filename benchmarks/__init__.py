@@ -1,0 +1,1 @@
+"""Benchmarks of infocus against real data, peers and published numbers (see docs/benchmarks.md)."""

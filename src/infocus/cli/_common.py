@@ -1,0 +1,74 @@
+"""Shared command-line plumbing: error reporting, progress bars, output checks."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from infocus._errors import InfocusInputError, OutputExistsError
+
+console = Console(stderr=True)
+stdout = Console()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Exit status for input a user can fix (same as a usage error).
+EXIT_BAD_INPUT = 2
+
+
+def reports_errors(command: F) -> F:
+    """Turn :class:`InfocusInputError` (and missing optional packages) into one red line, exit 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (InfocusInputError, ImportError) as error:
+            console.print(f"[bold red]Error:[/] {error}", highlight=False)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]Interrupted; no output was written.[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def refuse_existing(path: Path, overwrite: bool) -> None:
+    """Fail before any long work if ``path`` exists and ``overwrite`` is off."""
+    if path.exists() and not overwrite:
+        raise OutputExistsError(
+            f"Output {path} already exists; pass --overwrite to replace it or choose another path."
+        )
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar; yields a ``progress(done, total)`` callback for long loops."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def print_json(payload: Any) -> None:
+    """Machine-readable output on stdout (no colours, no wrapping)."""
+    sys.stdout.write(json.dumps(payload, indent=2, allow_nan=True) + "\n")

@@ -1,0 +1,117 @@
+"""Network architectures for the deep-learning denoisers (CARE, Noise2Noise, Noise2Void, N2V2, ...).
+
+Every architecture is registered under a name and built from keyword arguments, so a trained
+model is fully described by ``(name, model.config)``::
+
+    from infocus.nets import create_network, list_networks
+
+    list_networks()                                  # ['unet', 'unet_n2v2']
+    model = create_network("unet", ndim=2, depth=2, base_filters=32)
+    again = create_network("unet", **model.config)   # the same architecture
+    again.load_state_dict(model.state_dict())
+
+Registered architectures
+------------------------
+``unet``
+    The CARE U-Net (Ronneberger et al. 2015; Weigert et al. 2018), see :class:`UNet`.
+``unet_n2v2``
+    The same class with the N2V2 changes (Höck et al. 2022): anti-aliased max-blur-pooling and
+    no skip connection at full resolution; see :func:`infocus.nets.unet.unet_n2v2`.
+
+Importing this package registers every architecture.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from torch import nn
+
+from infocus._errors import InfocusInputError
+from infocus.nets import unet as _unet  # noqa: F401  (registers "unet" and "unet_n2v2")
+from infocus.nets._registry import NETWORKS, NetworkFactory
+from infocus.nets.unet import UNet
+
+__all__ = [
+    "NETWORKS",
+    "NetworkFactory",
+    "UNet",
+    "count_parameters",
+    "create_network",
+    "list_networks",
+    "network_options",
+]
+
+
+def list_networks() -> list[str]:
+    """Names of all registered network architectures, sorted."""
+    return NETWORKS.names()
+
+
+def network_options(name: str) -> dict[str, Any]:
+    """The keyword arguments that network ``name`` accepts, with their defaults.
+
+    Raises
+    ------
+    InfocusInputError
+        For an unknown name; the message lists the known ones.
+    """
+    factory = NETWORKS.get(name)
+    return {
+        param.name: param.default
+        for param in inspect.signature(factory).parameters.values()
+        if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+    }
+
+
+def create_network(name: str, **kwargs: Any) -> nn.Module:
+    """Build the network registered under ``name`` (case-insensitive) from keyword arguments.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_networks`.
+    **kwargs
+        Constructor arguments of that architecture (see :func:`network_options`); omitted ones
+        take the registered defaults.
+
+    Returns
+    -------
+    torch.nn.Module
+        A freshly initialised network, in training mode, on the CPU, in float32.
+
+    Raises
+    ------
+    InfocusInputError
+        For an unknown name, an option the architecture does not have (the message lists the
+        accepted ones), or an invalid option value.
+    """
+    factory = NETWORKS.get(name)
+    accepted = network_options(name)
+    takes_any = any(
+        param.kind == param.VAR_KEYWORD for param in inspect.signature(factory).parameters.values()
+    )
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown and not takes_any:
+        plural = "s" if len(unknown) > 1 else ""
+        raise InfocusInputError(
+            f"Network {name!r} has no option{plural} {', '.join(map(repr, unknown))}; "
+            f"use only: {', '.join(accepted)}."
+        )
+    return factory(**kwargs)
+
+
+def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
+    """Number of scalar parameters of ``model`` (buffers such as batch-norm statistics excluded).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any network.
+    trainable_only : bool
+        Count only parameters with ``requires_grad=True``.
+    """
+    return sum(
+        param.numel() for param in model.parameters() if param.requires_grad or not trainable_only
+    )

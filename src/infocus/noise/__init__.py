@@ -1,0 +1,37 @@
+"""Noise physics: Poisson–Gaussian parameters, variance stabilisation, simulation and estimation.
+
+* :class:`NoiseParams`: the affine noise-variance model :math:`\\mathrm{Var}[x|y] = a y + b`.
+* :func:`generalized_anscombe` / :func:`inverse_generalized_anscombe`: variance stabilisation
+  and its exact unbiased inverse (Mäkitalo & Foi 2013).
+* :func:`simulate_poisson_gaussian`, :func:`add_emccd_noise`, :func:`add_stripe_noise`,
+  :func:`add_correlated_noise`, :func:`scale_to_photons`: camera-noise simulation.
+* :func:`estimate_noise`, :func:`noise_level_function`: single-image noise estimation in the
+  spirit of Foi et al. (2008).
+"""
+
+from __future__ import annotations
+
+from infocus.noise._params import NoiseParams
+from infocus.noise.estimate import NoiseLevelPoints, estimate_noise, noise_level_function
+from infocus.noise.simulate import (
+    add_correlated_noise,
+    add_emccd_noise,
+    add_stripe_noise,
+    scale_to_photons,
+    simulate_poisson_gaussian,
+)
+from infocus.noise.vst import generalized_anscombe, inverse_generalized_anscombe
+
+__all__ = [
+    "NoiseLevelPoints",
+    "NoiseParams",
+    "add_correlated_noise",
+    "add_emccd_noise",
+    "add_stripe_noise",
+    "estimate_noise",
+    "generalized_anscombe",
+    "inverse_generalized_anscombe",
+    "noise_level_function",
+    "scale_to_photons",
+    "simulate_poisson_gaussian",
+]

@@ -1,0 +1,340 @@
+"""A trained network with everything needed to use it: the model format and prediction.
+
+A model is a folder (or one ``.zip`` of that folder) holding::
+
+    config.json          format version, network name + constructor arguments, training
+                         settings, axes handled, normalisation statistics, provenance
+    weights.safetensors  the network weights (safetensors: tensors only, never code)
+    history.json         the training and validation losses per epoch
+
+Nothing in a model is unpickled, so loading a model file cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from infocus._errors import InfocusInputError, OutputExistsError
+from infocus._validate import check_image
+from infocus.axes import check_axes, default_axes
+
+__all__ = ["TrainedModel", "load_model", "MODEL_FORMAT"]
+
+#: Identifies our model folders; bumped when the layout changes.
+MODEL_FORMAT = "infocus-model/1"
+_FILES = ("config.json", "weights.safetensors", "history.json")
+
+
+@dataclass
+class TrainedModel:
+    """A trained denoising network, its normalisation and its provenance.
+
+    Use :meth:`denoise` (or call the object) exactly like a classical denoiser.
+    """
+
+    network: torch.nn.Module
+    config: Any  # TrainingConfig
+    spatial: str
+    input_norm: Any  # Normalizer
+    target_norm: Any  # Normalizer
+    history: list[dict[str, Any]] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------------------- predict
+    def denoise(
+        self,
+        image: np.ndarray,
+        *,
+        axes: str | None = None,
+        tile_size: int | None = None,
+        overlap: int | None = None,
+        tta: bool = False,
+        batch_size: int = 4,
+        device: str | None = None,
+        out: Any = None,
+        progress: Any = None,
+    ) -> np.ndarray:
+        """Denoise ``image`` (any size; tiled with smooth blending, so no seams).
+
+        Parameters
+        ----------
+        image : array_like
+            Pixels in the camera units the model was trained on; a Zarr array is read tile by
+            tile when ``out`` is given.
+        axes : str
+            Axes of ``image``; must contain the model's spatial axes (``YX``, ``ZYX`` or ``TYX``).
+        tile_size : int, optional
+            Tile edge in pixels; default chosen from free memory.
+        overlap : int, optional
+            Overlap of neighbouring tiles; default covers the network's receptive field.
+        tta : bool
+            Average over the 8 flips/rotations of the YX plane (test-time augmentation).
+        out : array-like, optional
+            Writable array (e.g. a Zarr array) of the image's shape to stream the result into.
+
+        Returns
+        -------
+        ndarray float32 of the image's shape (or ``out``).
+        """
+        from infocus.predict.tiling import auto_tile_shape, available_memory, tiled_apply
+
+        lazy = hasattr(image, "chunks") and not isinstance(image, np.ndarray)
+        array = image if lazy else check_image(image, axes)
+        axes = check_axes(axes, array.shape) if axes else default_axes(array.shape)
+        missing = [a for a in self.spatial if a not in axes]
+        if missing:
+            raise InfocusInputError(
+                f"This model works on {self.spatial} but the image axes {axes!r} lack "
+                f"{''.join(missing)!r}; pass the right --axes."
+            )
+        channels = int(self.config_channels)
+        joint = self.config.channels == "joint"
+        if joint and "C" not in axes and channels > 1:
+            raise InfocusInputError(
+                f"This model denoises {channels} channels jointly but the image has no C axis; "
+                "pass axes with C."
+            )
+        if joint and "C" in axes and array.shape[axes.index("C")] != channels:
+            raise InfocusInputError(
+                f"This model expects {channels} channels but the image has "
+                f"{array.shape[axes.index('C')]}; use a model trained on this channel layout."
+            )
+        block_axes = ("C" if joint and "C" in axes else "") + self.spatial
+        device_ = torch.device(device) if device else next(self.network.parameters()).device
+        network = self.network.to(device_).eval()
+        multiple = int(network.size_multiple)
+        spatial_shape = tuple(array.shape[axes.index(a)] for a in self.spatial)
+        if tile_size is None:
+            tile = auto_tile_shape(
+                spatial_shape,
+                multiple=multiple,
+                bytes_per_voxel=_bytes_per_voxel(network),
+                memory_budget=min(available_memory() // 4, 2 * 1024**3) // max(1, batch_size),
+            )
+        else:
+            tile = tuple(min(int(tile_size), _round_up(n, multiple)) for n in spatial_shape)
+            tile = tuple(_round_up(t, multiple) for t in tile)
+        if overlap is None:
+            field_ = network.receptive_field
+            radius = max(field_) if isinstance(field_, (tuple, list)) else int(field_)
+            overlap = min(_round_up(radius // 2 + 1, 2), max(2, min(tile) // 4))
+        loop_axes = [a for a in axes if a not in block_axes]
+        loop_shape = tuple(array.shape[axes.index(a)] for a in loop_axes)
+        result = out if out is not None else np.empty(array.shape, dtype=np.float32)
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                x = torch.from_numpy(np.ascontiguousarray(batch)).to(device_)
+                if not tta:
+                    return network(x).float().cpu().numpy()
+                return _tta(network, x).cpu().numpy()
+
+        total = int(np.prod(loop_shape)) if loop_shape else 1
+        for count, position in enumerate(np.ndindex(*loop_shape) if loop_shape else [()], 1):
+            index: list[Any] = [slice(None)] * array.ndim
+            for a, p in zip(loop_axes, position, strict=True):
+                index[axes.index(a)] = p
+            remaining = [a for a in axes if a in block_axes]
+            block = np.asarray(array[tuple(index)], dtype=np.float32)
+            # Bring the block into (C, *spatial) order.
+            block = np.transpose(block, [remaining.index(a) for a in block_axes])
+            if not joint:
+                block = block[np.newaxis]
+            normed = self.input_norm.normalize(block, channel_axis=0)
+            predicted = tiled_apply(
+                normed,
+                run,
+                tile_shape=tile,
+                overlap=(overlap,) * len(tile),
+                multiple=multiple,
+                batch_size=batch_size,
+            )
+            predicted = self.target_norm.denormalize(predicted, channel_axis=0)
+            if not joint:
+                predicted = predicted[0]
+            predicted = np.transpose(predicted, [block_axes.index(a) for a in remaining])
+            result[tuple(index)] = predicted
+            if progress is not None:
+                progress(count, total)
+        return result
+
+    __call__ = denoise
+
+    @property
+    def config_channels(self) -> int:
+        return int(getattr(self.network, "config", {}).get("in_channels", 1))
+
+    # ----------------------------------------------------------------------------- save
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the model folder, or one ``.zip`` when ``path`` ends in ``.zip`` (atomically)."""
+        from safetensors.torch import save_file
+
+        path = Path(path).expanduser()
+        if path.exists() and not overwrite:
+            raise OutputExistsError(
+                f"Model {path} already exists; pass --overwrite to replace it or choose another path."
+            )
+        if not path.parent.is_dir():
+            raise InfocusInputError(f"Folder {path.parent} does not exist; create it first.")
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        try:
+            folder = staging / "model"
+            folder.mkdir()
+            state = {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
+            save_file(state, folder / "weights.safetensors")
+            (folder / "config.json").write_text(json.dumps(self._config_dict(), indent=2))
+            (folder / "history.json").write_text(json.dumps(self.history, indent=2))
+            if path.suffix == ".zip":
+                archive = staging / "model.zip"
+                with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+                    for name in _FILES:
+                        zf.write(folder / name, name)
+                _replace(archive, path)
+            else:
+                _replace(folder, path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return path
+
+    def _config_dict(self) -> dict[str, Any]:
+        network_config = dict(getattr(self.network, "config", {}))
+        return {
+            "format": MODEL_FORMAT,
+            "network": {"name": self.config.network, "config": network_config},
+            "training": self.config.to_dict(),
+            "spatial": self.spatial,
+            "normalization": {
+                "input": self.input_norm.to_dict(),
+                "target": self.target_norm.to_dict(),
+            },
+            "provenance": self.provenance,
+        }
+
+
+def _replace(source: Path, destination: Path) -> None:
+    """Move ``source`` to ``destination``, replacing it only once the new one is complete."""
+    if destination.exists():
+        trash = destination.parent / f".{destination.name}.old"
+        if trash.exists():
+            shutil.rmtree(trash) if trash.is_dir() else trash.unlink()
+        os.replace(destination, trash)
+        os.replace(source, destination)
+        shutil.rmtree(trash) if trash.is_dir() else trash.unlink()
+    else:
+        os.replace(source, destination)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-int(value) // multiple) * multiple
+
+
+def _bytes_per_voxel(network: torch.nn.Module) -> int:
+    """Rough working memory per input voxel during inference (activations of the widest level)."""
+    config = getattr(network, "config", {})
+    return int(4 * 6 * config.get("base_filters", 32))
+
+
+def _tta(network: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Mean of the network over the 8 symmetries of the YX plane (square tiles)."""
+    dims = (-2, -1)
+    total = torch.zeros_like(network(x[:, :, ...]))
+    count = 0
+    for k in range(4):
+        for flip in (False, True):
+            t = torch.rot90(x, k, dims)
+            t = torch.flip(t, (-1,)) if flip else t
+            y = network(t)
+            y = torch.flip(y, (-1,)) if flip else y
+            total += torch.rot90(y, -k, dims)
+            count += 1
+    return total / count
+
+
+def load_model(path: str | os.PathLike[str]) -> TrainedModel:
+    """Load a model folder or ``.zip`` written by :meth:`TrainedModel.save`.
+
+    Only JSON and safetensors are read; a pickled file (``.pt``, ``.pth``, ``.ckpt``, ``.pkl``)
+    or a folder without our ``config.json`` is refused, so loading cannot run code.
+    """
+    from safetensors.torch import load_file
+
+    from infocus.nets import create_network
+    from infocus.train.config import TrainingConfig
+    from infocus.train.normalize import Normalizer
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InfocusInputError(f"No such model: {path}; check the path.")
+    if path.is_file() and path.suffix.lower() in {".pt", ".pth", ".ckpt", ".pkl", ".pickle"}:
+        raise InfocusInputError(
+            f"{path} is a pickle-based file, which can run arbitrary code when loaded; infocus only "
+            "loads its own model folders or .zip files (JSON + safetensors)."
+        )
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = path
+        if path.is_file():
+            if not zipfile.is_zipfile(path):
+                raise InfocusInputError(
+                    f"{path} is neither an infocus model folder nor a .zip model; check the path."
+                )
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist())
+                unexpected = sorted(names - set(_FILES))
+                if unexpected or not {"config.json", "weights.safetensors"} <= names:
+                    raise InfocusInputError(
+                        f"{path} is not an infocus model (unexpected or missing entries: "
+                        f"{', '.join(unexpected) or 'config.json/weights.safetensors'})."
+                    )
+                for name in names:
+                    zf.extract(name, scratch)
+            folder = Path(scratch)
+        config_path = folder / "config.json"
+        weights_path = folder / "weights.safetensors"
+        if not config_path.is_file() or not weights_path.is_file():
+            raise InfocusInputError(
+                f"{path} is not an infocus model: config.json and weights.safetensors are missing."
+            )
+        try:
+            config = json.loads(config_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise InfocusInputError(f"{config_path} is not valid JSON ({error}).") from None
+        if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
+            raise InfocusInputError(
+                f"{path} is not an infocus model of format {MODEL_FORMAT!r} "
+                f"(found {config.get('format') if isinstance(config, dict) else None!r})."
+            )
+        try:
+            state = load_file(weights_path)
+        except Exception as error:  # safetensors raises its own error types
+            raise InfocusInputError(
+                f"{weights_path.name} in {path} is corrupt or truncated ({error})."
+            ) from None
+        history_path = folder / "history.json"
+        history = json.loads(history_path.read_text()) if history_path.is_file() else []
+    network = create_network(config["network"]["name"], **config["network"]["config"])
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as error:
+        raise InfocusInputError(
+            f"The weights in {path} do not fit its network description ({str(error)[:200]})."
+        ) from None
+    network.eval()
+    return TrainedModel(
+        network=network,
+        config=TrainingConfig.from_dict(config["training"]),
+        spatial=config["spatial"],
+        input_norm=Normalizer.from_dict(config["normalization"]["input"]),
+        target_norm=Normalizer.from_dict(config["normalization"]["target"]),
+        history=history,
+        provenance=config.get("provenance", {}),
+    )

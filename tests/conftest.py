@@ -1,0 +1,43 @@
+"""Shared fixtures: a seeded generator, small synthetic images and the real benchmark data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+#: The real benchmark images (see ../shared/data/README.md); CI has them beside the clone.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh, seeded random generator per test."""
+    return np.random.default_rng(20261125)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """Path to ../shared/data; the test is skipped with a reason when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real benchmark data not found at {SHARED_DATA} (../shared/data beside the repo)")
+    return SHARED_DATA
+
+
+def blobs_image(shape: tuple[int, ...], rng: np.random.Generator, n_blobs: int = 30) -> np.ndarray:
+    """A smooth fluorescence-like test image in [0, 1]: Gaussian blobs on a dim background."""
+    grids = np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij")
+    image = np.full(shape, 0.05)
+    for _ in range(n_blobs):
+        centre = [rng.uniform(0, n) for n in shape]
+        width = rng.uniform(2.0, max(3.0, min(shape) / 10))
+        r2 = sum((g - c) ** 2 for g, c in zip(grids, centre, strict=True))
+        image += rng.uniform(0.3, 1.0) * np.exp(-r2 / (2 * width**2))
+    return (image / image.max()).astype(np.float32)
+
+
+@pytest.fixture
+def blobs_2d(rng: np.random.Generator) -> np.ndarray:
+    """A 128x128 smooth fluorescence-like image in [0, 1]."""
+    return blobs_image((128, 128), rng)
