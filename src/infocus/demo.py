@@ -150,7 +150,9 @@ def _figure(images: dict[str, np.ndarray], results: dict[str, dict[str, float]],
     names = list(images)
     columns = 4
     rows = -(-len(names) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows))
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(3.2 * columns, 3.6 * rows), layout="constrained"
+    )
     low, high = np.percentile(images["clean"], [0.5, 99.8])
     for ax in np.ravel(axes):
         ax.axis("off")
@@ -159,6 +161,5 @@ def _figure(images: dict[str, np.ndarray], results: dict[str, dict[str, float]],
         key = "noisy input" if name == "noisy" else name
         title = name if name == "clean" else f"{name}\n{results[key]['psnr']:.2f} dB"
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

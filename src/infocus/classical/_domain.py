@@ -40,7 +40,14 @@ from infocus.noise import (
     inverse_generalized_anscombe,
 )
 
-__all__ = ["NoiseDomain", "choose_domain", "middle_block", "run_denoiser"]
+__all__ = [
+    "NoiseDomain",
+    "check_odd_size",
+    "check_positive",
+    "choose_domain",
+    "middle_block",
+    "run_denoiser",
+]
 
 #: ``denoise_block(block, sigma, params) -> block``: one (Z)YX block in the working domain.
 BlockDenoiser = Callable[[np.ndarray, float, Mapping[str, Any]], np.ndarray]
@@ -96,7 +103,8 @@ def choose_domain(
     Parameters
     ----------
     image : ndarray
-        One channel (no ``C`` axis needed; with one, the noise is shared by all channels).
+        One channel: noise is estimated per channel, so pass ``image[c]`` for multi-channel data
+        (:func:`run_denoiser` does this).
     axes : str
         Axes of ``image``.
     noise : NoiseParams, optional

@@ -12,7 +12,7 @@ import pywt
 from skimage.restoration import denoise_wavelet
 
 from infocus._errors import InfocusInputError
-from infocus.classical._domain import run_denoiser
+from infocus.classical._domain import check_positive, run_denoiser
 from infocus.classical._registry import DENOISERS
 from infocus.noise import NoiseParams
 
@@ -26,7 +26,7 @@ def _shrink(
     level = max(deepest, 1) if levels is None else min(levels, max(deepest, 1))
     with warnings.catch_warnings():
         if deepest < 1:  # tiny block: one level is still useful despite boundary effects
-            warnings.simplefilter("ignore", UserWarning)
+            warnings.filterwarnings("ignore", message="Level value of", category=UserWarning)
         return denoise_wavelet(
             block,
             sigma=sigma,
@@ -123,8 +123,7 @@ def wavelet(
     ndarray
         float32, same shape as ``image``.
     """
-    if sigma is not None and (not np.isfinite(sigma) or sigma <= 0):
-        raise InfocusInputError(f"sigma must be a finite positive number (got {sigma!r}).")
+    sigma = check_positive("sigma", sigma)
     if wavelet not in pywt.wavelist(kind="discrete") or not pywt.Wavelet(wavelet).orthogonal:
         raise InfocusInputError(
             f"wavelet {wavelet!r} is not an orthogonal discrete wavelet; use e.g. 'sym4', 'db2' or 'haar'."
@@ -141,7 +140,7 @@ def wavelet(
             raise InfocusInputError(f"{name} must be an integer >= {minimum} (got {value!r}).")
 
     def choose(_sample: np.ndarray, noise_sigma: float) -> Mapping[str, Any]:
-        return {"sigma": float(sigma) if sigma is not None else noise_sigma}
+        return {"sigma": sigma if sigma is not None else noise_sigma}
 
     def block(b: np.ndarray, _noise_sigma: float, p: Mapping[str, Any]) -> np.ndarray:
         shift = max_shift if max_shift is not None else (3 if b.ndim == 2 else 1)

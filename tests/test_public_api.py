@@ -1,0 +1,21 @@
+"""The flat public API is pinned: adding or removing a name is a deliberate change."""
+
+import infocus
+
+
+def test_public_names():
+    assert sorted(infocus.__all__) == sorted(
+        [
+            "Image", "InfocusInputError", "NoiseParams", "OutputExistsError", "__version__",
+            "denoise", "estimate_noise", "evaluate", "get_denoiser", "list_denoisers",
+            "load_model", "mse", "psnr", "read_image", "si_psnr", "simulate_poisson_gaussian",
+            "ssim", "train", "write_image",
+        ]
+    )
+    for name in infocus.__all__:
+        assert hasattr(infocus, name), name
+
+
+def test_errors_are_value_errors():
+    assert issubclass(infocus.InfocusInputError, ValueError)
+    assert issubclass(infocus.OutputExistsError, infocus.InfocusInputError)
