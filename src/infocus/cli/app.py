@@ -157,7 +157,7 @@ def estimate_noise_command(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Estimate the noise-variance function Var[x | E[x] = y] = gain·y + variance_intercept.
+    """Estimate the noise-variance function Var(x | y) = gain·y + variance_intercept, y = E(x).
 
     Uses one image (all planes of a stack are pooled).
 
@@ -203,20 +203,54 @@ def denoise(
             help="Force the variance-stabilising transform on/off (default: automatic).",
         ),
     ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Training steps for the learned methods (n2v, n2v2, structn2v, n2s).",
+                     min=1),
+    ] = None,
+    save_model: Annotated[
+        Path | None,
+        typer.Option(help="Keep the network a learned method trained on the image here."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of a learned method's training.")] = 0,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Denoise an image with a classical method; parameters are automatic unless given.
+    """Denoise an image; parameters are automatic unless given.
+
+    Classical methods (gaussian, median, nl_means, tv, wavelet, bm3d, bm4d) work at once.
+    Self-supervised learned methods (n2v, n2v2, structn2v, n2s) first train a network on the
+    noisy image itself, then predict: the one-command path for one noisy stack.
 
     Examples:
 
       [cyan]infocus denoise noisy.tif -o clean.tif --method bm3d[/]
 
       [cyan]infocus denoise stack.tif -o out.tif -m nl_means --axes TYX -p h=0.6[/]
+
+      [cyan]infocus denoise stack.tif -o out.tif -m n2v --axes TYX[/]
     """
-    from infocus.classical import get_denoiser
+    from infocus.classical import get_denoiser, list_denoisers
     from infocus.io import read_image, write_image
 
+    if method.lower() in SELF_SUPERVISED:
+        if param or sigma is not None or gain is not None or read_noise is not None:
+            raise InfocusInputError(
+                f"Method {method!r} learns its own noise model; drop -p/--sigma/--gain/--read-noise "
+                "(use --steps to set the training budget)."
+            )
+        _denoise_learned(image, output, method.lower(), axes=axes, steps=steps, seed=seed,
+                         save_model=save_model, dtype=dtype, overwrite=overwrite)
+        return
+    if method.lower() not in list_denoisers() and method.lower() in LEARNED:
+        raise InfocusInputError(
+            f"Method {method!r} learns from pairs of images; train it with `infocus train "
+            f"{method.lower()} INPUT --target TARGET -o MODEL`, then `infocus predict`."
+        )
+    if steps is not None or save_model is not None:
+        raise InfocusInputError(
+            f"--steps and --save-model apply to learned methods only, not to {method!r}."
+        )
     function = get_denoiser(method)
     params = _parse_params(param or [], function, method)
     noise = _noise_from_options(sigma, gain, offset, read_noise)
@@ -228,6 +262,137 @@ def denoise(
         )
     written = write_image(output, loaded.with_data(result), dtype=dtype, overwrite=overwrite)
     console.print(f"Wrote {written} ({loaded.axes} {result.shape}, {dtype}).")
+
+
+#: Learned methods that train on the noisy image alone (usable in `infocus denoise`).
+SELF_SUPERVISED = ("n2v", "n2v2", "structn2v", "n2s")
+#: All learned methods (`infocus train`).
+LEARNED = ("care", "n2n", *SELF_SUPERVISED)
+
+
+def _denoise_learned(
+    image: Path, output: Path, method: str, *, axes: str | None, steps: int | None, seed: int,
+    save_model: Path | None, dtype: str, overwrite: bool,
+) -> None:
+    from infocus.io import read_image, write_image
+    from infocus.train.loop import train as train_model
+
+    refuse_existing(output, overwrite)
+    if save_model is not None:
+        refuse_existing(save_model, overwrite)
+    loaded = read_image(image, axes=axes)
+    model = train_model(loaded.data, method=method, axes=loaded.axes, steps=steps, seed=seed,
+                        output=save_model, overwrite=overwrite, log=console.print)
+    with progress_bar(f"predict {method}") as progress:
+        result = model.denoise(loaded.data, axes=loaded.axes, progress=progress)
+    written = write_image(output, loaded.with_data(result), dtype=dtype, overwrite=overwrite)
+    console.print(f"Wrote {written} ({loaded.axes} {result.shape}, {dtype}).")
+
+
+@app.command("train")
+@reports_errors
+def train_command(
+    method: Annotated[str, typer.Argument(help="care, n2n, n2v, n2v2, structn2v or n2s.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Noisy images or folders of them.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model folder or .zip.")],
+    target: Annotated[
+        list[Path] | None,
+        typer.Option("--target", "-t", help="Targets, one per input (care: clean; n2n: noisy)."),
+    ] = None,
+    axes: AxesOption = None,
+    steps: Annotated[int | None, typer.Option(help="Optimizer steps in all.", min=1)] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs of 100 steps (instead of --steps).", min=1)
+    ] = None,
+    patch_size: Annotated[int | None, typer.Option(help="Training patch edge, pixels.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Patches per step.", min=1)] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    spatial: Annotated[
+        str, typer.Option(help="auto, YX, ZYX or TYX (time as a third dimension).")
+    ] = "auto",
+    channels: Annotated[
+        str, typer.Option(help="independent (one image per channel) or joint.")
+    ] = "independent",
+    seed: Annotated[int, typer.Option(help="Random seed (CPU runs are reproducible).")] = 0,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue a killed run from its last checkpoint.")
+    ] = False,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Train a denoising network and save it as a model (config JSON + safetensors weights).
+
+    Examples:
+
+      [cyan]infocus train n2v noisy/ --axes SYX -o n2v-model[/]
+
+      [cyan]infocus train care low/ --target high/ -o care-model.zip --steps 4000[/]
+
+      [cyan]infocus train n2n capture1/ --target capture2/ -o n2n-model[/]
+    """
+    from infocus.train.config import default_config
+    from infocus.train.loop import train as train_model
+
+    if method.lower() not in LEARNED:
+        raise InfocusInputError(
+            f"Unknown training method {method!r}; choose one of: {', '.join(LEARNED)}."
+        )
+    if steps is not None and epochs is not None:
+        raise InfocusInputError("Give either --steps or --epochs, not both.")
+    config = default_config(method).with_updates(spatial=spatial, channels=channels)
+    if epochs is not None:
+        steps = epochs * config.steps_per_epoch
+    if output.exists() and not overwrite and not resume:
+        refuse_existing(output, overwrite)
+    train_model(
+        [str(p) for p in inputs], method=method.lower(), axes=axes,
+        targets=[str(p) for p in target] if target else None, output=output, config=config,
+        steps=steps, patch_size=patch_size, batch_size=batch_size, learning_rate=learning_rate,
+        seed=seed, resume=resume, overwrite=overwrite, log=console.print,
+    )
+    console.print(f"Saved model to {output}.")
+
+
+@app.command()
+@reports_errors
+def predict(
+    model: Annotated[Path, typer.Argument(help="Model folder or .zip from `infocus train`.")],
+    image: Annotated[Path, typer.Argument(help="Image to denoise (TIFF, Zarr, PNG, .npy).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result.")],
+    axes: AxesOption = None,
+    tile_size: Annotated[
+        int | None, typer.Option(help="Tile edge in pixels (default: from free memory).")
+    ] = None,
+    overlap: Annotated[
+        int | None, typer.Option(help="Tile overlap (default: covers the receptive field).")
+    ] = None,
+    tta: Annotated[bool, typer.Option("--tta", help="Average the 8 flips/rotations.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.", min=1)] = 4,
+    dtype: DtypeOption = "float32",
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Denoise an image with a trained model; tiles are blended, so no seams show.
+
+    A Zarr output (``-o out.zarr``) is written block by block: memory stays bounded for
+    stacks larger than memory.
+
+    Examples:
+
+      [cyan]infocus predict n2v-model stack.tif -o denoised.tif[/]
+
+      [cyan]infocus predict care-model.zip big.zarr -o big-denoised.zarr --dtype uint16[/]
+    """
+    from infocus.predict.model import load_model
+    from infocus.predict.stream import predict_file
+
+    refuse_existing(output, overwrite)
+    loaded = load_model(model)
+    with progress_bar("predict") as progress:
+        written = predict_file(
+            loaded, image, output, axes=axes, dtype=dtype, overwrite=overwrite,
+            tile_size=tile_size, overlap=overlap, tta=tta, batch_size=batch_size,
+            progress=progress,
+        )
+    console.print(f"Wrote {written}.")
 
 
 @app.command()
@@ -307,9 +472,21 @@ def methods() -> None:
     table = Table(title="Denoising methods")
     table.add_column("name")
     table.add_column("description")
+    table.add_column("kind")
     for name in list_denoisers():
         doc = inspect.getdoc(get_denoiser(name)) or ""
-        table.add_row(name, doc.splitlines()[0] if doc else "")
+        table.add_row(name, doc.splitlines()[0] if doc else "", "classical")
+    descriptions = {
+        "care": "CARE: supervised on (low-SNR, high-SNR) pairs (Weigert et al. 2018).",
+        "n2n": "Noise2Noise: pairs of independent noisy captures (Lehtinen et al. 2018).",
+        "n2v": "Noise2Void: blind-spot training on the noisy image (Krull et al. 2019).",
+        "n2v2": "N2V2: median blind spot, blur-pool U-Net, no checkerboard (Höck et al. 2022).",
+        "structn2v": "structN2V: blind line for stripe-correlated noise (Broaddus et al. 2020).",
+        "n2s": "Noise2Self: J-invariant grid masking (Batson & Royer 2019).",
+    }
+    for name in LEARNED:
+        kind = "learned (self-supervised)" if name in SELF_SUPERVISED else "learned (pairs)"
+        table.add_row(name, descriptions[name], kind)
     stdout.print(table)
 
 

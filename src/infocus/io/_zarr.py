@@ -212,34 +212,48 @@ def _chunks(shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
     return tuple(max(1, min(n, limits.get(a, 1))) for n, a in zip(shape, axes, strict=True))
 
 
-def write_zarr(path: Path, image: Image) -> None:
-    """Write ``image`` (data already in its output dtype) as an NGFF 0.5 OME-Zarr group."""
+def create_zarr(
+    path: Path,
+    *,
+    shape: tuple[int, ...],
+    dtype: Any,
+    axes: str,
+    pixel_sizes: dict[str, float] | None = None,
+    unit: str | None = None,
+    channel_names: list[str] | None = None,
+    name: str = "image",
+) -> Any:
+    """Create an empty NGFF 0.5 OME-Zarr group at ``path`` and return its level-0 array.
+
+    The array is in the canonical storage order :func:`zarr_storage_axes` of ``axes`` (its
+    shape is ``shape`` permuted accordingly); fill it chunk by chunk for out-of-core output.
+    """
     import zarr
 
-    stored = zarr_storage_axes(image.axes)
-    data = np.transpose(np.asarray(image.data), [image.axes.index(a) for a in stored])
+    stored = zarr_storage_axes(axes)
+    stored_shape = tuple(shape[axes.index(a)] for a in stored)
+    pixel_sizes = pixel_sizes or {}
     root = zarr.open_group(str(path), mode="w-", zarr_format=3)
     array = root.create_array(
         "0",
-        shape=data.shape,
-        dtype=data.dtype,
-        chunks=_chunks(data.shape, stored),
+        shape=stored_shape,
+        dtype=dtype,
+        chunks=_chunks(stored_shape, stored),
         dimension_names=[a.lower() for a in stored],
     )
-    array[...] = data
-    unit = _NGFF_UNITS.get(image.unit or "", image.unit)
+    unit = _NGFF_UNITS.get(unit or "", unit)
     axes_meta: list[dict[str, str]] = []
     for axis in stored:
         entry = {"name": axis.lower(), "type": _AXIS_TYPES[axis]}
-        if axis in image.pixel_sizes and unit:
+        if axis in pixel_sizes and unit:
             entry["unit"] = unit
         axes_meta.append(entry)
-    scale = [float(image.pixel_sizes.get(a, 1.0)) for a in stored]
+    scale = [float(pixel_sizes.get(a, 1.0)) for a in stored]
     ome: dict[str, Any] = {
         "version": "0.5",
         "multiscales": [
             {
-                "name": Path(image.source).name if image.source else "image",
+                "name": name,
                 "axes": axes_meta,
                 "datasets": [
                     {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
@@ -247,9 +261,27 @@ def write_zarr(path: Path, image: Image) -> None:
             }
         ],
     }
-    if image.channel_names is not None:
+    if channel_names is not None:
         ome["omero"] = {
             "version": "0.5",
-            "channels": [{"label": name, "active": True} for name in image.channel_names],
+            "channels": [{"label": label, "active": True} for label in channel_names],
         }
     root.attrs["ome"] = ome
+    return array
+
+
+def write_zarr(path: Path, image: Image) -> None:
+    """Write ``image`` (data already in its output dtype) as an NGFF 0.5 OME-Zarr group."""
+    stored = zarr_storage_axes(image.axes)
+    data = np.transpose(np.asarray(image.data), [image.axes.index(a) for a in stored])
+    array = create_zarr(
+        path,
+        shape=tuple(np.shape(image.data)),
+        dtype=data.dtype,
+        axes=image.axes,
+        pixel_sizes=image.pixel_sizes,
+        unit=image.unit,
+        channel_names=image.channel_names,
+        name=Path(image.source).name if image.source else "image",
+    )
+    array[...] = data

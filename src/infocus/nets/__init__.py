@@ -29,9 +29,8 @@ from typing import Any
 from torch import nn
 
 from infocus._errors import InfocusInputError
-from infocus.nets import unet as _unet  # noqa: F401  (registers "unet" and "unet_n2v2")
 from infocus.nets._registry import NETWORKS, NetworkFactory
-from infocus.nets.unet import UNet
+from infocus.nets.unet import UNet  # importing the module registers "unet" and "unet_n2v2"
 
 __all__ = [
     "NETWORKS",

@@ -86,7 +86,7 @@ class TrainedModel:
         -------
         ndarray float32 of the image's shape (or ``out``).
         """
-        from infocus.predict.tiling import auto_tile_shape, available_memory, tiled_apply
+        from infocus.predict.tiling import available_memory, tiled_apply
 
         lazy = hasattr(image, "chunks") and not isinstance(image, np.ndarray)
         array = image if lazy else check_image(image, axes)
@@ -114,20 +114,10 @@ class TrainedModel:
         network = self.network.to(device_).eval()
         multiple = int(network.size_multiple)
         spatial_shape = tuple(array.shape[axes.index(a)] for a in self.spatial)
-        if tile_size is None:
-            tile = auto_tile_shape(
-                spatial_shape,
-                multiple=multiple,
-                bytes_per_voxel=_bytes_per_voxel(network),
-                memory_budget=min(available_memory() // 4, 2 * 1024**3) // max(1, batch_size),
-            )
-        else:
-            tile = tuple(min(int(tile_size), _round_up(n, multiple)) for n in spatial_shape)
-            tile = tuple(_round_up(t, multiple) for t in tile)
-        if overlap is None:
-            field_ = network.receptive_field
-            radius = max(field_) if isinstance(field_, (tuple, list)) else int(field_)
-            overlap = min(_round_up(radius // 2 + 1, 2), max(2, min(tile) // 4))
+        tile, overlaps, margins = _tiling(
+            network, spatial_shape, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
+            memory=available_memory(),
+        )
         loop_axes = [a for a in axes if a not in block_axes]
         loop_shape = tuple(array.shape[axes.index(a)] for a in loop_axes)
         result = out if out is not None else np.empty(array.shape, dtype=np.float32)
@@ -146,6 +136,11 @@ class TrainedModel:
                 index[axes.index(a)] = p
             remaining = [a for a in axes if a in block_axes]
             block = np.asarray(array[tuple(index)], dtype=np.float32)
+            if lazy and not np.isfinite(block).all():
+                raise InfocusInputError(
+                    f"The image contains NaN or infinite pixels (in block {position}); replace "
+                    "them (e.g. with the background value) before denoising."
+                )
             # Bring the block into (C, *spatial) order.
             block = np.transpose(block, [remaining.index(a) for a in block_axes])
             if not joint:
@@ -155,7 +150,8 @@ class TrainedModel:
                 normed,
                 run,
                 tile_shape=tile,
-                overlap=(overlap,) * len(tile),
+                overlap=overlaps,
+                margin=margins,
                 multiple=multiple,
                 batch_size=batch_size,
             )
@@ -232,6 +228,46 @@ def _replace(source: Path, destination: Path) -> None:
         shutil.rmtree(trash) if trash.is_dir() else trash.unlink()
     else:
         os.replace(source, destination)
+
+
+def _tiling(
+    network: torch.nn.Module,
+    spatial_shape: tuple[int, ...],
+    *,
+    tile_size: int | None,
+    overlap: int | None,
+    batch_size: int,
+    memory: int,
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Tile shape, overlap and blending margin per axis.
+
+    The margin (pixels next to an inner tile edge that get no weight) covers the network's
+    receptive radius, so a tiled prediction equals the untiled one; the rest of the overlap is
+    cross-faded. Tiles are as large as a quarter of free memory (at most 2 GiB) allows.
+    """
+    from infocus.predict.tiling import auto_tile_shape
+
+    multiple = int(network.size_multiple)
+    field_ = network.receptive_field
+    field_ = max(field_) if isinstance(field_, (tuple, list)) else int(field_)
+    margin = _round_up(field_ // 2 + 1, multiple)
+    wanted_overlap = int(overlap) if overlap is not None else 2 * margin + 2 * multiple
+    if tile_size is None:
+        tile = auto_tile_shape(
+            spatial_shape, multiple=multiple, bytes_per_voxel=_bytes_per_voxel(network),
+            memory_budget=min(memory // 4, 2 * 1024**3) // max(1, batch_size),
+        )
+    else:
+        tile = tuple(_round_up(min(int(tile_size), n), multiple) for n in spatial_shape)
+    overlaps = []
+    margins = []
+    for t, n in zip(tile, spatial_shape, strict=True):
+        # A tile that spans the axis needs no overlap; a short one gets what fits.
+        o = wanted_overlap if t < n else 0
+        o = min(o, max(0, (t - multiple) // 2))
+        overlaps.append(o)
+        margins.append(min(margin, max(0, (o - 1) // 2)))
+    return tuple(tile), tuple(overlaps), tuple(margins)
 
 
 def _round_up(value: int, multiple: int) -> int:

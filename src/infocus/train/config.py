@@ -34,7 +34,8 @@ class TrainingConfig:
     steps, steps_per_epoch :
         Optimizer steps in all, and how many make one epoch (validation, checkpoint, early stop).
     patch_size, batch_size, learning_rate :
-        Square/cubic training patches, patches per step, peak learning rate of Adam.
+        Edge of the square training patches (None: 64, or less when the images are small),
+        patches per step, peak learning rate of Adam.
     schedule : ``"cosine"`` (linear warm-up, cosine decay to 1 % over ``steps``) or ``"plateau"``.
     patience : int or None
         Stop after this many epochs without a better validation loss (None: never).
@@ -52,7 +53,7 @@ class TrainingConfig:
     scheme_options: dict[str, Any] = field(default_factory=dict)
     steps: int = 2000
     steps_per_epoch: int = 100
-    patch_size: int = 64
+    patch_size: int | None = None
     batch_size: int = 16
     learning_rate: float = 2e-3
     schedule: Literal["cosine", "plateau"] = "cosine"
@@ -66,7 +67,7 @@ class TrainingConfig:
         checks = {
             "steps": self.steps,
             "steps_per_epoch": self.steps_per_epoch,
-            "patch_size": self.patch_size,
+            "patch_size": 1 if self.patch_size is None else self.patch_size,
             "batch_size": self.batch_size,
         }
         for name, value in checks.items():

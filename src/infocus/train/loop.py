@@ -91,16 +91,33 @@ def _spatial(config: TrainingConfig, axes_list: list[str]) -> str:
     return "ZYX" if has_z.pop() else "YX"
 
 
-def _patch_shape(config: TrainingConfig, ndim: int, multiple: int) -> tuple[int, ...]:
+#: Patch edge used unless told otherwise (CARE, N2V and CAREamics use 64 as well).
+DEFAULT_PATCH = 64
+
+
+def _patch_shape(
+    config: TrainingConfig, blocks: Sequence[Any], multiple: int
+) -> tuple[int, ...]:
+    """Training patch shape: the configured edge, or 64 shrunk to fit small images.
+
+    With fewer than five blocks the validation split holds out a band one patch high, so an
+    automatic patch is at most half the shortest image side.
+    """
+    ndim = len(blocks[0].shape) - 1
+    smallest = min(min(int(n) for n in b.shape[-2:]) for b in blocks)
     size = config.patch_size
+    if size is None:
+        room = smallest if len(blocks) >= 5 else smallest // 2
+        size = max(multiple, min(DEFAULT_PATCH, room) // multiple * multiple)
     if size % multiple:
         raise InfocusInputError(
             f"Patch size {size} is not a multiple of {multiple} (2^depth of the network); "
             f"use --patch-size {max(multiple, size - size % multiple)}."
         )
     if ndim == 3:
-        # Volumes are usually shallow in the first axis; 3-D patches are expensive on a CPU.
-        depth = max(multiple, min(size, 16 if multiple <= 16 else multiple))
+        # Volumes are usually shallow in their first axis, and 3-D patches are costly on a CPU.
+        depth_room = min(int(b.shape[1]) for b in blocks)
+        depth = max(multiple, min(size, 16, depth_room) // multiple * multiple)
         return (depth, size, size)
     return (size,) * ndim
 
@@ -273,7 +290,7 @@ def train(
     network_options.update(config.network_options)
     network = create_network(config.network, **network_options)
     multiple = int(network.size_multiple)
-    patch_shape = _patch_shape(config, ndim, multiple)
+    patch_shape = _patch_shape(config, input_blocks, multiple)
 
     train_in, train_tg, val_in, val_tg = split_validation(
         input_blocks, target_blocks, fraction=config.validation_fraction,

@@ -1,0 +1,120 @@
+"""Learned methods from the command line: train, predict, denoise --method n2v, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import blobs_image
+from infocus.cli import app
+from infocus.io import read_image
+from infocus.noise import simulate_poisson_gaussian
+from infocus.train.loop import checkpoint_dir_for
+
+runner = CliRunner()
+FAST = ["--steps", "4", "--batch-size", "2", "--patch-size", "32"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def said(result) -> str:
+    return " ".join(result.output.split())
+
+
+@pytest.fixture
+def noisy_npy(tmp_path: Path, rng) -> Path:
+    clean = np.stack([blobs_image((64, 64), rng, n_blobs=20) for _ in range(3)])
+    noisy, _ = simulate_poisson_gaussian(clean, photons=30, gain=2, offset=100, read_noise=3,
+                                         rng=1)
+    path = tmp_path / "noisy.npy"
+    np.save(path, noisy)
+    return path
+
+
+def test_train_then_predict(tmp_path, noisy_npy):
+    model = tmp_path / "model.zip"
+    result = run("train", "n2v", noisy_npy, "--axes", "SYX", "-o", model, *FAST)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out.tif"
+    result = run("predict", model, noisy_npy, "--axes", "SYX", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert read_image(out).data.shape == (3, 64, 64)
+
+
+def test_train_n2n_with_target_folder(tmp_path, rng):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    for i in range(2):
+        clean = blobs_image((64, 64), rng) * 50 + 10
+        np.save(tmp_path / "a" / f"{i}.npy", rng.poisson(clean).astype(np.float32))
+        np.save(tmp_path / "b" / f"{i}.npy", rng.poisson(clean).astype(np.float32))
+    result = run("train", "n2n", tmp_path / "a", "--target", tmp_path / "b", "-o",
+                 tmp_path / "m", *FAST)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m" / "weights.safetensors").is_file()
+
+
+def test_denoise_with_n2v_trains_on_the_image(tmp_path, noisy_npy):
+    out = tmp_path / "out.tif"
+    result = run("denoise", noisy_npy, "-o", out, "-m", "n2v", "--axes", "SYX", "--steps", "3",
+                 "--save-model", tmp_path / "kept")
+    assert result.exit_code == 0, result.output
+    assert read_image(out).data.shape == (3, 64, 64)
+    assert (tmp_path / "kept" / "config.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "n3v", "{noisy}", "-o", "{m}"], "Unknown training method 'n3v'"),
+        (["train", "care", "{noisy}", "--axes", "SYX", "-o", "{m}"], "--target"),
+        (["train", "n2v", "{noisy}", "-o", "{m}"], "axes"),
+        (["train", "n2v", "{noisy}", "--axes", "SYX", "-o", "{m}", "--steps", "5", "--epochs",
+          "1"], "either --steps or --epochs"),
+        (["predict", "{noisy}", "{noisy}", "-o", "{out}"], "neither an infocus model"),
+        (["denoise", "{noisy}", "-o", "{out}", "-m", "care"], "learns from pairs"),
+        (["denoise", "{noisy}", "-o", "{out}", "-m", "n2v", "--axes", "SYX", "--sigma", "3"],
+         "learns its own noise model"),
+    ],
+)
+def test_learned_bad_input(tmp_path, noisy_npy, args, message):
+    names = {"noisy": noisy_npy, "m": tmp_path / "m", "out": tmp_path / "out.tif"}
+    result = run(*[a.format(**names) for a in args])
+    assert result.exit_code == 2, result.output
+    assert message in said(result)
+    assert not (tmp_path / "m").exists() and not (tmp_path / "out.tif").exists()
+
+
+@pytest.mark.slow
+def test_killed_training_resumes(tmp_path, noisy_npy):
+    """SIGKILL a real `infocus train` process after its first checkpoint, then --resume."""
+    model = tmp_path / "model"
+    command = [sys.executable, "-m", "infocus.cli", "train", "n2v", str(noisy_npy), "--axes",
+               "SYX", "-o", str(model), "--steps", "400", "--epochs", "4", "--batch-size", "2",
+               "--patch-size", "32"]
+    command.remove("--steps")
+    command.remove("400")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    checkpoint = checkpoint_dir_for(model) / "checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert checkpoint.exists(), "no checkpoint was written"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not model.exists()
+    result = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "Resuming n2v from step" in " ".join(result.stderr.split())
+    assert (model / "weights.safetensors").is_file()

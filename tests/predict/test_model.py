@@ -1,0 +1,179 @@
+"""Trained-model format and prediction: round trips, refusals, seamless tiling, streaming."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from infocus._errors import InfocusInputError, OutputExistsError
+from infocus.io import read_image, write_image
+from infocus.nets import create_network
+from infocus.predict.model import TrainedModel, load_model
+from infocus.predict.stream import predict_file
+from infocus.train.config import default_config
+from infocus.train.normalize import Normalizer
+
+
+def tiny_model(ndim: int = 2, *, channels: int = 1, joint: bool = False, seed: int = 0):
+    torch.manual_seed(seed)
+    network = create_network("unet", ndim=ndim, in_channels=channels, out_channels=channels,
+                             depth=2, base_filters=8)
+    # Give BatchNorm non-trivial statistics so that the round trip covers buffers too.
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    network.eval()
+    config = default_config("n2v").with_updates(
+        network_options={"depth": 2, "base_filters": 8},
+        channels="joint" if joint else "independent",
+    )
+    norm = Normalizer(mean=(100.0,) * channels, std=(20.0,) * channels)
+    return TrainedModel(network=network, config=config, spatial="ZYX" if ndim == 3 else "YX",
+                        input_norm=norm, target_norm=norm, history=[{"epoch": 1}],
+                        provenance={"seed": 0})
+
+
+@pytest.fixture
+def image(rng):
+    return (rng.poisson(30, (90, 77)) * 2 + 100).astype(np.float32)
+
+
+@pytest.mark.parametrize("suffix", ["", ".zip"])
+def test_save_load_round_trip_is_exact(tmp_path, image, suffix):
+    model = tiny_model()
+    path = model.save(tmp_path / f"model{suffix}")
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.denoise(image), model.denoise(image))
+    assert loaded.history == model.history
+    assert loaded.config == model.config
+
+
+def test_save_refuses_existing_and_is_atomic(tmp_path):
+    model = tiny_model()
+    model.save(tmp_path / "m")
+    with pytest.raises(OutputExistsError):
+        model.save(tmp_path / "m")
+    model.save(tmp_path / "m", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_pickle_files_are_refused(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save({"a": torch.zeros(1)}, path)
+    with pytest.raises(InfocusInputError, match="pickle"):
+        load_model(path)
+
+
+def test_foreign_zip_is_refused(tmp_path):
+    model = tiny_model()
+    good = model.save(tmp_path / "m.zip")
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+        dst.writestr("payload.pkl", b"cos\nsystem\n")
+    with pytest.raises(InfocusInputError, match="not an infocus model"):
+        load_model(bad)
+
+
+def test_wrong_format_and_corrupt_weights(tmp_path):
+    model = tiny_model()
+    folder = model.save(tmp_path / "m")
+    weights = folder / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(InfocusInputError, match="corrupt or truncated"):
+        load_model(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["format"] = "something-else/9"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InfocusInputError, match="format"):
+        load_model(folder)
+    with pytest.raises(InfocusInputError, match="No such model"):
+        load_model(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (90, 77), (200, 131), (33, 250)])
+@pytest.mark.parametrize("tile", [48, 64, 96])
+def test_tiled_equals_untiled_2d(rng, shape, tile):
+    model = tiny_model()
+    image = (rng.poisson(30, shape) * 2 + 100).astype(np.float32)
+    whole = model.denoise(image, tile_size=1024)
+    tiled = model.denoise(image, tile_size=tile)
+    assert np.abs(tiled - whole).max() <= 1e-4 * np.abs(whole).max()
+
+
+def test_tiled_equals_untiled_3d(rng):
+    model = tiny_model(ndim=3)
+    image = (rng.poisson(30, (20, 70, 61)) * 2 + 100).astype(np.float32)
+    whole = model.denoise(image, axes="ZYX", tile_size=128)
+    tiled = model.denoise(image, axes="ZYX", tile_size=32)
+    assert np.abs(tiled - whole).max() <= 1e-4 * np.abs(whole).max()
+
+
+def test_stack_axes_and_channels(rng):
+    model = tiny_model()
+    stack = (rng.poisson(30, (3, 2, 40, 48)) * 2 + 100).astype(np.float32)
+    out = model.denoise(stack, axes="TCYX")
+    assert out.shape == stack.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out[1, 0], model.denoise(stack[1, 0]), rtol=1e-5, atol=1e-3)
+
+
+def test_joint_channels_need_matching_count(rng):
+    model = tiny_model(channels=2, joint=True)
+    image = (rng.poisson(30, (2, 40, 40)) * 2 + 100).astype(np.float32)
+    assert model.denoise(image, axes="CYX").shape == image.shape
+    with pytest.raises(InfocusInputError, match="expects 2 channels"):
+        model.denoise(np.concatenate([image, image[:1]]), axes="CYX")
+
+
+def test_tta_is_symmetric(rng):
+    model = tiny_model()
+    image = (rng.poisson(30, (64, 64)) * 2 + 100).astype(np.float32)
+    out = model.denoise(image, tta=True)
+    flipped = model.denoise(image[:, ::-1].copy(), tta=True)
+    np.testing.assert_allclose(flipped[:, ::-1], out, rtol=1e-4, atol=1e-3)
+
+
+def test_bad_inputs(rng):
+    model = tiny_model()
+    bad = np.ones((40, 40), np.float32)
+    bad[2, 2] = np.nan
+    with pytest.raises(InfocusInputError, match="NaN"):
+        model.denoise(bad)
+    with pytest.raises(InfocusInputError, match="lack"):
+        tiny_model(ndim=3).denoise(np.ones((40, 40), np.float32), axes="YX")
+
+
+def test_zarr_streaming_equals_in_memory(tmp_path, rng):
+    model = tiny_model()
+    stack = (rng.poisson(30, (4, 70, 90)) * 2 + 100).astype(np.float32)
+    source = write_image(tmp_path / "in.zarr", stack, axes="TYX")
+    out = predict_file(model, source, tmp_path / "out.zarr")
+    streamed = read_image(out)
+    assert streamed.axes == "TYX"
+    np.testing.assert_allclose(streamed.data, model.denoise(stack, axes="TYX"), rtol=1e-6)
+
+
+def test_streaming_failure_leaves_nothing(tmp_path, rng, monkeypatch):
+    model = tiny_model()
+    stack = (rng.poisson(30, (3, 40, 40)) * 2 + 100).astype(np.float32)
+    source = write_image(tmp_path / "in.zarr", stack, axes="TYX")
+    calls = {"n": 0}
+    original = model.network.forward
+
+    def dies_on_second_block(x):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise KeyboardInterrupt
+        return original(x)
+
+    monkeypatch.setattr(model.network, "forward", dies_on_second_block)
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(model, source, tmp_path / "out.zarr")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]

@@ -1,0 +1,184 @@
+"""The training engine: learning, determinism, resume after a kill, and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import blobs_image
+from infocus._errors import InfocusInputError, OutputExistsError
+from infocus.metrics import psnr
+from infocus.noise import simulate_poisson_gaussian
+from infocus.predict.model import load_model
+from infocus.train.config import TrainingConfig, default_config
+from infocus.train.loop import checkpoint_dir_for, train
+
+TINY = {"depth": 2, "base_filters": 8}
+
+
+def tiny(method: str = "n2v", **changes) -> TrainingConfig:
+    settings = {"network_options": TINY, "patch_size": 32, "batch_size": 4, "steps": 6,
+                "steps_per_epoch": 2, "validation_patches": 4}
+    return default_config(method).with_updates(**{**settings, **changes})
+
+
+@pytest.fixture
+def noisy_stack(rng):
+    clean = np.stack([blobs_image((64, 64), rng, n_blobs=20) for _ in range(3)])
+    noisy, _ = simulate_poisson_gaussian(clean, photons=30, gain=2, offset=100, read_noise=3,
+                                         rng=1)
+    return noisy, clean * 60 + 100
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.network.state_dict().items()}
+
+
+def test_n2v_learns(noisy_stack):
+    noisy, clean = noisy_stack
+    config = tiny(steps=150, steps_per_epoch=50, batch_size=8, learning_rate=4e-3,
+                  scheme_options={"fraction": 0.02})
+    model = train(noisy, axes="SYX", config=config, progress=False)
+    out = model.denoise(noisy, axes="SYX")
+    before = np.mean([psnr(noisy[i], clean[i]) for i in range(3)])
+    after = np.mean([psnr(out[i], clean[i]) for i in range(3)])
+    assert after > before + 5, (before, after)
+    assert [h["step"] for h in model.history] == [50, 100, 150]
+
+
+@pytest.mark.parametrize("method", ["n2v2", "structn2v", "n2s"])
+def test_each_self_supervised_scheme_trains(noisy_stack, method):
+    noisy, _ = noisy_stack
+    config = tiny(method)
+    model = train(noisy, axes="SYX", config=config, progress=False)
+    assert np.isfinite(model.denoise(noisy[0])).all()
+    assert model.network.config["blur_pool"] == (method == "n2v2")
+
+
+@pytest.mark.parametrize("method", ["care", "n2n"])
+def test_supervised_schemes_train_on_pairs(noisy_stack, method):
+    noisy, clean = noisy_stack
+    model = train(noisy, targets=clean, axes="SYX", config=tiny(method), progress=False)
+    if method == "care":  # separate target statistics
+        assert model.target_norm != model.input_norm
+    assert model.denoise(noisy[0]).shape == noisy[0].shape
+
+
+def test_same_seed_same_weights(noisy_stack):
+    noisy, _ = noisy_stack
+    a = train(noisy, axes="SYX", config=tiny(), progress=False)
+    b = train(noisy, axes="SYX", config=tiny(), progress=False)
+    c = train(noisy, axes="SYX", config=tiny(seed=1), progress=False)
+    for key, value in _weights(a).items():
+        assert torch.equal(value, _weights(b)[key]), key
+    assert any(not torch.equal(v, _weights(c)[k]) for k, v in _weights(a).items())
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path, noisy_stack):
+    noisy, _ = noisy_stack
+    reference = train(noisy, axes="SYX", config=tiny(), progress=False)
+    output = tmp_path / "model"
+
+    def killed_after_epoch_two(message: str) -> None:
+        if message.startswith("epoch 2"):
+            raise KeyboardInterrupt  # as if the process died after the epoch-2 log line
+
+    with pytest.raises(KeyboardInterrupt):
+        train(noisy, axes="SYX", config=tiny(), output=output, log=killed_after_epoch_two)
+    assert not output.exists()
+    assert (checkpoint_dir_for(output) / "checkpoint.pt").is_file()
+    messages: list[str] = []
+    resumed = train(noisy, axes="SYX", config=tiny(), output=output, resume=True,
+                    log=messages.append)
+    assert any("Resuming" in m and "step 2" in m for m in messages)
+    for key, value in _weights(reference).items():
+        assert torch.equal(value, _weights(resumed)[key]), key
+    assert output.is_dir() and not checkpoint_dir_for(output).exists()
+    assert [h["step"] for h in load_model(output).history] == [2, 4, 6]
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, noisy_stack):
+    noisy, _ = noisy_stack
+    output = tmp_path / "model"
+
+    def die(message: str) -> None:
+        if message.startswith("epoch 2"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(noisy, axes="SYX", config=tiny(), output=output, log=die)
+    with pytest.raises(InfocusInputError, match="other training settings"):
+        train(noisy, axes="SYX", config=tiny(batch_size=2), output=output, resume=True)
+
+
+def test_early_stopping_keeps_best(noisy_stack):
+    noisy, _ = noisy_stack
+    config = tiny(steps=40, steps_per_epoch=2, patience=1, learning_rate=0.5)
+    messages: list[str] = []
+    model = train(noisy, axes="SYX", config=config, log=messages.append)
+    assert any("Early stop" in m for m in messages)
+    assert len(model.history) < 20
+
+
+def test_3d_training(rng):
+    clean = blobs_image((16, 48, 48), rng, n_blobs=10)
+    noisy, _ = simulate_poisson_gaussian(clean, photons=30, rng=2)
+    config = tiny(patch_size=16, steps=2)
+    model = train(noisy, axes="ZYX", config=config, progress=False)
+    assert model.spatial == "ZYX"
+    assert model.denoise(noisy, axes="ZYX").shape == noisy.shape
+
+
+def test_time_as_third_dimension(rng):
+    noisy = rng.poisson(20, (16, 48, 48)).astype(np.float32)
+    model = train(noisy, axes="TYX", config=tiny(spatial="TYX", patch_size=16, steps=2),
+                  progress=False)
+    assert model.spatial == "TYX"
+    assert model.denoise(noisy, axes="TYX").shape == noisy.shape
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("care_without_target", "learns from pairs"),
+        ("n2v_with_target", "self-supervised"),
+        ("smaller_than_patch", "patch-size"),
+        ("constant", "constant"),
+        ("nan", "NaN"),
+        ("target_shape", "same shape"),
+        ("unknown_method", "Unknown training scheme"),
+        ("bad_patch", "multiple of 4"),
+    ],
+)
+def test_bad_training_input(noisy_stack, case, message):
+    noisy, clean = noisy_stack
+    kwargs: dict = {"axes": "SYX", "progress": False}
+    config = tiny()
+    if case == "care_without_target":
+        config = tiny("care")
+    elif case == "n2v_with_target":
+        kwargs["targets"] = clean
+    elif case == "smaller_than_patch":
+        noisy = noisy[:, :20, :20]
+    elif case == "constant":
+        noisy = np.full_like(noisy, 7.0)
+    elif case == "nan":
+        noisy = noisy.copy()
+        noisy[:, 5, 5] = np.nan
+    elif case == "target_shape":
+        config = tiny("care")
+        kwargs["targets"] = clean[:, :, :40]
+    elif case == "unknown_method":
+        config = tiny().with_updates(method="n3v")
+    else:
+        config = tiny(patch_size=30)
+    with pytest.raises(InfocusInputError, match=message):
+        train(noisy, config=config, **kwargs)
+
+
+def test_existing_output_is_refused_before_training(tmp_path, noisy_stack):
+    noisy, _ = noisy_stack
+    (tmp_path / "model").mkdir()
+    with pytest.raises(OutputExistsError):
+        train(noisy, axes="SYX", config=tiny(), output=tmp_path / "model")
