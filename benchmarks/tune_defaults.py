@@ -97,7 +97,7 @@ def _run(name: str, method: str, steps: int, *, filters: int = 32, batch: int = 
 # N2V: the library default, then one knob at a time from the cheaper 16-filter network.
 _run("n2v-default", "n2v", 800)
 _run("n2v-f16", "n2v", 800, filters=16)
-for _fraction in (0.01, 0.02, 0.04):
+for _fraction in (0.01, 0.02, 0.04, 0.08):
     _run(f"n2v-f16-frac{_fraction:g}", "n2v", 800, filters=16, fraction=_fraction)
 
 
@@ -115,7 +115,7 @@ def _n2v_variants(fraction: float) -> None:
         _run(f"{tag}-s{steps}", "n2v", steps, filters=16, fraction=fraction)
 
 
-BEST_FRACTION = 0.02
+BEST_FRACTION = 0.04
 _n2v_variants(BEST_FRACTION)
 # Other schemes: the library default and the 16-filter network.
 _run("n2v2-default", "n2v2", 800)

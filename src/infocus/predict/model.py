@@ -86,6 +86,7 @@ class TrainedModel:
         -------
         ndarray float32 of the image's shape (or ``out``).
         """
+        from infocus.nets import channels_last
         from infocus.predict.tiling import available_memory, tiled_apply
 
         lazy = hasattr(image, "chunks") and not isinstance(image, np.ndarray)
@@ -122,9 +123,12 @@ class TrainedModel:
         loop_shape = tuple(array.shape[axes.index(a)] for a in loop_axes)
         result = out if out is not None else np.empty(array.shape, dtype=np.float32)
 
+        ndim = len(self.spatial)
+        channels_last(network, ndim)
+
         def run(batch: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                x = torch.from_numpy(np.ascontiguousarray(batch)).to(device_)
+                x = channels_last(torch.from_numpy(np.ascontiguousarray(batch)).to(device_), ndim)
                 if not tta:
                     return network(x).float().cpu().numpy()
                 return _tta(network, x).cpu().numpy()

@@ -217,7 +217,7 @@ def train(
         With the same ``denoise(image, axes=...)`` call as the classical denoisers.
     """
     from infocus.methods import create_scheme
-    from infocus.nets import create_network
+    from infocus.nets import channels_last, create_network
     from infocus.predict.model import TrainedModel
     from infocus.train.data import (
         PatchSampler,
@@ -313,6 +313,7 @@ def train(
 
     # --- optimisation ----------------------------------------------------------------------
     network.to(device_)
+    channels_last(network, ndim)
     model = dist.wrap(network, device_)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     if config.schedule == "cosine":
@@ -358,7 +359,8 @@ def train(
                 x = val_x_t[i : i + config.batch_size]
                 y = val_y_t[i : i + config.batch_size] if val_y_t is not None else None
                 batch = scheme.prepare(x, y, val_generator)
-                losses.append(float(scheme.loss(network(batch.input), batch)) * x.shape[0])
+                prediction = network(channels_last(batch.input, ndim))
+                losses.append(float(scheme.loss(prediction, batch)) * x.shape[0])
         network.train()
         return sum(losses) / val_x_t.shape[0]
 
@@ -394,7 +396,7 @@ def train(
             y = (torch.from_numpy(target_norm.normalize(y_np, channel_axis=1)).to(device_)
                  if y_np is not None else None)
             batch = scheme.prepare(x, y, generator)
-            loss = scheme.loss(model(batch.input), batch)
+            loss = scheme.loss(model(channels_last(batch.input, ndim)), batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
