@@ -5,6 +5,7 @@
     python -m benchmarks.tune_defaults --runs n2v-f16-frac0.02,care-f16   # some runs only
     python -m benchmarks.tune_defaults --list             # the runs of the study
     python -m benchmarks.tune_defaults --end-to-end n2v   # time `train` + `denoise` with the defaults
+    python -m benchmarks.tune_defaults --timing --runs n2v-f16   # seconds per step, 1 and 2 threads
 
 Protocol
 --------
@@ -283,6 +284,19 @@ def validation_block(seed: int = 0, blocks: int = 8, fraction: float = 0.1) -> i
     return next(i for i, d in enumerate(dummy) if any(h is d for h in held))
 
 
+def time_steps(spec: dict[str, Any], data: dict[str, Any], steps: int = 60) -> float:
+    """Seconds per optimizer step of ``spec`` (no evaluations; the first third is warm-up)."""
+    from infocus.train.loop import train
+
+    spec = dict(spec, steps=steps)
+    config = _config(spec, steps // 3)
+    targets = data["clean"] if config.method == "care" else None
+    model = train(data["noisy"], method=config.method, axes="SYX", targets=targets,
+                  config=config, progress=False, log=lambda _m: None)
+    first, last = model.history[0], model.history[-1]
+    return (last["seconds"] - first["seconds"]) / (last["step"] - first["step"])
+
+
 def end_to_end(method: str, data: dict[str, Any]) -> dict[str, Any]:
     """What `infocus train METHOD` with no budget flags costs: train + predict, the defaults."""
     from infocus.train.loop import train
@@ -326,6 +340,8 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="list the runs and exit")
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--end-to-end", help="comma-separated methods to time with defaults")
+    parser.add_argument("--timing", action="store_true",
+                        help="time 60 steps of each run (--runs) with 1 and 2 threads")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--output", type=Path, help="JSON file (default: results/<date>-...)")
     args = parser.parse_args()
@@ -355,6 +371,19 @@ def main() -> None:
     if not args.skip_baselines and "baselines" not in results:
         results["baselines"] = baselines(data)
         save()
+    if args.timing:
+        timings = results.setdefault("timing", [])
+        for name in args.runs.split(",") if args.runs else list(RUNS):
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                load = os.getloadavg()
+                seconds = time_steps(RUNS[name], data)
+                timings.append({"run": name, "threads": threads, "seconds_per_step": seconds,
+                                "load_before": list(load), "load_after": list(os.getloadavg())})
+                print(f"timing {name} threads={threads}: {seconds:.3f} s/step "
+                      f"(load {load[0]:.1f})", flush=True)
+                save()
+        return
     if args.end_to_end:
         results.setdefault("end_to_end", {})
         for method in args.end_to_end.split(","):
