@@ -18,6 +18,11 @@ Protocol (kept identical to ``infocus_runner.py``):
   one pass over the patches that tile the training images, here only a few batches, so the
   epoch count is set high enough never to stop training first). A callback counts the
   optimizer steps actually taken; they are written to the JSON and checked by ``compare.py``.
+* An epoch of 8 images of 256² holds 128 patches of 64², less 8 held out for validation, so
+  with batches of 64 every second step sees only 56 patches. ``--drop-last`` (what
+  ``compare.py`` passes) drops that partial batch: then every step sees exactly
+  ``--batch-size`` patches, as in infocus, and an epoch is one step. The batch sizes seen are
+  recorded in the JSON.
 * CARE's default early stopping (patience 3 epochs on the validation loss) would end training
   before the budget, so its patience is set above the number of epochs; everything else about
   validation and checkpointing stays as CAREamics does it. The time spent in validation is
@@ -83,8 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, required=True, help="optimizer steps")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--patch-size", type=int, default=64)
-    parser.add_argument("--tile", type=int, default=None,
-                        help="prediction tile edge (default: whole images, CAREamics' default)")
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help="prediction tile edge (default: whole images, CAREamics' default)",
+    )
     parser.add_argument("--overlap", type=int, default=48, help="tile overlap (with --tile)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--drop-last", action="store_true")
@@ -108,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from lightning.pytorch import Callback
 
     noisy = read_array(args.noisy)
-    clean = read_array(args.clean) if args.clean is not None else None
+    clean = read_array(args.clean) if args.method == "care" else None
     spatial = [args.patch_size] * (len(args.axes.replace("S", "").replace("C", "")))
 
     class Counter(Callback):
@@ -127,12 +136,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
             self.optimizer_steps += 1
 
-        def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any,
-                                 batch_idx: int) -> None:
+        def on_train_batch_start(
+            self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int
+        ) -> None:
             self._tb = time.perf_counter()
 
-        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
-                               batch_idx: int) -> None:
+        def on_train_batch_end(
+            self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+        ) -> None:
             self.step_seconds += time.perf_counter() - self._tb
             self.train_batches += 1
             self.batch_sizes.append(int(_first_tensor(batch).shape[0]))
@@ -147,9 +158,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # Epochs are short (one pass over the patches that tile the images); make sure the epoch
     # limit can never stop training before max_steps does.
     epochs_cap = 10 * args.steps + 10
-    loaders = {"train_dataloader_params": {"shuffle": True, "num_workers": 0,
-                                           "drop_last": args.drop_last},
-               "val_dataloader_params": {"num_workers": 0}}
+    loaders = {
+        "train_dataloader_params": {"shuffle": True, "num_workers": 0, "drop_last": args.drop_last},
+        "val_dataloader_params": {"num_workers": 0},
+    }
     common: dict[str, Any] = {
         "experiment_name": f"peers_{args.method}",
         "data_type": "array",
@@ -168,16 +180,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         config = create_advanced_n2v_config(use_n2v2=args.method == "n2v2", **common)
     else:
         config = create_advanced_care_config(
-            early_stopping_params={"monitor": "val_loss", "mode": "min",
-                                   "patience": epochs_cap + 1},
+            early_stopping_params={
+                "monitor": "val_loss",
+                "mode": "min",
+                "patience": epochs_cap + 1,
+            },
             **common,
         )
 
     counter = Counter()
     work = Path(tempfile.mkdtemp(prefix="careamics-peers-"))
     try:
-        careamist = CAREamist(config, work_dir=work, callbacks=[counter],
-                              enable_progress_bar=False)
+        careamist = CAREamist(config, work_dir=work, callbacks=[counter], enable_progress_bar=False)
         careamist.trainer.logger = None  # CAREamist always adds a CSV logger; drop it
         parameters = sum(p.numel() for p in careamist.model.parameters())
 
@@ -187,27 +201,36 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         global_step = int(careamist.trainer.global_step)
         epochs = int(careamist.trainer.current_epoch)
 
-        predict_options: dict[str, Any] = {"axes": args.axes, "data_type": "array",
-                                           "num_workers": 0}
+        predict_options: dict[str, Any] = {
+            "axes": args.axes,
+            "data_type": "array",
+            "num_workers": 0,
+        }
         if args.tile is not None:
-            predict_options.update(tile_size=(args.tile, args.tile),
-                                   tile_overlap=(args.overlap, args.overlap))
+            predict_options.update(
+                tile_size=(args.tile, args.tile), tile_overlap=(args.overlap, args.overlap)
+            )
         t0 = time.perf_counter()
         predictions, _ = careamist.predict(noisy, **predict_options)
         predict_seconds = time.perf_counter() - t0
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    prediction = np.asarray(predictions[0] if len(predictions) == 1 else np.stack(predictions),
-                            dtype=np.float32).reshape(noisy.shape)
+    prediction = np.asarray(
+        predictions[0] if len(predictions) == 1 else np.stack(predictions), dtype=np.float32
+    ).reshape(noisy.shape)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     np.save(args.output_dir / f"careamics-{args.method}.npy", prediction)
 
     result = {
         "tool": "careamics",
         "method": args.method,
-        "versions": {"careamics": careamics.__version__, "torch": torch.__version__,
-                     "numpy": np.__version__, "python": platform.python_version()},
+        "versions": {
+            "careamics": careamics.__version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "parameters": int(parameters),
@@ -246,8 +269,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not math.isfinite(result["steps_per_second"]):
         result["steps_per_second"] = None
     (args.output_dir / f"careamics-{args.method}.json").write_text(json.dumps(result, indent=1))
-    print(json.dumps({k: result[k] for k in ("method", "optimizer_steps", "train_seconds",
-                                             "predict_seconds")}))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in ("method", "optimizer_steps", "train_seconds", "predict_seconds")
+            }
+        )
+    )
     return result
 
 

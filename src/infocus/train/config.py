@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from infocus._errors import InfocusInputError
 
-__all__ = ["TrainingConfig", "default_config"]
+__all__ = ["TrainingConfig", "default_config", "default_scheme_options"]
 
 #: Network used by each training scheme unless told otherwise.
 _DEFAULT_NETWORK = {"n2v2": "unet_n2v2"}
@@ -120,3 +120,20 @@ def default_config(method: str) -> TrainingConfig:
     """The defaults for ``method`` (see docs/benchmarks.md for how they were chosen)."""
     method = method.lower()
     return TrainingConfig(method=method, network=_DEFAULT_NETWORK.get(method, "unet"))
+
+
+#: Share of pixels masked per patch by the blind-spot schemes, by spatial dimensionality.
+#: Noise2Void used 0.2 %; masking more pixels gives more loss terms per step and converged
+#: faster per CPU-second in our measurements (docs/benchmarks.md, "Choosing the defaults"),
+#: up to the density at which masked pixels would sit inside each other's neighbourhood.
+_MASKED_FRACTION = {
+    "n2v": {2: 0.04, 3: 0.02},
+    "n2v2": {2: 0.04, 3: 0.02},
+    "structn2v": {2: 0.02, 3: 0.005},
+}
+
+
+def default_scheme_options(method: str, ndim: int) -> dict[str, Any]:
+    """Scheme options that depend on the data's dimensionality (user options override them)."""
+    fractions = _MASKED_FRACTION.get(method.lower())
+    return {"fraction": fractions[ndim]} if fractions else {}

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from infocus._errors import InfocusInputError, OutputExistsError
-from infocus.train.config import TrainingConfig, default_config
+from infocus.train.config import TrainingConfig, default_config, default_scheme_options
 
 __all__ = ["train", "select_device", "checkpoint_dir_for"]
 
@@ -286,6 +286,10 @@ def train(
                 )
     channels = int(input_blocks[0].shape[0])
     ndim = len(spatial)
+    # Now that the dimensionality is known, rebuild the scheme with its defaults for it.
+    scheme = create_scheme(
+        config.method, **{**default_scheme_options(config.method, ndim), **config.scheme_options}
+    )
     network_options = {"ndim": ndim, "in_channels": channels, "out_channels": channels}
     network_options.update(config.network_options)
     network = create_network(config.network, **network_options)

@@ -1,0 +1,1 @@
+"""Side-by-side benchmark of infocus against CAREamics (see README.md in this folder)."""
