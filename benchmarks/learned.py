@@ -32,8 +32,8 @@ from benchmarks import datasets
 from benchmarks.classical import CAMERA, PHOTON_LEVELS, machine
 from infocus.metrics import psnr, ssim
 from infocus.noise import simulate_poisson_gaussian
-from infocus.train.config import default_config
-from infocus.train.loop import train
+from infocus.training.config import default_config
+from infocus.training.loop import train
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

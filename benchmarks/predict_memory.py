@@ -45,8 +45,8 @@ def make_model(path: Path, base_filters: int) -> None:
 
     from infocus.nets import create_network
     from infocus.predict.model import TrainedModel
-    from infocus.train.config import default_config
-    from infocus.train.normalize import Normalizer
+    from infocus.training.config import default_config
+    from infocus.training.normalize import Normalizer
 
     torch.manual_seed(0)
     network = create_network("unet", ndim=2, base_filters=base_filters).eval()

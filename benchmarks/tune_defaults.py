@@ -201,7 +201,7 @@ def baselines(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _config(spec: dict[str, Any], steps_per_epoch: int) -> Any:
-    from infocus.train.config import default_config
+    from infocus.training.config import default_config
 
     base = default_config(spec["method"])
     network_options = dict(base.network_options)
@@ -220,7 +220,7 @@ def train_and_score(name: str, spec: dict[str, Any], data: dict[str, Any],
     """Train one configuration; score after every epoch and at the end."""
     import torch
 
-    from infocus.train.loop import train
+    from infocus.training.loop import train
 
     steps = spec["steps"]
     steps_per_epoch = max(1, steps // evaluations)
@@ -276,7 +276,7 @@ def train_and_score(name: str, spec: dict[str, Any], data: dict[str, Any],
 
 def validation_block(seed: int = 0, blocks: int = 8, fraction: float = 0.1) -> int:
     """Index of the image the training loop holds out for its validation loss."""
-    from infocus.train.data import split_validation
+    from infocus.training.data import split_validation
 
     dummy = [np.zeros((1, 64, 64), np.float32) for _ in range(blocks)]
     _, _, held, _ = split_validation(dummy, fraction=fraction, patch_shape=(64, 64),
@@ -286,7 +286,7 @@ def validation_block(seed: int = 0, blocks: int = 8, fraction: float = 0.1) -> i
 
 def time_steps(spec: dict[str, Any], data: dict[str, Any], steps: int = 60) -> float:
     """Seconds per optimizer step of ``spec`` (no evaluations; the first third is warm-up)."""
-    from infocus.train.loop import train
+    from infocus.training.loop import train
 
     spec = dict(spec, steps=steps)
     config = _config(spec, steps // 3)
@@ -299,7 +299,7 @@ def time_steps(spec: dict[str, Any], data: dict[str, Any], steps: int = 60) -> f
 
 def end_to_end(method: str, data: dict[str, Any]) -> dict[str, Any]:
     """What `infocus train METHOD` with no budget flags costs: train + predict, the defaults."""
-    from infocus.train.loop import train
+    from infocus.training.loop import train
 
     targets = data["clean"] if method == "care" else None
     load_before = os.getloadavg()

@@ -19,3 +19,9 @@ def test_public_names():
 def test_errors_are_value_errors():
     assert issubclass(infocus.InfocusInputError, ValueError)
     assert issubclass(infocus.OutputExistsError, infocus.InfocusInputError)
+
+
+def test_train_stays_a_function_after_the_engine_is_imported():
+    import infocus.training.loop  # noqa: F401
+
+    assert callable(infocus.train) and infocus.train.__module__ == "infocus"

@@ -6,7 +6,7 @@ The twin of ``careamics_runner.py``, run in infocus's own environment (``.venv``
         --noisy noisy.npy --steps 160 --batch-size 64 --patch-size 64 --output-dir out/
 
 Protocol: ``infocus.train(..., config=default_config(method).with_updates(...))``
-(called as ``infocus.train.loop.train``) with the
+(called as ``infocus.training.loop.train``) with the
 same number of optimizer steps, patch size and batch size as CAREamics, and the same network
 size (U-Net depth 2, 32 base filters; ``unet_n2v2`` for N2V2, infocus's default for that
 method). Everything else is infocus's default (normalisation, Adam with a cosine schedule,
@@ -75,11 +75,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     import infocus
-    from infocus.train.config import default_config
+    from infocus.training.config import default_config
 
-    # ``infocus.train`` is shadowed by the ``infocus.train`` subpackage as soon as any of its
-    # modules is imported, so call the training function through its module.
-    from infocus.train.loop import train as train_model
+    train_model = infocus.train
 
     noisy = read_array(args.noisy)
     clean = read_array(args.clean) if args.method == "care" else None

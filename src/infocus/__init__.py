@@ -51,8 +51,8 @@ __all__ = [
 
 
 def train(*args: Any, **kwargs: Any) -> Any:
-    """Train a denoising network; see :func:`infocus.train.loop.train` (imports torch lazily)."""
-    from infocus.train.loop import train as _train
+    """Train a denoising network; see :func:`infocus.training.loop.train` (imports torch lazily)."""
+    from infocus.training.loop import train as _train
 
     return _train(*args, **kwargs)
 

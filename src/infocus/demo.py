@@ -123,7 +123,7 @@ def run_demo(
 
 def _noise2void(noisy: np.ndarray, steps: int, seed: int) -> np.ndarray:
     """Noise2Void trained on the noisy image alone (self-supervised), then applied to it."""
-    from infocus.train.loop import train
+    from infocus.training.loop import train
 
     model = train(noisy, method="n2v", axes="YX", steps=steps, seed=seed, progress=False)
     return model.denoise(noisy, axes="YX")

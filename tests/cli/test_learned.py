@@ -17,7 +17,7 @@ from conftest import blobs_image
 from infocus.cli import app
 from infocus.io import read_image
 from infocus.noise import simulate_poisson_gaussian
-from infocus.train.loop import checkpoint_dir_for
+from infocus.training.loop import checkpoint_dir_for
 
 runner = CliRunner()
 FAST = ["--steps", "4", "--batch-size", "2", "--patch-size", "32"]

@@ -275,7 +275,7 @@ def _denoise_learned(
     save_model: Path | None, dtype: str, overwrite: bool,
 ) -> None:
     from infocus.io import read_image, write_image
-    from infocus.train.loop import train as train_model
+    from infocus.training.loop import train as train_model
 
     refuse_existing(output, overwrite)
     if save_model is not None:
@@ -329,8 +329,8 @@ def train_command(
 
       [cyan]infocus train n2n capture1/ --target capture2/ -o n2n-model[/]
     """
-    from infocus.train.config import default_config
-    from infocus.train.loop import train as train_model
+    from infocus.training.config import default_config
+    from infocus.training.loop import train as train_model
 
     if method.lower() not in LEARNED:
         raise InfocusInputError(

@@ -86,7 +86,7 @@ class TrainedModel:
         -------
         ndarray float32 of the image's shape (or ``out``).
         """
-        from infocus.nets import channels_last
+        from infocus.nets import channels_last, fused_for_inference
         from infocus.predict.tiling import available_memory, tiled_apply
 
         lazy = hasattr(image, "chunks") and not isinstance(image, np.ndarray)
@@ -112,7 +112,9 @@ class TrainedModel:
             )
         block_axes = ("C" if joint and "C" in axes else "") + self.spatial
         device_ = torch.device(device) if device else next(self.network.parameters()).device
-        network = self.network.to(device_).eval()
+        was_training = self.network.training
+        network = fused_for_inference(self.network.to(device_))
+        self.network.train(was_training)
         multiple = int(network.size_multiple)
         spatial_shape = tuple(array.shape[axes.index(a)] for a in self.spatial)
         tile, overlaps, margins = _tiling(
@@ -309,8 +311,8 @@ def load_model(path: str | os.PathLike[str]) -> TrainedModel:
     from safetensors.torch import load_file
 
     from infocus.nets import create_network
-    from infocus.train.config import TrainingConfig
-    from infocus.train.normalize import Normalizer
+    from infocus.training.config import TrainingConfig
+    from infocus.training.normalize import Normalizer
 
     path = Path(path).expanduser()
     if not path.exists():

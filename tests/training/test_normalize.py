@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infocus._errors import InfocusInputError
-from infocus.train import Normalizer, to_blocks
+from infocus.training import Normalizer, to_blocks
 
 
 class CountingArray:

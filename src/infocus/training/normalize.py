@@ -127,7 +127,7 @@ class Normalizer:
         statistics are exact. Otherwise random tiles (up to 128×128 in Y/X, one plane deep) are
         read from random blocks (chosen with probability proportional to their size) until
         ``max_pixels`` pixels per channel have been seen, so a large lazy array (a
-        ``zarr.Array`` or a :class:`~infocus.train.LazyBlock`) is never loaded whole; with the
+        ``zarr.Array`` or a :class:`~infocus.training.LazyBlock`) is never loaded whole; with the
         default 2 million samples the relative error of :math:`\mu_c` and :math:`\sigma_c` is
         well below 1 % for any image whose content varies on scales smaller than the blocks.
         The moments are accumulated in float64 with the pairwise update of Chan, Golub and
@@ -136,7 +136,7 @@ class Normalizer:
         Parameters
         ----------
         blocks : array_like or list of array_like
-            Blocks of shape ``(C, *spatial)`` (as made by :func:`~infocus.train.to_blocks`); a
+            Blocks of shape ``(C, *spatial)`` (as made by :func:`~infocus.training.to_blocks`); a
             single array with a ``shape`` is taken as one block. All must have the same ``C``.
         max_pixels : int
             Largest number of pixels per channel to read.

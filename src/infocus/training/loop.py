@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from infocus._errors import InfocusInputError, OutputExistsError
-from infocus.train.config import TrainingConfig, default_config, default_scheme_options
+from infocus.training.config import TrainingConfig, default_config, default_scheme_options
 
 __all__ = ["train", "select_device", "checkpoint_dir_for"]
 
@@ -59,7 +59,7 @@ def _as_list(items: Any) -> list[Any]:
 def _load(items: Any, axes: str | None, role: str) -> list[tuple[Any, str]]:
     """Arrays and/or paths -> [(array, axes)]."""
     from infocus.axes import check_axes, default_axes
-    from infocus.train.data import load_inputs
+    from infocus.training.data import load_inputs
 
     loaded: list[tuple[Any, str]] = []
     for item in _as_list(items):
@@ -219,13 +219,13 @@ def train(
     from infocus.methods import create_scheme
     from infocus.nets import channels_last, create_network
     from infocus.predict.model import TrainedModel
-    from infocus.train.data import (
+    from infocus.training.data import (
         PatchSampler,
         fixed_validation_patches,
         split_validation,
         to_blocks,
     )
-    from infocus.train.normalize import Normalizer
+    from infocus.training.normalize import Normalizer
 
     say = log or (lambda message: print(message, file=sys.stderr))
     config = (config or default_config(method)).with_updates(

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 import infocus.io
 from infocus._errors import InfocusInputError
-from infocus.train import data as train_data
-from infocus.train.data import (
+from infocus.training import data as train_data
+from infocus.training.data import (
     LazyBlock,
     PatchSampler,
     fixed_validation_patches,

@@ -11,8 +11,8 @@ from infocus._errors import InfocusInputError, OutputExistsError
 from infocus.metrics import psnr
 from infocus.noise import simulate_poisson_gaussian
 from infocus.predict.model import load_model
-from infocus.train.config import TrainingConfig, default_config
-from infocus.train.loop import checkpoint_dir_for, train
+from infocus.training.config import TrainingConfig, default_config
+from infocus.training.loop import checkpoint_dir_for, train
 
 TINY = {"depth": 2, "base_filters": 8}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infocus.train.data import (
+from infocus.training.data import (
     LAZY_READ_BYTES,
     LazyBlock,
     PatchSampler,
@@ -11,7 +11,7 @@ from infocus.train.data import (
     split_validation,
     to_blocks,
 )
-from infocus.train.normalize import Normalizer
+from infocus.training.normalize import Normalizer
 
 __all__ = [
     "LAZY_READ_BYTES",

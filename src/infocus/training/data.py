@@ -527,7 +527,7 @@ class PatchSampler:
         """Draw a batch: ``(x, y)`` of shape ``(batch_size, C, *patch_shape)``, float32.
 
         ``y`` is ``None`` without targets. Values are the raw pixel values (normalise them with
-        :class:`~infocus.train.Normalizer`).
+        :class:`~infocus.training.Normalizer`).
 
         Raises
         ------
