@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # The CPU wheel of torch (on local disk here); installed first so nothing pulls a CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint peers peers-compare clean
 
 $(VENV)/.core-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ test: $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+
+# CAREamics in its own venv beside ours (same CPU torch), for side-by-side benchmarks.
+.venv-peers/.installed:
+	bash ../shared/peers/setup_venv.sh .venv-peers
+	touch $@
+
+peers: .venv-peers/.installed
+
+peers-compare: peers $(VENV)/.core-installed
+	$(PY) -m benchmarks.peers.compare
 
 clean:
 	rm -rf $(VENV) demo-output build dist src/*.egg-info
