@@ -108,6 +108,8 @@ def fmd(methods: list[str], steps: int | None, limit: int | None, seed: int) -> 
         }
         print(f"fmd {method}: PSNR {results[method]['psnr']:.2f} SSIM "
               f"{results[method]['ssim']:.4f} train {train_seconds:.0f} s", flush=True)
+        print("    per configuration: " + json.dumps(results[method]["per_configuration_psnr"]),
+              flush=True)
     return results
 
 

@@ -210,7 +210,7 @@ def _config(spec: dict[str, Any], steps_per_epoch: int) -> Any:
     scheme_options = dict(base.scheme_options)
     scheme_options.update(spec["scheme_options"])
     return base.with_updates(
-        steps=spec["steps"], steps_per_epoch=steps_per_epoch, batch_size=spec["batch_size"],
+        seed=spec.get("seed"), steps=spec["steps"], steps_per_epoch=steps_per_epoch, batch_size=spec["batch_size"],
         patch_size=spec["patch_size"], learning_rate=spec["learning_rate"],
         network_options=network_options, scheme_options=scheme_options,
     )
@@ -358,6 +358,9 @@ def main() -> None:
                         "time train + predict")
     parser.add_argument("--timing", action="store_true",
                         help="time 60 steps of each run (--runs) with 1 and 2 threads")
+    parser.add_argument("--seed", type=int,
+                        help="training seed (default 0); the run is stored as NAME-seedN")
+    parser.add_argument("--tag", help="suffix for the stored run names (e.g. a code version)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--output", type=Path, help="JSON file (default: results/<date>-...)")
     args = parser.parse_args()
@@ -412,6 +415,10 @@ def main() -> None:
         spec = dict(RUNS[name])
         if args.quick:
             spec["steps"] = 20
+        if args.seed is not None:
+            spec["seed"] = args.seed
+            name = f"{name}-seed{args.seed}"
+        name += args.tag or ""
         results["runs"][name] = train_and_score(name, spec, data)
         save()
     print(f"wrote {output}")
