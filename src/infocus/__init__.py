@@ -6,7 +6,7 @@ The public API is flat::
     image = infocus.read_image("noisy.tif")
     noise = infocus.estimate_noise(image.data, axes=image.axes)
     clean = infocus.denoise(image.data, "bm3d", axes=image.axes, noise=noise)
-    model = infocus.train("noisy/", method="n2v", axes="SYX", output="n2v-model")
+    model = infocus.train("stack.tif", method="n2v", axes="SYX", output="n2v-model")
     clean = infocus.load_model("n2v-model").denoise(image.data, axes=image.axes)
 """
 

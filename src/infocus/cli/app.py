@@ -323,7 +323,9 @@ def train_command(
 
     Examples:
 
-      [cyan]infocus train n2v noisy/ --axes SYX -o n2v-model[/]
+      [cyan]infocus train n2v stack.tif --axes SYX -o n2v-model[/]
+
+      [cyan]infocus train n2v folder-of-2d-images/ -o n2v-model[/]
 
       [cyan]infocus train care low/ --target high/ -o care-model.zip --steps 4000[/]
 
