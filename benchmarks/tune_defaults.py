@@ -4,6 +4,7 @@
     python -m benchmarks.tune_defaults --quick            # smoke run: every method, a few steps
     python -m benchmarks.tune_defaults --runs n2v-f16-frac0.02,care-f16   # some runs only
     python -m benchmarks.tune_defaults --list             # the runs of the study
+    python -m benchmarks.tune_defaults --summary          # markdown tables of the results
     python -m benchmarks.tune_defaults --end-to-end n2v   # time `train` + `denoise` with the defaults
     python -m benchmarks.tune_defaults --timing --runs n2v-f16   # seconds per step, 1 and 2 threads
 
@@ -333,6 +334,48 @@ def end_to_end(name: str, data: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# --------------------------------------------------------------------------- report
+
+
+def summary(results: dict[str, Any]) -> str:
+    """Markdown tables of a results file: baselines, every run with its curve, timings."""
+    lines = ["| baseline | train 8 (dB) | held-out 2 (dB) |", "|---|---|---|"]
+    base = results.get("baselines", {})
+    for key in ("noisy", "gaussian_oracle", "bm3d_vst"):
+        lines.append(f"| {key} | {base['train']['mean'][key]:.2f} | "
+                     f"{base['held_out']['mean'][key]:.2f} |")
+    lines += ["", "| run | method | filters | batch×patch² | lr | fraction | BN | steps | "
+              "PSNR (dB) | curve (step:dB) | s/step | load |", "|" + "---|" * 12]
+    for name, run in results.get("runs", {}).items():
+        spec = run["spec"]
+        curve = " ".join(f"{c['step']}:{c['psnr']:.2f}" for c in run["curve"])
+        held = f" (held-out {run['held_out_psnr_mean']:.2f})" if "held_out_psnr_mean" in run else ""
+        lines.append(
+            f"| {name} | {spec['method']} | {spec['base_filters']} | "
+            f"{spec['batch_size']}×{spec['patch_size']} | {spec['learning_rate']:g} | "
+            f"{spec['scheme_options'].get('fraction', '–')} | {'on' if spec['batch_norm'] else 'off'}"
+            f" | {spec['steps']} | {run['psnr_mean']:.2f}{held} | {curve} | "
+            f"{run['seconds_per_step']:.3f} | {run['load_before'][0]:.1f} |")
+    if results.get("timing"):
+        lines += ["", "| run | threads | OMP_WAIT_POLICY | s/step | load |", "|---|---|---|---|---|"]
+        for t in results["timing"]:
+            lines.append(f"| {t['run']} | {t['threads']} | {t.get('omp_wait_policy')} | "
+                         f"{t['seconds_per_step']:.3f} | {t['load_before'][0]:.1f} |")
+    if results.get("end_to_end"):
+        lines += ["", "| end to end (defaults) | steps | filters | PSNR (dB) | train+predict (s) "
+                  "| load |", "|---|---|---|---|---|---|"]
+        for name, entries in results["end_to_end"].items():
+            for e in entries:
+                config = e["config"]
+                held = (f" (held-out {e['held_out_psnr_mean']:.2f})"
+                        if "held_out_psnr_mean" in e else "")
+                lines.append(f"| {name} | {config['steps']} | "
+                             f"{config['network_options'].get('base_filters')} | "
+                             f"{e['psnr_mean']:.2f}{held} | {e['total_seconds']:.0f} | "
+                             f"{e['load_before'][0]:.1f} |")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -353,6 +396,8 @@ def main() -> None:
                         help="smoke run: one short run per method (20 steps)")
     parser.add_argument("--runs", help="comma-separated run names (see --list)")
     parser.add_argument("--list", action="store_true", help="list the runs and exit")
+    parser.add_argument("--summary", action="store_true",
+                        help="print markdown tables of the newest (or --output) results file")
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--end-to-end", help="comma-separated methods (the library's defaults) or run names: "
                         "time train + predict")
@@ -364,6 +409,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--output", type=Path, help="JSON file (default: results/<date>-...)")
     args = parser.parse_args()
+    if args.summary:
+        path = args.output or max(RESULTS.glob("*-tune-defaults.json"))
+        print(summary(json.loads(path.read_text())))
+        return
     if args.list:
         for name, spec in RUNS.items():
             print(name, json.dumps(spec))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -522,4 +523,8 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
+    # OpenMP threads that spin while waiting made training 5-13x slower when another process
+    # competed for the cores (docs/benchmarks.md); passive waiting costs nothing when idle.
+    # Must be set before torch is imported, which every command does lazily.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     app()
