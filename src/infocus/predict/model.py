@@ -249,7 +249,8 @@ def _tiling(
 
     The margin (pixels next to an inner tile edge that get no weight) covers the network's
     receptive radius, so a tiled prediction equals the untiled one; the rest of the overlap is
-    cross-faded. Tiles are as large as a quarter of free memory (at most 2 GiB) allows.
+    cross-faded. Tiles are as large as an eighth of free memory (at most 512 MiB for the whole
+    batch of tiles) allows, so the network's working memory does not grow with the image.
     """
     from infocus.predict.tiling import auto_tile_shape
 
@@ -261,7 +262,7 @@ def _tiling(
     if tile_size is None:
         tile = auto_tile_shape(
             spatial_shape, multiple=multiple, bytes_per_voxel=_bytes_per_voxel(network),
-            memory_budget=min(memory // 4, 2 * 1024**3) // max(1, batch_size),
+            memory_budget=min(memory // 8, 512 * 1024**2) // max(1, batch_size),
         )
     else:
         tile = tuple(_round_up(min(int(tile_size), n), multiple) for n in spatial_shape)
