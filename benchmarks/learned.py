@@ -52,9 +52,9 @@ def _train(method: str, inputs: np.ndarray, targets: np.ndarray | None, steps: i
     return model, time.perf_counter() - start
 
 
-def _predict(model: Any, images: np.ndarray) -> tuple[np.ndarray, float]:
+def _predict(model: Any, images: np.ndarray, axes: str = "SYX") -> tuple[np.ndarray, float]:
     start = time.perf_counter()
-    out = model.denoise(images, axes="SYX")
+    out = model.denoise(images, axes=axes)
     return out, time.perf_counter() - start
 
 
@@ -167,7 +167,7 @@ def convallaria(methods: list[str], steps: int | None, seed: int) -> dict[str, A
         model = train(noisy, method=method, axes="YX", config=_config(method, steps), seed=seed,
                       progress=False, log=lambda m: print("   ", m, flush=True))
         seconds = time.perf_counter() - start
-        out, predict_seconds = _predict_single(model, noisy)
+        out, predict_seconds = _predict(model, noisy, axes="YX")
         panels[method] = out[crop]
         results[method] = {
             "train_seconds": seconds,
@@ -185,12 +185,6 @@ def convallaria(methods: list[str], steps: int | None, seed: int) -> dict[str, A
     fig.savefig(DOCS_IMAGES / "convallaria_before_after.png", dpi=100)
     plt.close(fig)
     return results
-
-
-def _predict_single(model: Any, image: np.ndarray) -> tuple[np.ndarray, float]:
-    start = time.perf_counter()
-    out = model.denoise(image, axes="YX")
-    return out, time.perf_counter() - start
 
 
 def main() -> None:

@@ -25,3 +25,13 @@ def test_train_stays_a_function_after_the_engine_is_imported():
     import infocus.training.loop  # noqa: F401
 
     assert callable(infocus.train) and infocus.train.__module__ == "infocus"
+
+
+def test_denoise_refuses_unknown_options():
+    import numpy as np
+    import pytest
+
+    image = np.random.default_rng(0).poisson(20.0, (128, 128)).astype(np.float32)
+    assert infocus.denoise(image, "gaussian", sigma=1.0).shape == image.shape
+    with pytest.raises(infocus.InfocusInputError, match="has no option 'sigmaa'"):
+        infocus.denoise(image, "gaussian", sigmaa=1.0)

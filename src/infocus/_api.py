@@ -9,7 +9,7 @@ import numpy as np
 
 from infocus._errors import InfocusInputError
 
-__all__ = ["denoise"]
+__all__ = ["check_options", "denoise"]
 
 
 def denoise(image: np.ndarray, method: str, *, axes: str = "YX", **options: Any) -> np.ndarray:
@@ -41,15 +41,25 @@ def denoise(image: np.ndarray, method: str, *, axes: str = "YX", **options: Any)
     from infocus.classical import get_denoiser
 
     function = get_denoiser(method)
+    check_options(method, function, options)
+    return function(image, axes=axes, **options)
+
+
+def check_options(
+    method: str, function: Any, names: Any, *, reserved: frozenset[str] = frozenset({"axes"})
+) -> None:
+    """Raise a clear error for any name in ``names`` that ``function`` has no keyword option for.
+
+    ``reserved`` options exist but are not the user's to set here (e.g. set by other flags).
+    """
     accepted = {
         name
         for name, p in inspect.signature(function).parameters.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in reserved
     }
-    unknown = sorted(set(options) - accepted)
+    unknown = [name for name in names if name not in accepted]
     if unknown:
         raise InfocusInputError(
-            f"Method {method!r} has no option(s) {', '.join(unknown)}; its options are: "
-            f"{', '.join(sorted(accepted - {'axes'}))}."
+            f"Method {method!r} has no option {unknown[0]!r}; its options are: "
+            f"{', '.join(sorted(accepted)) or 'none'}."
         )
-    return function(image, axes=axes, **options)

@@ -53,7 +53,6 @@ def run_demo(
     """
     from infocus.classical import get_denoiser, list_denoisers
     from infocus.io import write_image
-    from infocus.metrics import psnr, si_psnr, ssim
     from infocus.noise import estimate_noise, simulate_poisson_gaussian
 
     say = console.print if console is not None else print
@@ -85,7 +84,7 @@ def run_demo(
         images = {"clean": clean, "noisy": noisy}
         write_image(staging / "clean.tif", clean, axes="YX")
         write_image(staging / "noisy.tif", noisy, axes="YX")
-        results["noisy input"] = _scores(noisy, clean, psnr, ssim, si_psnr, seconds=0.0)
+        results["noisy input"] = _scores(noisy, clean, seconds=0.0)
         for name in methods:
             try:
                 start = time.perf_counter()
@@ -99,7 +98,7 @@ def run_demo(
             seconds = time.perf_counter() - start
             images[name] = denoised
             write_image(staging / f"{name}.tif", denoised, axes="YX")
-            results[name] = _scores(denoised, clean, psnr, ssim, si_psnr, seconds=seconds)
+            results[name] = _scores(denoised, clean, seconds=seconds)
             say(f"  {name:<10} PSNR {results[name]['psnr']:6.2f} dB  ({seconds:.1f} s)")
         (staging / "metrics.json").write_text(
             json.dumps({"photons": photons, "camera": DEMO_CAMERA, "seed": seed, "results": results},
@@ -129,7 +128,9 @@ def _noise2void(noisy: np.ndarray, steps: int, seed: int) -> np.ndarray:
     return model.denoise(noisy, axes="YX")
 
 
-def _scores(image, clean, psnr, ssim, si_psnr, *, seconds: float) -> dict[str, float]:
+def _scores(image: np.ndarray, clean: np.ndarray, *, seconds: float) -> dict[str, float]:
+    from infocus.metrics import psnr, si_psnr, ssim
+
     return {
         "psnr": psnr(image, clean),
         "ssim": ssim(image, clean),

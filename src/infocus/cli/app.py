@@ -49,28 +49,22 @@ DtypeOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
-_RESERVED = {"image", "axes", "noise", "vst", "progress"}
+#: Options set by their own flags, not by -p.
+_RESERVED = frozenset({"image", "axes", "noise", "vst", "progress"})
 
 
 def _parse_params(pairs: list[str], function: Any, method: str) -> dict[str, Any]:
     """``["sigma=2", "size=5"]`` -> typed keyword arguments accepted by ``function``."""
-    accepted = {
-        name: p
-        for name, p in inspect.signature(function).parameters.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in _RESERVED
-    }
+    from infocus._api import check_options
+
     params: dict[str, Any] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not name:
             raise InfocusInputError(f"Method option {pair!r} is not NAME=VALUE; write e.g. -p sigma=2.")
-        if name not in accepted:
-            known = ", ".join(sorted(accepted)) or "none"
-            raise InfocusInputError(
-                f"Method {method!r} has no option {name!r}; its options are: {known}."
-            )
         params[name] = _coerce(text.strip())
+    check_options(method, function, params, reserved=_RESERVED)
     return params
 
 

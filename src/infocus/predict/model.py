@@ -112,9 +112,8 @@ class TrainedModel:
             )
         block_axes = ("C" if joint and "C" in axes else "") + self.spatial
         device_ = torch.device(device) if device else next(self.network.parameters()).device
-        was_training = self.network.training
+        # A folded eval-mode copy: the network itself (maybe mid-training) is left as it is.
         network = fused_for_inference(self.network.to(device_))
-        self.network.train(was_training)
         multiple = int(network.size_multiple)
         spatial_shape = tuple(array.shape[axes.index(a)] for a in self.spatial)
         tile, overlaps, margins = _tiling(
@@ -290,17 +289,17 @@ def _bytes_per_voxel(network: torch.nn.Module) -> int:
 def _tta(network: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Mean of the network over the 8 symmetries of the YX plane (square tiles)."""
     dims = (-2, -1)
-    total = torch.zeros_like(network(x[:, :, ...]))
-    count = 0
+    total = None
     for k in range(4):
         for flip in (False, True):
             t = torch.rot90(x, k, dims)
             t = torch.flip(t, (-1,)) if flip else t
             y = network(t)
             y = torch.flip(y, (-1,)) if flip else y
-            total += torch.rot90(y, -k, dims)
-            count += 1
-    return total / count
+            y = torch.rot90(y, -k, dims)
+            total = y if total is None else total + y
+    assert total is not None
+    return total / 8
 
 
 def load_model(path: str | os.PathLike[str]) -> TrainedModel:
