@@ -118,3 +118,36 @@ def test_killed_training_resumes(tmp_path, noisy_npy):
     assert result.returncode == 0, result.stderr
     assert "Resuming n2v from step" in " ".join(result.stderr.split())
     assert (model / "weights.safetensors").is_file()
+
+
+def test_blind_spot_option(tmp_path, noisy_npy):
+    model = tmp_path / "model"
+    result = run("train", "n2v", noisy_npy, "--axes", "SYX", "-o", model, "--blind-spot", "pixel",
+                 *FAST)
+    assert result.exit_code == 0, result.output
+    from infocus.predict.model import load_model
+
+    assert load_model(model).config.scheme_options["blind_spot"] == []
+    # The default measures the noise correlation and says what it found.
+    result = run("denoise", noisy_npy, "--axes", "SYX", "-o", tmp_path / "o.tif", "-m", "n2v",
+                 "--steps", "2")
+    assert result.exit_code == 0, result.output
+    assert "noise correlation" in said(result)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["denoise", "{x}", "-o", "{o}", "-m", "gaussian", "--blind-spot", "pixel"],
+         "apply to learned methods only"),
+        (["denoise", "{x}", "-o", "{o}", "-m", "n2s", "--blind-spot", "pixel"],
+         "applies to n2v and n2v2 only"),
+        (["train", "n2v", "{x}", "-o", "{o}", "--blind-spot", "wide"], "Unknown --blind-spot"),
+    ],
+)
+def test_blind_spot_option_errors(tmp_path, noisy_npy, args, message):
+    filled = [a.format(x=noisy_npy, o=tmp_path / "out.tif") for a in args]
+    result = run(*filled, "--axes", "SYX")
+    assert result.exit_code == 2
+    assert message in said(result)
+    assert not (tmp_path / "out.tif").exists()

@@ -335,6 +335,56 @@ def test_structn2v_centre_never_copies_a_line_pixel():
         assert int(sy) != y  # same row = a line pixel (or the centre)
 
 
+_BOX = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+
+
+@pytest.mark.parametrize("name", ["n2v", "n2v2"])
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_measured_blind_spot_is_blind_to_its_whole_pattern(name, ndim):
+    """A wider blind spot: the network input does not depend on the masked pixel or on any
+    pixel of the hidden 3x3 block around it."""
+    scheme = create_scheme(name, fraction=0.01, blind_spot=_BOX)
+    assert scheme.struct is not None and scheme.radius == 2 and scheme.name == name
+    shape = (2, 1, *([12] * (ndim - 2)), 32, 32)
+    noisy = _distinct(shape, seed=7)
+    batch = scheme.prepare(noisy, None, _gen(3))
+    assert batch.mask is not None and batch.mask.any()
+    hidden = batch.mask.clone()
+    for b, c, *p in batch.mask.nonzero().tolist():
+        for dy, dx in _BOX:
+            q = [*p[:-2], p[-2] + dy, p[-1] + dx]
+            if all(0 <= v < n for v, n in zip(q, shape[2:], strict=True)):
+                hidden[(b, c, *q)] = True
+    # Perturb only the hidden pixels: with the same generator state, the input is unchanged.
+    perturbed = torch.where(hidden, noisy + 1000.0, noisy)
+    again = scheme.prepare(perturbed, None, _gen(3))
+    assert torch.equal(again.mask, batch.mask)
+    assert torch.equal(again.input, batch.input)
+
+
+def test_blind_spot_radius_grows_past_a_wide_pattern_and_fraction_bound_matches_the_mask():
+    from infocus.methods.blind_spot import max_fraction
+
+    wide = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if (dy, dx) != (0, 0)]
+    scheme = create_scheme("n2v", fraction=0.01, blind_spot=wide)
+    assert scheme.radius == 3
+    bound = max_fraction(3, scheme.struct, 2)
+    assert bound == pytest.approx(1 / 36)
+    stratified_mask((64, 64), bound, _gen(0), radius=3, struct=scheme.struct)
+    with pytest.raises(InfocusInputError, match="masked pixels every"):
+        stratified_mask((64, 64), bound * 1.05, _gen(0), radius=3, struct=scheme.struct)
+    assert create_scheme("n2v", blind_spot=[]).struct is None
+    with pytest.raises(InfocusInputError, match="resolved"):
+        create_scheme("n2v", blind_spot="auto")
+
+
+def test_rotation_invariance_of_the_hidden_pattern():
+    assert create_scheme("n2v").rotation_invariant
+    assert create_scheme("n2v", fraction=0.01, blind_spot=_BOX).rotation_invariant
+    assert not create_scheme("n2v", fraction=0.01, blind_spot=[(0, -1), (0, 1)]).rotation_invariant
+    assert not create_scheme("structn2v").rotation_invariant
+
+
 # --------------------------------------------------------------------------------------------
 # the Noise2Void scheme
 # --------------------------------------------------------------------------------------------

@@ -140,6 +140,25 @@ def test_tta_is_symmetric(rng):
     np.testing.assert_allclose(flipped[:, ::-1], out, rtol=1e-4, atol=1e-3)
 
 
+def test_tta_keeps_the_row_direction_for_a_model_trained_without_turns(rng):
+    """A model that hid a line along X was trained without 90° turns: TTA averages the four
+    flips only, so a transposed image is *not* treated like the original."""
+    model = tiny_model()
+    model.config = model.config.with_updates(
+        scheme_options={"blind_spot": [[0, -1], [0, 1]], "fraction": 0.02}
+    )
+    assert not model.rotation_invariant
+    image = (rng.poisson(30, (64, 64)) * 2 + 100).astype(np.float32)
+    out = model.denoise(image, tta=True)
+    flips = [(), (0,), (1,), (0, 1)]
+    expected = np.mean(
+        [np.flip(model.denoise(np.flip(image, f).copy()), f) for f in flips], axis=0
+    )
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-3)
+    rotated = model.denoise(image.T.copy(), tta=True)
+    assert np.abs(rotated.T - out).max() > 1e-2
+
+
 def test_bad_inputs(rng):
     model = tiny_model()
     bad = np.ones((40, 40), np.float32)

@@ -19,6 +19,7 @@ from infocus.training.data import (
     PatchSampler,
     fixed_validation_patches,
     load_inputs,
+    sample_planes,
     split_validation,
     to_blocks,
 )
@@ -257,6 +258,29 @@ def test_augmentation_without_rotation_keeps_shape_for_non_square_patches(rng):
         for a in (rect, rect[::-1], rect[:, ::-1], rect[::-1, ::-1])
     }
     assert {p[0].tobytes() for p in x} == expected
+
+
+def test_augmentation_can_keep_the_row_direction(rng):
+    """rotate=False (noise correlated along X only): flips, never a 90° turn."""
+    square = _ids((8, 8))
+    x, _ = PatchSampler([square[None]], patch_shape=(8, 8), rotate=False, rng=rng).sample(200)
+    expected = {
+        np.ascontiguousarray(a).tobytes()
+        for a in (square, square[::-1], square[:, ::-1], square[::-1, ::-1])
+    }
+    assert {p[0].tobytes() for p in x} == expected
+
+
+def test_sample_planes_reads_central_crops_of_evenly_spread_planes():
+    stack = np.arange(10 * 40 * 50, dtype=np.float32).reshape(10, 40, 50)
+    planes = sample_planes(to_blocks(stack, "ZYX", spatial="YX"), size=16, max_planes=4)
+    assert planes.shape == (1, 4, 16, 16) and planes.dtype == np.float64
+    np.testing.assert_array_equal(planes[0, 0], stack[0, 12:28, 17:33])
+    np.testing.assert_array_equal(planes[0, -1], stack[9, 12:28, 17:33])
+    two = sample_planes(to_blocks(np.zeros((2, 3, 20, 20)), "CZYX", channels="joint"))
+    assert two.shape == (2, 3, 20, 20)
+    with pytest.raises(InfocusInputError, match="No blocks"):
+        sample_planes([])
 
 
 def test_augmentation_in_3d_rotates_only_in_yx(rng):

@@ -65,6 +65,68 @@ def test_supervised_schemes_train_on_pairs(noisy_stack, method):
     assert model.denoise(noisy[0]).shape == noisy[0].shape
 
 
+@pytest.fixture
+def correlated_stack(rng):
+    """Noise correlated with the next pixel along X and Y (as FMD's widefield camera's)."""
+    from infocus.noise import add_correlated_noise
+
+    clean = np.stack([blobs_image((96, 96), rng, n_blobs=20) for _ in range(3)]) * 60 + 100
+    return add_correlated_noise(clean, sigma=6.0, kernel=np.ones((3, 3)), rng=2)
+
+
+def test_n2v_widens_its_blind_spot_where_the_noise_is_correlated(tmp_path, correlated_stack,
+                                                                  noisy_stack):
+    messages: list[str] = []
+    box = [[dy, dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+    model = train(correlated_stack, axes="SYX", config=tiny(), progress=False,
+                  output=tmp_path / "m", log=messages.append)
+    options = model.config.scheme_options
+    assert options["blind_spot"] == box
+    assert options["fraction"] == 0.04  # the default still fits: blind spots 4 pixels apart
+    assert any("3×3 block" in m for m in messages)
+    # The measured pattern is stored with the model and used again after loading.
+    assert load_model(tmp_path / "m").config.scheme_options["blind_spot"] == box
+    # White noise: the classic blind spot and the default masked fraction.
+    white = train(noisy_stack[0], axes="SYX", config=tiny(), progress=False)
+    assert white.config.scheme_options == {"blind_spot": []}
+    # The user decides: 'pixel' keeps the classic one; explicit offsets are used as given.
+    pixel = tiny(scheme_options={"blind_spot": "pixel"})
+    assert train(correlated_stack, axes="SYX", config=pixel,
+                 progress=False).config.scheme_options == {"blind_spot": []}
+    line = tiny("n2v2", scheme_options={"blind_spot": [[0, -1], [0, 1]], "fraction": 0.02})
+    lined = train(correlated_stack, axes="SYX", config=line, progress=False)
+    assert lined.config.scheme_options == {"blind_spot": [[0, -1], [0, 1]], "fraction": 0.02}
+    assert not lined.rotation_invariant
+    # A wider pattern needs blind spots further apart: the default fraction is lowered to fit.
+    wide = [[dy, dx] for dy in range(-2, 3) for dx in range(-2, 3) if (dy, dx) != (0, 0)]
+    widened = train(correlated_stack, axes="SYX", progress=False,
+                    config=tiny(scheme_options={"blind_spot": wide}))
+    assert widened.config.scheme_options["fraction"] == pytest.approx(1 / 36)
+    with pytest.raises(InfocusInputError, match="Unknown blind_spot"):
+        train(correlated_stack, axes="SYX", config=tiny(scheme_options={"blind_spot": "wide"}),
+              progress=False)
+
+
+def test_resume_with_a_measured_blind_spot(tmp_path, correlated_stack):
+    """The measured pattern is part of the checkpointed settings; resuming measures it again
+    (deterministically) and continues bit-identically."""
+    reference = train(correlated_stack, axes="SYX", config=tiny(), progress=False)
+    output = tmp_path / "model"
+
+    def killed_after_epoch_two(message: str) -> None:
+        if message.startswith("epoch 2"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(correlated_stack, axes="SYX", config=tiny(), output=output,
+              log=killed_after_epoch_two)
+    resumed = train(correlated_stack, axes="SYX", config=tiny(), output=output, resume=True,
+                    log=lambda m: None)
+    assert len(resumed.config.scheme_options["blind_spot"]) == 8
+    for key, value in _weights(reference).items():
+        assert torch.equal(value, _weights(resumed)[key]), key
+
+
 def test_same_seed_same_weights(noisy_stack):
     noisy, _ = noisy_stack
     a = train(noisy, axes="SYX", config=tiny(), progress=False)

@@ -174,6 +174,34 @@ def estimate_noise_command(
     stdout.print(table)
 
 
+BlindSpotOption = Annotated[
+    str | None,
+    typer.Option(
+        "--blind-spot",
+        help="n2v/n2v2 only: 'auto' (default) widens the blind spot where the noise is "
+        "spatially correlated; 'pixel' keeps the classic one-pixel blind spot.",
+    ),
+]
+
+
+def _blind_spot_options(method: str, blind_spot: str | None) -> dict[str, Any]:
+    """Scheme options for ``--blind-spot`` (refused for methods it does not apply to)."""
+    if blind_spot is None:
+        return {}
+    from infocus.training.loop import MEASURED_BLIND_SPOT
+
+    if method not in MEASURED_BLIND_SPOT:
+        raise InfocusInputError(
+            f"--blind-spot applies to {' and '.join(MEASURED_BLIND_SPOT)} only, not to {method!r}."
+        )
+    if blind_spot.lower() not in ("auto", "pixel"):
+        raise InfocusInputError(
+            f"Unknown --blind-spot {blind_spot!r}; use 'auto' (measure the noise correlation) or "
+            "'pixel' (the classic one-pixel blind spot)."
+        )
+    return {"blind_spot": blind_spot.lower()}
+
+
 @app.command()
 @reports_errors
 def denoise(
@@ -208,6 +236,7 @@ def denoise(
         typer.Option(help="Keep the network a learned method trained on the image here."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of a learned method's training.")] = 0,
+    blind_spot: BlindSpotOption = None,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -235,16 +264,18 @@ def denoise(
                 "(use --steps to set the training budget)."
             )
         _denoise_learned(image, output, method.lower(), axes=axes, steps=steps, seed=seed,
-                         save_model=save_model, dtype=dtype, overwrite=overwrite)
+                         save_model=save_model, dtype=dtype, overwrite=overwrite,
+                         scheme_options=_blind_spot_options(method.lower(), blind_spot))
         return
     if method.lower() not in list_denoisers() and method.lower() in LEARNED:
         raise InfocusInputError(
             f"Method {method!r} learns from pairs of images; train it with `infocus train "
             f"{method.lower()} INPUT --target TARGET -o MODEL`, then `infocus predict`."
         )
-    if steps is not None or save_model is not None:
+    if steps is not None or save_model is not None or blind_spot is not None:
         raise InfocusInputError(
-            f"--steps and --save-model apply to learned methods only, not to {method!r}."
+            f"--steps, --save-model and --blind-spot apply to learned methods only, not to "
+            f"{method!r}."
         )
     function = get_denoiser(method)
     params = _parse_params(param or [], function, method)
@@ -267,17 +298,20 @@ LEARNED = ("care", "n2n", *SELF_SUPERVISED)
 
 def _denoise_learned(
     image: Path, output: Path, method: str, *, axes: str | None, steps: int | None, seed: int,
-    save_model: Path | None, dtype: str, overwrite: bool,
+    save_model: Path | None, dtype: str, overwrite: bool, scheme_options: dict[str, Any],
 ) -> None:
     from infocus.io import read_image, write_image
+    from infocus.training.config import default_config
     from infocus.training.loop import train as train_model
 
     refuse_existing(output, overwrite)
     if save_model is not None:
         refuse_existing(save_model, overwrite)
     loaded = read_image(image, axes=axes)
-    model = train_model(loaded.data, method=method, axes=loaded.axes, steps=steps, seed=seed,
-                        output=save_model, overwrite=overwrite, log=console.print)
+    config = default_config(method)
+    config = config.with_updates(scheme_options={**config.scheme_options, **scheme_options})
+    model = train_model(loaded.data, method=method, axes=loaded.axes, config=config, steps=steps,
+                        seed=seed, output=save_model, overwrite=overwrite, log=console.print)
     with progress_bar(f"predict {method}") as progress:
         result = model.denoise(loaded.data, axes=loaded.axes, progress=progress)
     written = write_image(output, loaded.with_data(result), dtype=dtype, overwrite=overwrite)
@@ -309,6 +343,7 @@ def train_command(
         str, typer.Option(help="independent (one image per channel) or joint.")
     ] = "independent",
     seed: Annotated[int, typer.Option(help="Random seed (CPU runs are reproducible).")] = 0,
+    blind_spot: BlindSpotOption = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue a killed run from its last checkpoint.")
     ] = False,
@@ -336,6 +371,9 @@ def train_command(
     if steps is not None and epochs is not None:
         raise InfocusInputError("Give either --steps or --epochs, not both.")
     config = default_config(method).with_updates(spatial=spatial, channels=channels)
+    extra = _blind_spot_options(method.lower(), blind_spot)
+    if extra:
+        config = config.with_updates(scheme_options={**config.scheme_options, **extra})
     if epochs is not None:
         steps = epochs * config.steps_per_epoch
     if output.exists() and not overwrite and not resume:

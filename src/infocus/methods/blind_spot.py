@@ -22,6 +22,12 @@ The three schemes differ in what replaces the masked pixel:
   drawn uniformly between the minimum and maximum of the untouched pixels of the same sample and
   channel (or from a Gaussian with their mean and standard deviation). The centre is replaced as
   in N2V, from a neighbour *outside* the pattern (Broaddus et al. 2020).
+* **Wider blind spots for N2V and N2V2** (``blind_spot=[(dy, dx), ...]``): the same hiding, with
+  a pattern measured from the data. :func:`infocus.train` estimates the noise correlation
+  (:func:`~infocus.noise.estimate_noise_correlation`) and hides the offsets where it is high, e.g.
+  a 3×3 block for a camera whose noise is correlated with the next pixel; the hidden pixels get
+  Gaussian values (mean and spread of the untouched pixels). On the three FMD widefield
+  configurations (neighbour correlation ≈ 0.6) this raised N2V from 26.2 to 30.1 dB.
 
 What guarantees the blind spot
 ------------------------------
@@ -80,6 +86,7 @@ __all__ = [
     "StructFill",
     "StructPattern",
     "apply_struct_mask",
+    "max_fraction",
     "replace_median",
     "replace_uniform",
     "stratified_mask",
@@ -766,6 +773,18 @@ class Noise2Void:
         probe = torch.Generator().manual_seed(0)
         stratified_mask((1,) * ndim, self.fraction, probe, radius=self.radius, struct=struct)
 
+    @property
+    def rotation_invariant(self) -> bool:
+        """Whether a 90° turn of the Y/X plane maps the hidden pattern onto itself.
+
+        When it does not (a line along X for row noise), training must not rotate patches: a
+        turned patch carries its correlated noise along Y, where nothing is hidden.
+        """
+        if self.struct is None:
+            return True
+        offsets = set(self.struct.for_ndim(max(2, self.struct.ndim)))
+        return {o[:-2] + (o[-1], o[-2]) for o in offsets} == offsets
+
     def prepare(self, noisy: Tensor, target: Tensor | None, generator: torch.Generator) -> Batch:
         """Mask ``noisy`` ``(B, C, [Z,] Y, X)``; ``target`` is ignored (self-supervised)."""
         noisy = check_batch_tensor(noisy)
@@ -796,20 +815,64 @@ class Noise2Void:
         return masked_loss(prediction, batch.target, batch.mask)
 
 
+#: How the pixels of a measured blind-spot pattern are hidden. Gaussian values with the
+#: untouched pixels' mean and spread disturb the network's input less than structN2V's uniform
+#: [min, max] draws: on the FMD widefield images (3x3 pattern, 4 % masked, 1200 steps) N2V
+#: reached 30.13 dB with it against 29.52 dB with uniform draws.
+_MEASURED_FILL: StructFill = "gaussian"
+
+
+def _pattern(blind_spot: Sequence[Sequence[int]] | None) -> StructPattern | None:
+    """The hidden pattern of a wider blind spot (None for the classic one-pixel blind spot)."""
+    if blind_spot is None or len(blind_spot) == 0:
+        return None
+    if isinstance(blind_spot, str):
+        raise InfocusInputError(
+            f"blind_spot {blind_spot!r} must be resolved to offsets before building the scheme; "
+            "infocus.train does this ('auto' measures the noise correlation, 'pixel' hides none)."
+        )
+    return StructPattern(tuple(tuple(int(v) for v in o) for o in blind_spot))
+
+
+def _radius_for(radius: int, struct: StructPattern | None) -> int:
+    """The replacement neighbourhood must reach beyond a hidden pattern."""
+    if struct is None:
+        return radius
+    return max(radius, max(struct.reach(struct.ndim)) + 1)
+
+
+def max_fraction(radius: int, struct: StructPattern | None, ndim: int) -> float:
+    """Highest masked fraction :func:`stratified_mask` accepts for this radius and pattern."""
+    reach = struct.reach(ndim) if struct is not None else (0,) * ndim
+    return float(max(radius + 1 + e for e in reach)) ** -ndim
+
+
 @SCHEMES.register("n2v")
 def _n2v(
-    *, fraction: float = 0.002, radius: int = 2, channels: ChannelMode = "independent"
+    *,
+    fraction: float = 0.002,
+    radius: int = 2,
+    channels: ChannelMode = "independent",
+    blind_spot: Sequence[Sequence[int]] | None = None,
 ) -> Noise2Void:
-    """Noise2Void: random-neighbour replacement."""
-    return Noise2Void(fraction, radius, "uniform", channels=channels, name="n2v")
+    """Noise2Void: random-neighbour replacement; ``blind_spot`` offsets are hidden too."""
+    struct = _pattern(blind_spot)
+    return Noise2Void(fraction, _radius_for(radius, struct), "uniform", struct,
+                      _MEASURED_FILL, channels=channels, name="n2v")
 
 
 @SCHEMES.register("n2v2")
 def _n2v2(
-    *, fraction: float = 0.002, radius: int = 2, channels: ChannelMode = "independent"
+    *,
+    fraction: float = 0.002,
+    radius: int = 2,
+    channels: ChannelMode = "independent",
+    blind_spot: Sequence[Sequence[int]] | None = None,
 ) -> Noise2Void:
-    """N2V2: median replacement, centre excluded."""
-    return Noise2Void(fraction, radius, "median", channels=channels, name="n2v2")
+    """N2V2: median replacement, centre excluded; ``blind_spot`` offsets are hidden too."""
+    struct = _pattern(blind_spot)
+    return Noise2Void(fraction, _radius_for(radius, struct), "median", struct,
+                      _MEASURED_FILL, channels=channels, name="n2v2")
 
 
 @SCHEMES.register("structn2v")

@@ -7,11 +7,14 @@
   :func:`add_correlated_noise`, :func:`scale_to_photons`: camera-noise simulation.
 * :func:`estimate_noise`, :func:`noise_level_function`: single-image noise estimation in the
   spirit of Foi et al. (2008).
+* :func:`estimate_noise_correlation`: the noise's spatial correlation, from the noisy image alone
+  (decides how wide a blind spot must be).
 """
 
 from __future__ import annotations
 
 from infocus.noise._params import NoiseParams
+from infocus.noise.correlation import NoiseCorrelation, estimate_noise_correlation
 from infocus.noise.estimate import NoiseLevelPoints, estimate_noise, noise_level_function
 from infocus.noise.simulate import (
     add_correlated_noise,
@@ -23,12 +26,14 @@ from infocus.noise.simulate import (
 from infocus.noise.vst import generalized_anscombe, inverse_generalized_anscombe
 
 __all__ = [
+    "NoiseCorrelation",
     "NoiseLevelPoints",
     "NoiseParams",
     "add_correlated_noise",
     "add_emccd_noise",
     "add_stripe_noise",
     "estimate_noise",
+    "estimate_noise_correlation",
     "generalized_anscombe",
     "inverse_generalized_anscombe",
     "noise_level_function",

@@ -50,6 +50,15 @@ class TrainedModel:
     history: list[dict[str, Any]] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def rotation_invariant(self) -> bool:
+        """False when the model was trained without 90° turns (noise correlated along one axis);
+        test-time augmentation then keeps to flips."""
+        from infocus.methods import create_scheme
+
+        scheme = create_scheme(self.config.method, **self.config.scheme_options)
+        return bool(getattr(scheme, "rotation_invariant", True))
+
     # ----------------------------------------------------------------------------- predict
     def denoise(
         self,
@@ -78,7 +87,8 @@ class TrainedModel:
         overlap : int, optional
             Overlap of neighbouring tiles; default covers the network's receptive field.
         tta : bool
-            Average over the 8 flips/rotations of the YX plane (test-time augmentation).
+            Average over the 8 flips/rotations of the YX plane (test-time augmentation); over
+            the 4 flips only for a model trained without rotations (:attr:`rotation_invariant`).
         out : array-like, optional
             Writable array (e.g. a Zarr array) of the image's shape to stream the result into.
 
@@ -126,13 +136,14 @@ class TrainedModel:
 
         ndim = len(self.spatial)
         channels_last(network, ndim)
+        rotations = self.rotation_invariant
 
         def run(batch: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
                 x = channels_last(torch.from_numpy(np.ascontiguousarray(batch)).to(device_), ndim)
                 if not tta:
                     return network(x).float().cpu().numpy()
-                return _tta(network, x).cpu().numpy()
+                return _tta(network, x, rotations=rotations).cpu().numpy()
 
         total = int(np.prod(loop_shape)) if loop_shape else 1
         for count, position in enumerate(np.ndindex(*loop_shape) if loop_shape else [()], 1):
@@ -286,11 +297,13 @@ def _bytes_per_voxel(network: torch.nn.Module) -> int:
     return int(4 * 6 * config.get("base_filters", 32))
 
 
-def _tta(network: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Mean of the network over the 8 symmetries of the YX plane (square tiles)."""
+def _tta(network: torch.nn.Module, x: torch.Tensor, *, rotations: bool = True) -> torch.Tensor:
+    """Mean of the network over the 8 symmetries of the YX plane (square tiles), or over the 4
+    that keep the Y and X directions (flips and the 180° turn) when ``rotations`` is False."""
     dims = (-2, -1)
     total = None
-    for k in range(4):
+    turns = range(4) if rotations else (0, 2)
+    for k in turns:
         for flip in (False, True):
             t = torch.rot90(x, k, dims)
             t = torch.flip(t, (-1,)) if flip else t
@@ -299,7 +312,7 @@ def _tta(network: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
             y = torch.rot90(y, -k, dims)
             total = y if total is None else total + y
     assert total is not None
-    return total / 8
+    return total / (2 * len(turns))
 
 
 def load_model(path: str | os.PathLike[str]) -> TrainedModel:

@@ -48,6 +48,7 @@ __all__ = [
     "PatchSampler",
     "fixed_validation_patches",
     "load_inputs",
+    "sample_planes",
     "split_validation",
     "to_blocks",
 ]
@@ -445,6 +446,10 @@ class PatchSampler:
         every axis.
     augment : bool
         Apply random flips and rotations.
+    rotate : bool
+        With ``augment``, also rotate by 90° (else flips only, which is 180° at most). Turn it
+        off when the noise is correlated along one axis only and the training scheme relies on
+        that direction (structN2V's line along X).
     rng : numpy.random.Generator, int or None
         Randomness; a seed makes the sequence of batches reproducible.
 
@@ -470,9 +475,11 @@ class PatchSampler:
         *,
         patch_shape: tuple[int, ...] | int,
         augment: bool = True,
+        rotate: bool = True,
         rng: np.random.Generator | int | None = None,
     ) -> None:
         self.inputs, self.targets = _check_blocks(inputs, targets)
+        self.rotate = bool(rotate)
         self.patch_shape = _check_patch_shape(patch_shape, len(self.inputs[0].shape) - 1)
         _check_fits(self.inputs, self.patch_shape)
         self.augment = bool(augment)
@@ -499,7 +506,9 @@ class PatchSampler:
     def _transform(self) -> tuple[np.ndarray, int]:
         n_spatial = len(self.patch_shape)
         flips = self.rng.random(n_spatial) < 0.5
-        if self.patch_shape[-1] == self.patch_shape[-2]:
+        if not self.rotate:
+            turns = 0
+        elif self.patch_shape[-1] == self.patch_shape[-2]:
             turns = int(self.rng.integers(4))
         else:
             turns = 2 * int(self.rng.integers(2))
@@ -593,6 +602,52 @@ def fixed_validation_patches(
     """
     sampler = PatchSampler(val_inputs, val_targets, patch_shape=patch_shape, augment=False, rng=rng)
     return sampler.sample(n)
+
+
+def sample_planes(
+    blocks: Sequence[Any], *, size: int = 256, max_planes: int = 32
+) -> np.ndarray:
+    """Central YX crops of evenly chosen planes of the blocks, for measuring the noise.
+
+    Only the crops are read, so lazy (Zarr) blocks stay on disk.
+
+    Parameters
+    ----------
+    blocks : list of array_like
+        Blocks of shape ``(C, *spatial)`` (:func:`to_blocks`), the last two axes Y and X.
+    size : int
+        Edge of the crops (smaller planes give smaller crops: the smallest plane decides).
+    max_planes : int
+        Most planes to read, spread evenly over blocks and their leading axes.
+
+    Returns
+    -------
+    ndarray, float64, shape ``(C, P, h, w)``
+
+    Examples
+    --------
+    >>> blocks = to_blocks(np.zeros((3, 300, 200)), "SYX")
+    >>> sample_planes(blocks, size=128).shape
+    (1, 3, 128, 128)
+    """
+    if not blocks:
+        raise InfocusInputError("No blocks to sample planes from.")
+    height = min(size, *(int(b.shape[-2]) for b in blocks))
+    width = min(size, *(int(b.shape[-1]) for b in blocks))
+    located = [
+        (block, index)
+        for block in blocks
+        for index in np.ndindex(*(int(n) for n in block.shape[1:-2]))
+    ]
+    chosen = np.unique(np.linspace(0, len(located) - 1, min(len(located), max_planes)).round())
+    planes = []
+    for k in chosen.astype(int):
+        block, index = located[k]
+        top = (int(block.shape[-2]) - height) // 2
+        left = (int(block.shape[-1]) - width) // 2
+        window = (slice(None), *index, slice(top, top + height), slice(left, left + width))
+        planes.append(np.asarray(block[window], dtype=np.float64))
+    return np.stack(planes, axis=1)
 
 
 def split_validation(

@@ -167,6 +167,75 @@ class _Distributed:
         return float(tensor.item()) / self.world_size
 
 
+#: Schemes whose blind spot is widened to cover spatially correlated noise unless told otherwise.
+MEASURED_BLIND_SPOT = ("n2v", "n2v2")
+
+
+def _without_unresolved(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if not (k == "blind_spot" and isinstance(v, str))}
+
+
+def _resolve_blind_spot(
+    config: TrainingConfig, blocks: Sequence[Any], ndim: int, say: Callable[[str], None]
+) -> TrainingConfig:
+    """Turn ``blind_spot="auto"`` (the default of N2V/N2V2) or ``"pixel"`` into offsets.
+
+    ``auto`` measures the noise correlation on up to 32 planes of the training images, combines
+    them with :meth:`~infocus.noise.NoiseCorrelation.combine` (the majority decides, with a
+    warning when the images disagree) and hides every neighbour it reaches
+    (:meth:`~infocus.noise.NoiseCorrelation.blind_pattern`); the offsets
+    are stored in the configuration, so the saved model and a resumed run use the same ones.
+    """
+    from infocus.methods.blind_spot import StructPattern, max_fraction
+    from infocus.noise.correlation import (
+        NoiseCorrelation,
+        describe_pattern,
+        estimate_noise_correlation,
+        share_correlated,
+    )
+    from infocus.training.data import sample_planes
+
+    if config.method not in MEASURED_BLIND_SPOT:
+        return config
+    options = dict(config.scheme_options)
+    choice = options.get("blind_spot", "auto")
+    if choice == "pixel":
+        options["blind_spot"] = []
+    elif choice == "auto":
+        planes = sample_planes(blocks)
+        # Plane by plane: a training set may mix cameras, and the majority decides.
+        measured = [estimate_noise_correlation(plane) for channel in planes for plane in channel]
+        correlation = NoiseCorrelation.combine(measured)
+        pattern = correlation.blind_pattern()
+        options["blind_spot"] = [list(o) for o in pattern]
+        correlated, usable = share_correlated(measured)
+        if usable == 0:
+            say("Noise correlation not measurable (images too small or flat); one-pixel blind spot.")
+        elif pattern:
+            say(f"Measured {correlation.describe()}: hiding {describe_pattern(pattern)} around "
+                "every blind spot (pass blind_spot='pixel' for the classic one-pixel blind spot).")
+        else:
+            say(f"Measured {correlation.describe()}: one-pixel blind spot.")
+        if usable and 0 < correlated < usable:
+            say(f"Warning: the noise is spatially correlated in {correlated} of {usable} sampled "
+                "images but not in the others (several cameras?); the blind spot suits the "
+                "majority. Train the two kinds of images separately for the best result.")
+    elif isinstance(choice, str):
+        raise InfocusInputError(
+            f"Unknown blind_spot {choice!r}; use 'auto' (measure the noise correlation), 'pixel' "
+            "(the classic one-pixel blind spot) or a list of (dy, dx) offsets to hide."
+        )
+    pattern = options["blind_spot"]
+    if pattern and "fraction" not in config.scheme_options:
+        # The default fraction packs blind spots as densely as a one-pixel blind spot allows;
+        # a hidden pattern needs them further apart.
+        struct = StructPattern(tuple(tuple(o) for o in pattern))
+        radius = max(int(options.get("radius", 2)), max(struct.reach(struct.ndim)) + 1)
+        default = default_scheme_options(config.method, ndim).get("fraction", 1.0)
+        options["fraction"] = min(default, max_fraction(radius, struct, ndim))
+    return config.with_updates(scheme_options=options)
+
+
 def train(
     inputs: Any,
     *,
@@ -235,7 +304,8 @@ def train(
         learning_rate=learning_rate,
         seed=seed,
     )
-    scheme = create_scheme(config.method, **config.scheme_options)
+    # Check the options now; a blind spot left to be measured ("auto") is resolved with the data.
+    scheme = create_scheme(config.method, **_without_unresolved(config.scheme_options))
     output_path = Path(output).expanduser() if output is not None else None
     checkpoint_dir = checkpoint_dir_for(output_path) if output_path is not None else None
     if output_path is not None and output_path.exists() and not overwrite:
@@ -286,6 +356,7 @@ def train(
                 )
     channels = int(input_blocks[0].shape[0])
     ndim = len(spatial)
+    config = _resolve_blind_spot(config, input_blocks, ndim, say)
     # Now that the dimensionality is known, rebuild the scheme with its defaults for it.
     scheme = create_scheme(
         config.method, **{**default_scheme_options(config.method, ndim), **config.scheme_options}
@@ -307,7 +378,7 @@ def train(
         else input_norm
     )
     sampler = PatchSampler(train_in, train_tg, patch_shape=patch_shape, augment=config.augment,
-                           rng=rng)
+                           rotate=getattr(scheme, "rotation_invariant", True), rng=rng)
     val_x, val_y = fixed_validation_patches(
         val_in, val_tg, patch_shape, config.validation_patches, np.random.default_rng(config.seed + 1)
     )
