@@ -11,11 +11,11 @@ $(VENV)/.core-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e ".[bm3d]"
+	$(PY) -m pip install --quiet -e ".[bm3d,onnx]"
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.core-installed
-	$(PY) -m pip install --quiet -e ".[bm3d,dev]"
+	$(PY) -m pip install --quiet -e ".[bm3d,onnx,dev]"
 	touch $@
 
 demo: $(VENV)/.core-installed

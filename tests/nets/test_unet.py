@@ -256,6 +256,17 @@ def test_blur_pool_halves_even_sizes_and_preserves_constants(ndim, half, value, 
         assert torch.allclose(y, torch.full_like(y, value), rtol=1e-12, atol=1e-9)
 
 
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_blur_pool_with_known_channels_gives_the_same_output(ndim):
+    """A pre-built per-channel kernel (exportable to ONNX) changes nothing, and other channel
+    counts still work."""
+    x = torch.rand(2, 4, *([8] * ndim), dtype=torch.float64)
+    known = BlurPool(ndim, channels=4)
+    assert known.kernel.shape == (4, 1) + (3,) * ndim and known.state_dict() == {}
+    assert torch.equal(known(x), BlurPool(ndim)(x))
+    assert torch.equal(known(x[:, :3]), BlurPool(ndim)(x[:, :3]))
+
+
 def test_blur_pool_is_the_filtered_signal_at_even_positions():
     x = torch.rand(1, 2, 12, 10, dtype=torch.float64)
     taps = torch.tensor([1.0, 2.0, 1.0], dtype=torch.float64) / 4

@@ -402,6 +402,10 @@ def predict(
     ] = None,
     tta: Annotated[bool, typer.Option("--tta", help="Average the 8 flips/rotations.")] = False,
     batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.", min=1)] = 4,
+    backend: Annotated[
+        str,
+        typer.Option(help="auto (ONNX Runtime on the CPU when installed), torch or onnxruntime."),
+    ] = "auto",
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -425,7 +429,7 @@ def predict(
         written = predict_file(
             loaded, image, output, axes=axes, dtype=dtype, overwrite=overwrite,
             tile_size=tile_size, overlap=overlap, tta=tta, batch_size=batch_size,
-            progress=progress,
+            backend=backend, progress=progress,
         )
     console.print(f"Wrote {written}.")
 

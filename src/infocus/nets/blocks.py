@@ -129,6 +129,9 @@ class BlurPool(nn.Module):
     padding_mode : {"reflect", "replicate"}
         How the one-pixel border is extended before filtering; Zhang (2019) uses "reflect". Along
         an axis of length 1, where reflection is undefined, "replicate" is used.
+    channels : int, optional
+        Number of channels, when known: the per-channel kernel is then built once, which also
+        lets the module be exported to ONNX (a kernel shaped from the input at run time cannot).
 
     Notes
     -----
@@ -137,7 +140,9 @@ class BlurPool(nn.Module):
 
     kernel: torch.Tensor
 
-    def __init__(self, ndim: int, *, padding_mode: PaddingMode = "reflect") -> None:
+    def __init__(
+        self, ndim: int, *, padding_mode: PaddingMode = "reflect", channels: int | None = None
+    ) -> None:
         super().__init__()
         self.ndim = check_ndim(ndim)
         if padding_mode not in ("reflect", "replicate"):
@@ -145,7 +150,11 @@ class BlurPool(nn.Module):
                 f"Unknown BlurPool padding {padding_mode!r}; use 'reflect' or 'replicate'."
             )
         self.padding_mode: PaddingMode = padding_mode
-        self.register_buffer("kernel", _binomial_kernel(self.ndim), persistent=False)
+        self.channels = channels
+        kernel = _binomial_kernel(self.ndim)
+        if channels is not None:
+            kernel = kernel.expand(channels, *kernel.shape[1:]).contiguous()
+        self.register_buffer("kernel", kernel, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels = x.shape[1]
@@ -153,7 +162,10 @@ class BlurPool(nn.Module):
         if mode == "reflect" and min(x.shape[2:]) < 2:
             mode = "replicate"
         x = F.pad(x, (1, 1) * self.ndim, mode=mode)
-        weight = self.kernel.to(dtype=x.dtype).expand(channels, *self.kernel.shape[1:])
+        if self.channels is not None and channels == self.channels:
+            weight = self.kernel.to(dtype=x.dtype)
+        else:
+            weight = self.kernel[:1].to(dtype=x.dtype).expand(channels, *self.kernel.shape[1:])
         convolve = F.conv2d if self.ndim == 2 else F.conv3d
         return convolve(x, weight, stride=2, groups=channels)
 
@@ -184,10 +196,12 @@ class MaxBlurPool(nn.Module):
     on the same half-pixel positions (``2i + 1/2``).
     """
 
-    def __init__(self, ndim: int, *, padding_mode: PaddingMode = "reflect") -> None:
+    def __init__(
+        self, ndim: int, *, padding_mode: PaddingMode = "reflect", channels: int | None = None
+    ) -> None:
         super().__init__()
         self.ndim = check_ndim(ndim)
-        self.blur = BlurPool(self.ndim, padding_mode=padding_mode)
+        self.blur = BlurPool(self.ndim, padding_mode=padding_mode, channels=channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blur(dense_max(x))

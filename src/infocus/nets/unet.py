@@ -167,7 +167,9 @@ class UNet(nn.Module):
             self.encoder.append(
                 ConvBlock(ndim, channels, filters(level), filters(level), norm_kind=norm_kind)
             )
-            self.pools.append(MaxBlurPool(ndim) if blur_pool else max_pool(ndim))
+            self.pools.append(
+                MaxBlurPool(ndim, channels=filters(level)) if blur_pool else max_pool(ndim)
+            )
             channels = filters(level)
         self.bottleneck = ConvBlock(
             ndim, channels, filters(depth), filters(depth - 1), norm_kind=norm_kind

@@ -47,6 +47,7 @@ def predict_file(
     overlap: int | None = None,
     tta: bool = False,
     batch_size: int = 4,
+    backend: str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Denoise the image file ``source`` with ``model`` and write ``output`` atomically.
@@ -66,7 +67,7 @@ def predict_file(
     output = resolve_path(output)
     image = open_image_lazy(source, axes=axes)
     options = {"tile_size": tile_size, "overlap": overlap, "tta": tta, "batch_size": batch_size,
-               "progress": progress}
+               "backend": backend, "progress": progress}
     if output.suffix.lower() != ".zarr":
         result = model.denoise(image.data, axes=image.axes, **options)
         return write_image(output, image.with_data(result), dtype=dtype, overwrite=overwrite)

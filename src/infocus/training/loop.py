@@ -500,7 +500,7 @@ def train(
                 from infocus.metrics import psnr
 
                 noisy, clean, val_axes = validation
-                entry["val_psnr"] = psnr(validation_model.denoise(noisy, axes=val_axes), clean)
+                entry["val_psnr"] = psnr(validation_model.denoise(noisy, axes=val_axes, backend="torch"), clean)
                 network.train()
             history.append(entry)
             if bar is not None:
