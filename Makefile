@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # The CPU wheel of torch (on local disk here); installed first so nothing pulls a CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test lint peers peers-compare clean
+.PHONY: demo test lint bench bench-full report peers peers-compare clean
 
 $(VENV)/.core-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,19 @@ test: $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+
+# Benchmarks (docs/benchmarks.md): quick profile < 30 min on 2 cores; full profile hours.
+# CAREamics is measured beside us when its venv can be built; otherwise that suite says why.
+bench: $(VENV)/.core-installed
+	-$(MAKE) peers
+	$(PY) -m benchmarks run --profile quick
+
+bench-full: $(VENV)/.core-installed
+	-$(MAKE) peers
+	$(PY) -m benchmarks run --profile full --resume
+
+report: $(VENV)/.core-installed
+	$(PY) -m benchmarks report
 
 # CAREamics in its own venv beside ours (same CPU torch), for side-by-side benchmarks.
 .venv-peers/.installed:

@@ -117,3 +117,18 @@ def test_tta_averages_the_symmetries_it_is_told_to():
     np.testing.assert_allclose(eight, expected)
     identity = tta(lambda x: x.copy(), batch)
     np.testing.assert_array_equal(identity, batch)
+
+
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("Failed to allocate memory")])
+def test_running_out_of_memory_is_one_clear_error(rng, monkeypatch, error):
+    model = _model()
+    image = (rng.poisson(30, (48, 48)) * 2 + 100).astype(np.float32)
+
+    def exhausted(*args, **kwargs):
+        def run(batch):
+            raise error
+        return run, "torch"
+
+    monkeypatch.setattr("infocus.predict.model.make_runner", exhausted)
+    with pytest.raises(InfocusInputError, match="Out of memory predicting .* smaller --tile-size"):
+        model.denoise(image)

@@ -63,6 +63,10 @@ def _onnx_runner(network: torch.nn.Module, ndim: int, threads: int | None) -> Ba
                           output_names=["output"],
                           dynamic_axes={"input": dynamic, "output": dynamic})
     options = ort.SessionOptions()
+    # ONNX Runtime's arena keeps every peak allocation for the session's life; without it the
+    # tiles' working memory is returned after each batch, as with PyTorch (bounded memory for
+    # out-of-core prediction matters more than the allocator's few percent).
+    options.enable_cpu_mem_arena = False
     if threads:
         options.intra_op_num_threads = threads
     session = ort.InferenceSession(buffer.getvalue(), sess_options=options,

@@ -150,7 +150,16 @@ class TrainedModel:
         call, self.last_backend = self._runner(network, device_, ndim, backend)
 
         def run(batch: np.ndarray) -> np.ndarray:
-            return tta_mean(call, batch, rotations=rotations) if tta else call(batch)
+            try:
+                return tta_mean(call, batch, rotations=rotations) if tta else call(batch)
+            except (MemoryError, RuntimeError) as error:
+                if not isinstance(error, MemoryError) and "alloc" not in str(error).lower():
+                    raise
+                raise InfocusInputError(
+                    f"Out of memory predicting {batch.shape[0]} tile(s) of "
+                    f"{'×'.join(map(str, batch.shape[2:]))} pixels; pass a smaller --tile-size "
+                    "or --batch-size (or free memory)."
+                ) from None
 
         total = int(np.prod(loop_shape)) if loop_shape else 1
         for count, position in enumerate(np.ndindex(*loop_shape) if loop_shape else [()], 1):

@@ -1,0 +1,112 @@
+"""Benchmark profiles: how much of each dataset, which methods and what training budget.
+
+* ``tiny``: seconds; a test runs it so the runner cannot rot (numbers mean nothing).
+* ``quick``: ``make bench``, under 30 minutes on 2 CPU cores; subsets of every dataset, a
+  quarter of the shipped training budget (300 steps) on three FMD configurations, one photon
+  level, short peer runs.
+* ``full``: ``make bench-full``, every image and method, shipped defaults, several hours on
+  2 CPU cores.
+
+A suite reads only the fields it needs; every figure in the results JSON carries the budget
+it was measured with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CLASSICAL_2D = ("gaussian", "median", "nl_means", "tv", "wavelet", "bm3d")
+LEARNED = ("n2v", "n2v2", "n2s", "n2n", "care")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes and budgets of one benchmark run (see the module docstring)."""
+
+    name: str
+    #: Central crop edge applied to every image (None: whole images).
+    crop: int | None = None
+    # --- classical ------------------------------------------------------------------------
+    classical_methods: tuple[str, ...] = CLASSICAL_2D
+    #: FMD captures per configuration (1..4) and which configurations (empty: all 12).
+    fmd_captures: int = 4
+    fmd_configurations: tuple[str, ...] = ()
+    bsd68_images: int | None = None
+    w2s_images: int | None = None
+    photon_levels: tuple[float, ...] = (5.0, 20.0, 100.0)
+    # --- learned --------------------------------------------------------------------------
+    learned_methods: tuple[str, ...] = LEARNED
+    #: Optimizer steps per training run (None: the shipped defaults).
+    learned_steps: int | None = None
+    #: FMD configurations trained on (empty: all 12), and datasets beyond FMD.
+    learned_fmd_configurations: tuple[str, ...] = ()
+    learned_datasets: tuple[str, ...] = ("fmd", "simulated", "convallaria", "bsd68", "w2s")
+    # --- peers ----------------------------------------------------------------------------
+    peer_methods: tuple[str, ...] = ("n2v", "n2v2", "care")
+    peer_steps: int = 160
+    # --- speed ----------------------------------------------------------------------------
+    roofline_megapixels: float = 4.0
+    #: Seconds per timed block and blocks per rate (best of), and whether to try torch.compile.
+    timing_seconds: float = 1.5
+    timing_repeats: int = 3
+    roofline_compile: bool = True
+    scaling_megapixels: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0)
+    #: Out-of-core stack: frames of 4096² uint16 (64 frames = 2 GiB) and the memory cap.
+    out_of_core_frames: int = 64
+    out_of_core_memory_gib: float = 1.5
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "tiny": Profile(
+        name="tiny",
+        crop=64,
+        classical_methods=("gaussian", "median"),
+        fmd_captures=1,
+        fmd_configurations=("Confocal_BPAE_B", "WideField_BPAE_G"),
+        bsd68_images=1,
+        w2s_images=1,
+        photon_levels=(20.0,),
+        learned_methods=("n2v", "care"),
+        learned_steps=4,
+        learned_fmd_configurations=("Confocal_BPAE_B", "WideField_BPAE_G"),
+        learned_datasets=("fmd", "simulated", "convallaria"),
+        peer_methods=("n2v",),
+        peer_steps=2,
+        roofline_megapixels=0.06,
+        timing_seconds=0.1,
+        timing_repeats=1,
+        roofline_compile=False,
+        scaling_megapixels=(0.06, 0.25),
+        out_of_core_frames=2,
+        out_of_core_memory_gib=1.5,
+    ),
+    "quick": Profile(
+        name="quick",
+        fmd_captures=1,
+        bsd68_images=8,
+        w2s_images=6,
+        photon_levels=(20.0,),
+        learned_methods=("n2v", "care"),
+        learned_steps=300,
+        learned_fmd_configurations=("Confocal_MICE", "TwoPhoton_BPAE_R", "WideField_BPAE_B"),
+        learned_datasets=("fmd", "simulated", "convallaria"),
+        peer_methods=("n2v",),
+        peer_steps=40,
+        roofline_megapixels=1.0,
+        scaling_megapixels=(1.0, 4.0, 16.0),
+        out_of_core_frames=8,
+    ),
+    "full": Profile(name="full"),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise SystemExit(f"Unknown profile {name!r}; choose {', '.join(PROFILES)}.") from None

@@ -1,0 +1,1 @@
+"""Benchmark suites: each module has ``run(context) -> dict`` (see :mod:`benchmarks.runner`)."""

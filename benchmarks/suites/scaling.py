@@ -1,0 +1,184 @@
+"""Prediction time and peak memory for growing inputs, and a stack larger than its memory cap.
+
+Every measurement is one ``infocus predict`` process (the shipped command, default 16-filter
+U-Net, untrained: speed and memory do not depend on what the weights learned) under GNU
+``time -v``, which reports the process's peak resident memory.
+
+* **Growing inputs** (1, 4, 16, 64 megapixels as stacks of 1024×1024 frames): once streamed
+  Zarr → Zarr (memory should stay flat) and once in memory, ``.npy`` → ``.npy`` (the whole
+  input and output are held, so memory grows by about 8 bytes per pixel). Time should grow
+  linearly in both.
+* **Out of core**: a ``TYX`` uint16 Zarr stack of 4096×4096 frames (64 frames = 2.1 GB)
+  predicted to a uint16 Zarr inside a memory cgroup capped at ``out_of_core_memory_gib``;
+  the cap is enforced by the kernel where a writable cgroup-v1 memory controller exists (the
+  process would be killed above it), and otherwise only measured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.runner import Context
+
+FRAME = 1024
+_RSS = re.compile(r"Maximum resident set size \(kbytes\):\s*(\d+)")
+
+
+def _make_model(path: Path) -> None:
+    import torch
+
+    from infocus.nets import create_network
+    from infocus.predict.model import TrainedModel
+    from infocus.training.config import default_config
+    from infocus.training.normalize import Normalizer
+
+    torch.manual_seed(0)
+    config = default_config("n2v")
+    network = create_network(config.network, ndim=2, **config.network_options).eval()
+    norm = Normalizer(mean=(200.0,), std=(110.0,))
+    TrainedModel(network=network, config=config, spatial="YX", input_norm=norm,
+                 target_norm=norm).save(path)
+
+
+def _frames(count: int, size: int, seed: int = 0) -> Iterator[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    for t in range(count):
+        signal = 200 + 150 * np.sin(xx / 37.0 + t) * np.cos(yy / 53.0)
+        yield np.clip(rng.poisson(np.maximum(signal, 0)), 0, 65535).astype(np.uint16)
+
+
+def _zarr_stack(path: Path, count: int, size: int) -> None:
+    from infocus.io._zarr import create_zarr
+
+    array = create_zarr(path, shape=(count, size, size), dtype=np.uint16, axes="TYX")
+    for t, frame in enumerate(_frames(count, size)):
+        array[t] = frame
+
+
+def _cgroup_root() -> Path | None:
+    """This process's own cgroup-v1 memory folder, if it is writable."""
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, where = line.split(":", 2)
+            if "memory" in controllers.split(","):
+                folder = Path("/sys/fs/cgroup/memory") / where.lstrip("/")
+                return folder if os.access(folder, os.W_OK) else None
+    except OSError:
+        return None
+    return None
+
+
+@contextlib.contextmanager
+def memory_cap(limit_bytes: int) -> Iterator[Path | None]:
+    """A child memory cgroup limited to ``limit_bytes`` (None where none can be made)."""
+    root = _cgroup_root()
+    if root is None:
+        yield None
+        return
+    group = root / f"infocus-bench-{os.getpid()}"
+    try:
+        group.mkdir(exist_ok=True)
+        (group / "memory.limit_in_bytes").write_text(str(limit_bytes))
+    except OSError:
+        yield None
+        return
+    try:
+        yield group
+    finally:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+
+
+def predict(model: Path, source: Path, output: Path, *, cgroup: Path | None = None,
+            extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One ``infocus predict`` process: wall seconds, peak RSS, exit status."""
+    command = ["/usr/bin/time", "-v", sys.executable, "-m", "infocus.cli", "predict",
+               str(model), str(source), "-o", str(output), *extra]
+    if cgroup is not None:
+        # Join the capped group before exec, so everything the command allocates counts.
+        procs = cgroup / "cgroup.procs"
+        command = ["sh", "-c", f'echo $$ > "{procs}" && exec "$@"', "sh", *command]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False,
+                          env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    seconds = time.perf_counter() - start
+    rss = _RSS.findall(done.stderr)
+    return {
+        "seconds": seconds,
+        "peak_rss_mib": int(rss[-1]) / 1024 if rss else None,
+        "exit_status": done.returncode,
+        "error": None if done.returncode == 0 else done.stderr[-600:],
+    }
+
+
+def run(context: Context) -> dict[str, Any]:
+    if not Path("/usr/bin/time").is_file():
+        return {"skipped": "GNU time is missing (apt-get install time)"}
+    profile = context.profile
+    with tempfile.TemporaryDirectory(prefix="infocus-scaling-") as scratch:
+        folder = Path(scratch)
+        model = folder / "model"
+        _make_model(model)
+        growing = []
+        for megapixels in profile.scaling_megapixels:
+            frames = max(1, round(megapixels * 1e6 / FRAME**2))
+            size = FRAME if megapixels >= 1 else int(math.sqrt(megapixels * 1e6)) // 16 * 16
+            stack = folder / f"in-{megapixels:g}.zarr"
+            _zarr_stack(stack, frames, size)
+            npy = folder / f"in-{megapixels:g}.npy"
+            np.save(npy, np.stack(list(_frames(frames, size))).astype(np.float32))
+            row: dict[str, Any] = {"megapixels": frames * size * size / 1e6, "frames": frames,
+                                   "frame": size}
+            row["streamed"] = predict(model, stack, folder / f"out-{megapixels:g}.zarr",
+                                      extra=("--axes", "TYX"))
+            row["in_memory"] = predict(model, npy, folder / f"out-{megapixels:g}.npy",
+                                       extra=("--axes", "TYX"))
+            for key in ("streamed", "in_memory"):
+                r = row[key]
+                r["megapixels_per_second"] = row["megapixels"] / r["seconds"]
+            growing.append(row)
+            context.log(f"{row['megapixels']:.0f} MP: streamed {row['streamed']['seconds']:.1f} s "
+                        f"{row['streamed']['peak_rss_mib']:.0f} MiB; in memory "
+                        f"{row['in_memory']['seconds']:.1f} s "
+                        f"{row['in_memory']['peak_rss_mib']:.0f} MiB")
+            for path in (stack, npy):
+                if path.is_dir():
+                    import shutil
+
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            context.save({"growing": growing})
+        side = 4096 if profile.crop is None else 4 * profile.crop
+        stack = folder / "big.zarr"
+        _zarr_stack(stack, profile.out_of_core_frames, side)
+        stack_bytes = profile.out_of_core_frames * side * side * 2
+        cap = int(profile.out_of_core_memory_gib * 2**30)
+        with memory_cap(cap) as group:
+            big = predict(model, stack, folder / "big-out.zarr", cgroup=group,
+                          extra=("--dtype", "uint16"))
+        big.update({
+            "frames": profile.out_of_core_frames, "frame": side, "stack_gib": stack_bytes / 2**30,
+            "memory_cap_gib": profile.out_of_core_memory_gib,
+            "cap_enforced": group is not None,
+            "megapixels_per_second": profile.out_of_core_frames * side * side / 1e6 / big["seconds"],
+        })
+        context.log(f"out of core: {big['stack_gib']:.2f} GiB stack, cap "
+                    f"{big['memory_cap_gib']} GiB ({'enforced' if group else 'not enforced'}): "
+                    f"exit {big['exit_status']}, peak {big['peak_rss_mib']} MiB, "
+                    f"{big['seconds']:.0f} s")
+    return {"network": "default n2v U-Net (16 filters, depth 2)", "growing": growing,
+            "out_of_core": big}

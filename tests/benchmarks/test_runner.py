@@ -1,0 +1,89 @@
+"""The benchmark runner and report, on the tiny profile, so neither can rot."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.profiles import get_profile
+
+    from benchmarks import report, runner
+
+    return runner, report, get_profile
+
+
+@pytest.mark.slow  # about a minute on 2 cores: every suite once, with tiny budgets
+@pytest.mark.shared_data
+def test_tiny_profile_runs_every_suite_and_writes_the_report(shared_data, tmp_path, bench):
+    runner, report, get_profile = bench
+    results = tmp_path / "results" / "2026-01-01-tiny.json"
+    docs = tmp_path / "docs" / "benchmarks.md"
+    runner.run(get_profile("tiny"), path=results, log=lambda m: None)
+    data = json.loads(results.read_text())
+    assert set(data["suites"]) == set(runner.SUITES)
+    assert all(entry["complete"] for entry in data["suites"].values())
+    assert data["profile"]["name"] == "tiny" and data["machine"]["cpu_count"] >= 1
+    learned = data["suites"]["learned"]["result"]
+    assert learned["fmd"]["n2v"]["runs"]["WideField_BPAE_G"]["blind_spot"]  # 3x3 measured
+    assert not learned["fmd"]["n2v"]["runs"]["Confocal_BPAE_B"]["blind_spot"]
+    scaling = data["suites"]["scaling"]["result"]
+    assert scaling["out_of_core"]["exit_status"] == 0
+
+    report.write(results, docs)
+    text = docs.read_text()
+    for heading in ("## FMD test_mix", "## Simulated", "## BSD68", "## W2S", "## Convallaria",
+                    "## Side by side with CAREamics", "## Published numbers",
+                    "## Prediction speed against the hardware limit", "## Scaling"):
+        assert heading in text, heading
+    for image in re.findall(r"\(images/(bench-[a-z-]+\.png)\)", text):
+        assert (docs.parent / "images" / image).stat().st_size > 1000, image
+    assert str(tmp_path) not in text and "/work/" not in text  # no machine paths in docs
+
+    # Resuming skips what is complete and keeps the numbers.
+    messages: list[str] = []
+    runner.run(get_profile("tiny"), path=results, resume=True, log=messages.append)
+    assert all("skipped" in m for m in messages)
+    assert json.loads(results.read_text())["suites"]["learned"] == data["suites"]["learned"]
+
+
+def test_newest_results_prefers_full_runs(tmp_path, bench):
+    _, report, _ = bench
+    for name in ("2026-01-01-full", "2026-02-01-quick", "2026-01-15-tiny", "notes"):
+        (tmp_path / f"{name}.json").write_text("{}")
+    assert report.newest_results(tmp_path).name == "2026-01-01-full.json"
+    (tmp_path / "2026-01-01-full.json").unlink()
+    assert report.newest_results(tmp_path).name == "2026-02-01-quick.json"
+
+
+def test_unknown_suite_and_profile_are_refused(tmp_path, bench):
+    runner, _, get_profile = bench
+    with pytest.raises(SystemExit, match="Unknown suite"):
+        runner.run(get_profile("tiny"), ("classical", "speed"), path=tmp_path / "r.json")
+    with pytest.raises(SystemExit, match="Unknown profile"):
+        get_profile("huge")
+
+
+def test_a_results_file_of_another_profile_is_not_mixed_in(tmp_path, bench):
+    runner, _, get_profile = bench
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"profile": {"name": "full"}, "suites": {}}))
+    with pytest.raises(SystemExit, match="holds a 'full' run"):
+        runner.run(get_profile("tiny"), ("classical",), path=path)
+
+
+def test_command_line_help_runs(bench):
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "run", "--help"], cwd=REPO,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "--profile" in done.stdout
