@@ -20,6 +20,7 @@ __all__ = [
     "default_axes",
     "iter_blocks",
     "spatial_axes",
+    "yx_planes",
 ]
 
 AXES_ORDER = "STCZYX"
@@ -96,6 +97,22 @@ def spatial_axes(axes: str, *, max_ndim: int = 3) -> str:
     if max_ndim >= 3 and "Z" in axes:
         return "ZYX"
     return "YX"
+
+
+def yx_planes(array: np.ndarray, axes: str) -> np.ndarray:
+    """All YX planes of ``array`` as one ``(P, Y, X)`` stack (a view where possible).
+
+    Examples
+    --------
+    >>> yx_planes(np.zeros((3, 4, 5, 6)), "TZYX").shape
+    (12, 5, 6)
+    >>> yx_planes(np.zeros((5, 6, 2)), "YXT").shape   # any order
+    (2, 5, 6)
+    """
+    axes = check_axes(axes, array.shape)
+    order = [i for i, a in enumerate(axes) if a not in "YX"] + [axes.index("Y"), axes.index("X")]
+    planes = np.transpose(array, order)
+    return planes.reshape((-1,) + planes.shape[-2:])
 
 
 def iter_blocks(shape: tuple[int, ...], axes: str, block_axes: str) -> Iterator[tuple]:

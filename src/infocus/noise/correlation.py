@@ -50,7 +50,7 @@ import numpy as np
 
 from infocus._errors import InfocusInputError
 from infocus._validate import check_image
-from infocus.axes import check_axes
+from infocus.axes import check_axes, yx_planes
 
 __all__ = [
     "NoiseCorrelation",
@@ -231,17 +231,11 @@ def _planes(image: np.ndarray, axes: str | None) -> list[np.ndarray]:
             )
         axes = "YX"
     axes = check_axes(axes, array.shape)
-    if "C" in axes:
-        channel_axis = axes.index("C")
-        per_channel = [np.take(array, c, axis=channel_axis) for c in range(array.shape[channel_axis])]
-        axes = axes.replace("C", "")
-    else:
-        per_channel = [array]
-    order = [i for i, a in enumerate(axes) if a not in "YX"] + [axes.index("Y"), axes.index("X")]
-    return [
-        np.transpose(data, order).reshape((-1, data.shape[axes.index("Y")], data.shape[axes.index("X")]))
-        for data in per_channel
-    ]
+    if "C" not in axes:
+        return [yx_planes(array, axes)]
+    channel = axes.index("C")
+    rest = axes.replace("C", "")
+    return [yx_planes(np.take(array, c, axis=channel), rest) for c in range(array.shape[channel])]
 
 
 def _blocks(planes: np.ndarray, block: int) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 from infocus._errors import InfocusInputError
 from infocus._validate import check_image
-from infocus.axes import check_axes
+from infocus.axes import check_axes, yx_planes
 from infocus.noise._params import NoiseParams
 
 __all__ = ["NoiseLevelPoints", "estimate_noise", "noise_level_function"]
@@ -101,9 +101,7 @@ def _as_planes(image: np.ndarray, axes: str | None) -> np.ndarray:
             "Channels usually have different noise parameters; estimate each channel "
             "separately (e.g. estimate_noise(image[c], axes=...))."
         )
-    order = [i for i, a in enumerate(axes) if a not in "YX"] + [axes.index("Y"), axes.index("X")]
-    planes = np.transpose(array, order)
-    planes = planes.reshape((-1,) + planes.shape[-2:])
+    planes = yx_planes(array, axes)
     n_planes, height, width = planes.shape
     if min(height, width) < _MIN_SIZE:
         raise InfocusInputError(
