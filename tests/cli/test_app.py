@@ -60,6 +60,8 @@ def test_estimate_noise_json(noisy_tif):
     params = json.loads(result.stdout)
     assert set(params) >= {"gain", "variance_intercept", "offset", "read_noise"}
     assert params["gain"] == pytest.approx(2.0, rel=0.25)
+    # Simulated camera noise is white: no correlation with the next pixel.
+    assert abs(params["correlation_x"]) < 0.15 and abs(params["correlation_y"]) < 0.15
 
 
 def test_denoise_then_evaluate_improves(tmp_path, clean_tif, noisy_tif):

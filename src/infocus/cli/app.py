@@ -152,24 +152,30 @@ def estimate_noise_command(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Estimate the noise-variance function Var(x | y) = gain·y + variance_intercept, y = E(x).
+    """Estimate the noise-variance function Var(x | y) = gain·y + variance_intercept, y = E(x),
+    and the noise's correlation with the next pixel along X and Y.
 
-    Uses one image (all planes of a stack are pooled).
+    Uses one image (all planes of a stack are pooled). A neighbour correlation above about 0.3
+    means the noise is spatially correlated (camera binning or interpolation, sCMOS rows):
+    n2v/n2v2 then widen their blind spot automatically.
 
     Example: [cyan]infocus estimate-noise noisy.tif --json[/]
     """
     from infocus.io import read_image
-    from infocus.noise import estimate_noise
+    from infocus.noise import estimate_noise, estimate_noise_correlation
 
     loaded = read_image(image, axes=axes)
     params = estimate_noise(loaded.data, axes=loaded.axes, offset=offset)
+    correlation = estimate_noise_correlation(loaded.data, loaded.axes)
+    values = {**params.to_dict(), "correlation_x": correlation.at(0, 1),
+              "correlation_y": correlation.at(1, 0)}
     if as_json:
-        print_json(params.to_dict())
+        print_json(values)
         return
     table = Table(title=f"Noise model of {image.name}: Var = gain·E[x] + variance_intercept")
     table.add_column("parameter")
     table.add_column("value", justify="right")
-    for key, value in params.to_dict().items():
+    for key, value in values.items():
         table.add_row(key, f"{value:.6g}")
     stdout.print(table)
 
