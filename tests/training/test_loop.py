@@ -107,6 +107,16 @@ def test_n2v_widens_its_blind_spot_where_the_noise_is_correlated(tmp_path, corre
               progress=False)
 
 
+def test_noise2self_warns_about_correlated_noise(correlated_stack, noisy_stack):
+    messages: list[str] = []
+    train(correlated_stack, axes="SYX", config=tiny("n2s"), progress=False, log=messages.append)
+    assert any(m.startswith("Warning: measured noise correlation") and "n2v" in m
+               for m in messages)
+    quiet: list[str] = []
+    train(noisy_stack[0], axes="SYX", config=tiny("n2s"), progress=False, log=quiet.append)
+    assert not any("Warning" in m for m in quiet)
+
+
 def test_resume_with_a_measured_blind_spot(tmp_path, correlated_stack):
     """The measured pattern is part of the checkpointed settings; resuming measures it again
     (deterministically) and continues bit-identically."""

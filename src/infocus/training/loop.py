@@ -169,6 +169,8 @@ class _Distributed:
 
 #: Schemes whose blind spot is widened to cover spatially correlated noise unless told otherwise.
 MEASURED_BLIND_SPOT = ("n2v", "n2v2")
+#: Blind-spot schemes with a fixed blind spot: correlated noise only brings a warning.
+BLIND_SPOT_ONLY_WARNS = ("n2s",)
 
 
 def _without_unresolved(options: dict[str, Any]) -> dict[str, Any]:
@@ -195,6 +197,19 @@ def _resolve_blind_spot(
     )
     from infocus.training.data import sample_planes
 
+    def measure() -> tuple[NoiseCorrelation, list[NoiseCorrelation]]:
+        # Plane by plane: a training set may mix cameras, and the majority decides.
+        planes = sample_planes(blocks)
+        measured = [estimate_noise_correlation(plane) for channel in planes for plane in channel]
+        return NoiseCorrelation.combine(measured), measured
+
+    if config.method in BLIND_SPOT_ONLY_WARNS:
+        correlation, _ = measure()
+        if correlation.blind_pattern():
+            say(f"Warning: measured {correlation.describe()}. {config.method} hides one pixel "
+                "per blind spot, so the network can learn part of this noise from the "
+                "neighbours; n2v and n2v2 widen their blind spot to cover it.")
+        return config
     if config.method not in MEASURED_BLIND_SPOT:
         return config
     options = dict(config.scheme_options)
@@ -202,10 +217,7 @@ def _resolve_blind_spot(
     if choice == "pixel":
         options["blind_spot"] = []
     elif choice == "auto":
-        planes = sample_planes(blocks)
-        # Plane by plane: a training set may mix cameras, and the majority decides.
-        measured = [estimate_noise_correlation(plane) for channel in planes for plane in channel]
-        correlation = NoiseCorrelation.combine(measured)
+        correlation, measured = measure()
         pattern = correlation.blind_pattern()
         options["blind_spot"] = [list(o) for o in pattern]
         correlated, usable = share_correlated(measured)
