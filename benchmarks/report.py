@@ -596,9 +596,8 @@ class Report:
         for method, entry in fmd_c.items():
             if isinstance(entry, dict) and entry.get("seconds_per_megapixel"):
                 points.append((method, entry["seconds_per_megapixel"], entry["psnr"], False))
-        images_mp = None
-        if fmd_c.get("noisy input"):
-            images_mp = sum(r["megapixels"] for r in fmd_c["noisy input"]["per_image"])
+        images_mp = sum(r.get("megapixels", 0.0)
+                        for r in _get(fmd_c, "noisy input", "per_image") or []) or None
         for method, entry in fmd_l.items():
             if isinstance(entry, dict) and "psnr" in entry and images_mp:
                 seconds = (entry.get("train_seconds", 0.0)

@@ -87,3 +87,40 @@ def test_command_line_help_runs(bench):
     done = subprocess.run([sys.executable, "-m", "benchmarks", "run", "--help"], cwd=REPO,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "--profile" in done.stdout
+
+
+def _fmd_entry(psnr: float, per_config: dict[str, float], **extra) -> dict:
+    return {"psnr": psnr, "ssim": 0.8, "per_configuration_psnr": per_config, **extra}
+
+
+def test_report_states_where_we_lose_from_the_numbers(tmp_path, bench):
+    _, report, _ = bench
+    configs = {"Confocal_A": 30.0, "WideField_B": 25.0}
+    results = {
+        "date": "2026-01-01", "profile": {"name": "quick"}, "machine": {"cpu": "test CPU"},
+        "suites": {
+            "classical": {"complete": True, "result": {"fmd": {
+                "noisy input": _fmd_entry(24.0, {"Confocal_A": 26.0, "WideField_B": 22.0},
+                                          n_images=2),
+                "best Gaussian (oracle σ)": _fmd_entry(30.5, configs),
+                "bm3d": _fmd_entry(32.0, {"Confocal_A": 34.0, "WideField_B": 30.0}),
+            }}},
+            "learned": {"complete": False, "result": {"fmd": {
+                "n2v": _fmd_entry(30.8, {"Confocal_A": 33.0, "WideField_B": 28.6}, runs={
+                    "WideField_B": {"blind_spot": [[0, 1]], "log": ["Measured noise xyz"]},
+                    "Confocal_A": {"blind_spot": [], "log": []}}),
+                "care": _fmd_entry(33.0, {"Confocal_A": 35.0, "WideField_B": 31.0}),
+            }}},
+        },
+    }
+    path = tmp_path / "2026-01-01-quick.json"
+    path.write_text(json.dumps(results))
+    text = report.write(path, tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "**partial**" in text  # the learned suite did not finish
+    assert "✗ **does not hold:** N2V (30.80) within 1 dB of BM3D-VST (32.00)" in text
+    assert "✓ CARE (33.00) beats the best Gaussian filter (30.50)" in text
+    assert "✓ N2V (30.80) beats the best Gaussian filter" in text
+    assert "BM3D-VST beats N2V by 1.20 dB on the mean" in text
+    assert "N2V trails it on 2 of 2 configurations" in text
+    assert "| WideField_B † |" in text and "- WideField_B: Measured noise xyz" in text
+    assert "CARE > Noise2Noise" not in text  # no Noise2Noise result: no claim either way
