@@ -87,6 +87,7 @@ __all__ = [
     "StructPattern",
     "apply_struct_mask",
     "max_fraction",
+    "radius_for_pattern",
     "replace_median",
     "replace_uniform",
     "stratified_mask",
@@ -834,8 +835,8 @@ def _pattern(blind_spot: Sequence[Sequence[int]] | None) -> StructPattern | None
     return StructPattern(tuple(tuple(int(v) for v in o) for o in blind_spot))
 
 
-def _radius_for(radius: int, struct: StructPattern | None) -> int:
-    """The replacement neighbourhood must reach beyond a hidden pattern."""
+def radius_for_pattern(radius: int, struct: StructPattern | None) -> int:
+    """The replacement radius to use with ``struct``: it must reach beyond the hidden pattern."""
     if struct is None:
         return radius
     return max(radius, max(struct.reach(struct.ndim)) + 1)
@@ -857,7 +858,7 @@ def _n2v(
 ) -> Noise2Void:
     """Noise2Void: random-neighbour replacement; ``blind_spot`` offsets are hidden too."""
     struct = _pattern(blind_spot)
-    return Noise2Void(fraction, _radius_for(radius, struct), "uniform", struct,
+    return Noise2Void(fraction, radius_for_pattern(radius, struct), "uniform", struct,
                       _MEASURED_FILL, channels=channels, name="n2v")
 
 
@@ -871,7 +872,7 @@ def _n2v2(
 ) -> Noise2Void:
     """N2V2: median replacement, centre excluded; ``blind_spot`` offsets are hidden too."""
     struct = _pattern(blind_spot)
-    return Noise2Void(fraction, _radius_for(radius, struct), "median", struct,
+    return Noise2Void(fraction, radius_for_pattern(radius, struct), "median", struct,
                       _MEASURED_FILL, channels=channels, name="n2v2")
 
 

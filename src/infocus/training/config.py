@@ -30,7 +30,10 @@ class TrainingConfig:
     network, network_options :
         Registered network name and its constructor arguments (``depth``, ``base_filters``...).
     scheme_options :
-        Options of the training scheme (e.g. N2V's masked ``fraction``).
+        Options of the training scheme (e.g. N2V's masked ``fraction``). N2V and N2V2 take
+        ``blind_spot``: ``"auto"`` (default: measure the noise's spatial correlation and hide
+        the correlated neighbours), ``"pixel"`` (the classic blind spot) or a list of
+        ``[dy, dx]`` offsets; training stores the offsets it used.
     steps, steps_per_epoch :
         Optimizer steps in all, and how many make one epoch (validation, checkpoint, early stop).
     patch_size, batch_size, learning_rate :

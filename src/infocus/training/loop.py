@@ -188,7 +188,7 @@ def _resolve_blind_spot(
     (:meth:`~infocus.noise.NoiseCorrelation.blind_pattern`); the offsets
     are stored in the configuration, so the saved model and a resumed run use the same ones.
     """
-    from infocus.methods.blind_spot import StructPattern, max_fraction
+    from infocus.methods.blind_spot import StructPattern, max_fraction, radius_for_pattern
     from infocus.noise.correlation import (
         NoiseCorrelation,
         describe_pattern,
@@ -242,7 +242,7 @@ def _resolve_blind_spot(
         # The default fraction packs blind spots as densely as a one-pixel blind spot allows;
         # a hidden pattern needs them further apart.
         struct = StructPattern(tuple(tuple(o) for o in pattern))
-        radius = max(int(options.get("radius", 2)), max(struct.reach(struct.ndim)) + 1)
+        radius = radius_for_pattern(int(options.get("radius", 2)), struct)
         default = default_scheme_options(config.method, ndim).get("fraction", 1.0)
         options["fraction"] = min(default, max_fraction(radius, struct, ndim))
     return config.with_updates(scheme_options=options)
@@ -512,7 +512,8 @@ def train(
                 from infocus.metrics import psnr
 
                 noisy, clean, val_axes = validation
-                entry["val_psnr"] = psnr(validation_model.denoise(noisy, axes=val_axes, backend="torch"), clean)
+                denoised = validation_model.denoise(noisy, axes=val_axes, backend="torch")
+                entry["val_psnr"] = psnr(denoised, clean)
                 network.train()
             history.append(entry)
             if bar is not None:
