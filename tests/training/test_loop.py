@@ -84,11 +84,13 @@ def test_n2v_widens_its_blind_spot_where_the_noise_is_correlated(tmp_path, corre
     assert options["blind_spot"] == box
     assert options["fraction"] == 0.04  # the default still fits: blind spots 4 pixels apart
     assert any("3×3 block" in m for m in messages)
+    assert model.provenance["noise_correlation"]["correlated"] and not model.fuses_noisy_pixel
     # The measured pattern is stored with the model and used again after loading.
     assert load_model(tmp_path / "m").config.scheme_options["blind_spot"] == box
     # White noise: the classic blind spot and the default masked fraction.
     white = train(noisy_stack[0], axes="SYX", config=tiny(), progress=False)
     assert white.config.scheme_options == {"blind_spot": []}
+    assert not white.provenance["noise_correlation"]["correlated"] and white.fuses_noisy_pixel
     # The user decides: 'pixel' keeps the classic one; explicit offsets are used as given.
     pixel = tiny(scheme_options={"blind_spot": "pixel"})
     assert train(correlated_stack, axes="SYX", config=pixel,

@@ -412,6 +412,12 @@ def predict(
         str,
         typer.Option(help="auto (ONNX Runtime on the CPU when installed), torch or onnxruntime."),
     ] = "auto",
+    pixel_fusion: Annotated[
+        bool | None,
+        typer.Option("--pixel-fusion/--no-pixel-fusion",
+                     help="Blind-spot models: weigh in the noisy pixel the network never saw "
+                     "(default: on when the noise was measured white)."),
+    ] = None,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -435,7 +441,7 @@ def predict(
         written = predict_file(
             loaded, image, output, axes=axes, dtype=dtype, overwrite=overwrite,
             tile_size=tile_size, overlap=overlap, tta=tta, batch_size=batch_size,
-            backend=backend, progress=progress,
+            backend=backend, pixel_fusion=pixel_fusion, progress=progress,
         )
     console.print(f"Wrote {written}.")
 

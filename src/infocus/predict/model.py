@@ -29,6 +29,7 @@ from infocus._validate import check_image
 from infocus.axes import check_axes, default_axes
 from infocus.predict.backends import Backend, make_runner
 from infocus.predict.backends import tta as tta_mean
+from infocus.predict.fusion import fuse_with_noisy
 
 __all__ = ["TrainedModel", "load_model", "MODEL_FORMAT"]
 
@@ -56,6 +57,24 @@ class TrainedModel:
     _runner_cache: Any = field(default=None, repr=False, compare=False)
 
     @property
+    def blind_spot(self) -> bool:
+        """Whether the network was trained never to see the pixel it predicts."""
+        from infocus.methods import create_scheme
+
+        return bool(create_scheme(self.config.method, **self.config.scheme_options).blind_spot)
+
+    @property
+    def fuses_noisy_pixel(self) -> bool:
+        """Whether :meth:`denoise` fuses the prediction with the noisy pixel by default: a
+        blind-spot model with a one-pixel blind spot, trained on noise not measured as
+        spatially correlated (:mod:`infocus.predict.fusion`)."""
+        if not self.blind_spot or self.config.method not in ("n2v", "n2v2", "n2s"):
+            return False
+        if self.config.scheme_options.get("blind_spot"):
+            return False
+        return not self.provenance.get("noise_correlation", {}).get("correlated", False)
+
+    @property
     def rotation_invariant(self) -> bool:
         """False when the model was trained without 90° turns (noise correlated along one axis);
         test-time augmentation then keeps to flips."""
@@ -76,6 +95,7 @@ class TrainedModel:
         batch_size: int = 4,
         device: str | None = None,
         backend: Backend = "auto",
+        pixel_fusion: bool | None = None,
         out: Any = None,
         progress: Any = None,
     ) -> np.ndarray:
@@ -99,6 +119,11 @@ class TrainedModel:
             What runs the network: ``auto`` uses ONNX Runtime on the CPU when it is installed
             (faster there, same output to float rounding), else PyTorch
             (:mod:`infocus.predict.backends`).
+        pixel_fusion : bool, optional
+            Blind-spot models only: combine the prediction with the noisy pixel it was not
+            allowed to see, weighted by the estimated noise and network error
+            (:mod:`infocus.predict.fusion`). Default: on when the model hid one pixel per
+            blind spot on noise measured as white (:attr:`fuses_noisy_pixel`).
         out : array-like, optional
             Writable array (e.g. a Zarr array) of the image's shape to stream the result into.
 
@@ -148,6 +173,12 @@ class TrainedModel:
         channels_last(network, ndim)
         rotations = self.rotation_invariant
         call, self.last_backend = self._runner(network, device_, ndim, backend)
+        fuse = self.fuses_noisy_pixel if pixel_fusion is None else bool(pixel_fusion)
+        if fuse and not self.blind_spot:
+            raise InfocusInputError(
+                f"pixel_fusion applies to blind-spot models (n2v, n2v2, n2s), not to "
+                f"{self.config.method!r}."
+            )
 
         def run(batch: np.ndarray) -> np.ndarray:
             try:
@@ -188,6 +219,9 @@ class TrainedModel:
                 batch_size=batch_size,
             )
             predicted = self.target_norm.denormalize(predicted, channel_axis=0)
+            if fuse:
+                for c in range(predicted.shape[0]):
+                    predicted[c], _ = fuse_with_noisy(block[c], predicted[c], self.spatial)
             if not joint:
                 predicted = predicted[0]
             predicted = np.transpose(predicted, [block_axes.index(a) for a in remaining])

@@ -179,7 +179,7 @@ def _without_unresolved(options: dict[str, Any]) -> dict[str, Any]:
 
 def _resolve_blind_spot(
     config: TrainingConfig, blocks: Sequence[Any], ndim: int, say: Callable[[str], None]
-) -> TrainingConfig:
+) -> tuple[TrainingConfig, dict[str, Any] | None]:
     """Turn ``blind_spot="auto"`` (the default of N2V/N2V2) or ``"pixel"`` into offsets.
 
     ``auto`` measures the noise correlation on up to 32 planes of the training images, combines
@@ -187,6 +187,7 @@ def _resolve_blind_spot(
     warning when the images disagree) and hides every neighbour it reaches
     (:meth:`~infocus.noise.NoiseCorrelation.blind_pattern`); the offsets
     are stored in the configuration, so the saved model and a resumed run use the same ones.
+    Also returns what was measured (for the model's provenance), or None.
     """
     from infocus.methods.blind_spot import StructPattern, max_fraction, radius_for_pattern
     from infocus.noise.correlation import (
@@ -197,11 +198,16 @@ def _resolve_blind_spot(
     )
     from infocus.training.data import sample_planes
 
+    summary: dict[str, Any] | None = None
+
     def measure() -> tuple[NoiseCorrelation, list[NoiseCorrelation]]:
+        nonlocal summary
         # Plane by plane: a training set may mix cameras, and the majority decides.
         planes = sample_planes(blocks)
         measured = [estimate_noise_correlation(plane) for channel in planes for plane in channel]
-        return NoiseCorrelation.combine(measured), measured
+        combined = NoiseCorrelation.combine(measured)
+        summary = {**combined.to_dict(), "correlated": bool(combined.blind_pattern())}
+        return combined, measured
 
     if config.method in BLIND_SPOT_ONLY_WARNS:
         correlation, _ = measure()
@@ -209,9 +215,9 @@ def _resolve_blind_spot(
             say(f"Warning: measured {correlation.describe()}. {config.method} hides one pixel "
                 "per blind spot, so the network can learn part of this noise from the "
                 "neighbours; n2v and n2v2 widen their blind spot to cover it.")
-        return config
+        return config, summary
     if config.method not in MEASURED_BLIND_SPOT:
-        return config
+        return config, None
     options = dict(config.scheme_options)
     choice = options.get("blind_spot", "auto")
     if choice == "pixel":
@@ -245,7 +251,7 @@ def _resolve_blind_spot(
         radius = radius_for_pattern(int(options.get("radius", 2)), struct)
         default = default_scheme_options(config.method, ndim).get("fraction", 1.0)
         options["fraction"] = min(default, max_fraction(radius, struct, ndim))
-    return config.with_updates(scheme_options=options)
+    return config.with_updates(scheme_options=options), summary
 
 
 def train(
@@ -368,7 +374,7 @@ def train(
                 )
     channels = int(input_blocks[0].shape[0])
     ndim = len(spatial)
-    config = _resolve_blind_spot(config, input_blocks, ndim, say)
+    config, noise_correlation = _resolve_blind_spot(config, input_blocks, ndim, say)
     # Now that the dimensionality is known, rebuild the scheme with its defaults for it.
     scheme = create_scheme(
         config.method, **{**default_scheme_options(config.method, ndim), **config.scheme_options}
@@ -543,6 +549,8 @@ def train(
         target_norm=target_norm, history=history,
         provenance=_provenance(config, loaded, device_, time.perf_counter() - started),
     )
+    if noise_correlation is not None:
+        trained.provenance["noise_correlation"] = noise_correlation
     if output_path is not None and dist.is_main:
         trained.save(output_path, overwrite=overwrite)
         if checkpoint_dir is not None:

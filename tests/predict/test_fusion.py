@@ -1,0 +1,104 @@
+"""Fusing a blind-spot prediction with the noisy pixel (infocus.predict.fusion)."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import infocus.predict.fusion as fusion
+from conftest import blobs_image
+from infocus._errors import InfocusInputError
+from infocus.predict.fusion import fuse_with_noisy, fusion_weight
+
+
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((a.astype(np.float64) - b) ** 2))
+
+
+@settings(max_examples=20, deadline=None)
+@given(noise_sd=st.floats(2.0, 20.0), error_sd=st.floats(1.0, 30.0), seed=st.integers(0, 999))
+def test_weight_matches_the_error_variances_and_fusion_never_hurts(noise_sd, error_sd, seed):
+    rng = np.random.default_rng(seed)
+    clean = 200.0 + 100.0 * blobs_image((128, 128), rng)
+    noisy = clean + rng.normal(0, noise_sd, clean.shape)
+    prediction = clean + rng.normal(0, error_sd, clean.shape)  # errors independent of the noise
+    fused, alpha = fuse_with_noisy(noisy, prediction, "YX")
+    ideal = error_sd**2 / (error_sd**2 + noise_sd**2)
+    assert alpha == pytest.approx(ideal, abs=0.08)
+    # Never worse than the better input beyond what a weight off by ~0.045 costs (α² σ_n²).
+    best = min(_mse(prediction, clean), _mse(noisy, clean))
+    assert _mse(fused, clean) <= best + 0.002 * noise_sd**2
+
+
+def test_poisson_gaussian_weight_is_close_to_the_oracle(rng):
+    clean = 100.0 + 400.0 * blobs_image((256, 256), rng)
+    noisy = 2.0 * rng.poisson((clean - 100.0) / 2.0) + 100.0 + rng.normal(0, 3, clean.shape)
+    prediction = clean + rng.normal(0, 8.0, clean.shape)
+    alpha = fusion_weight(noisy, prediction, "YX")
+    grid = np.linspace(0, 1, 101)
+    oracle = grid[np.argmin([_mse(prediction + a * (noisy - prediction), clean) for a in grid])]
+    assert alpha == pytest.approx(oracle, abs=0.05)
+
+
+def test_a_perfect_prediction_keeps_nearly_all_its_weight(rng):
+    clean = 100.0 + 50.0 * blobs_image((128, 128), rng)
+    noisy = clean + rng.normal(0, 5, clean.shape)
+    assert fusion_weight(noisy, clean, "YX") < 0.05
+
+
+def test_weight_is_zero_when_the_noise_cannot_be_estimated():
+    tiny = np.ones((8, 8))
+    fused, alpha = fuse_with_noisy(tiny + 1, tiny, "YX")
+    assert alpha == 0.0 and np.array_equal(fused, tiny.astype(np.float32))
+    assert fusion_weight(np.ones((64, 64)), np.ones((64, 64)), "YX") == 0.0
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(fusion)
+    assert result.attempted > 0 and result.failed == 0
+
+
+# --------------------------------------------------------------------------- in the model
+def _n2v_model(**provenance):
+    import torch
+
+    from infocus.nets import create_network
+    from infocus.predict.model import TrainedModel
+    from infocus.training.config import default_config
+    from infocus.training.normalize import Normalizer
+
+    torch.manual_seed(0)
+    network = create_network("unet", ndim=2, depth=2, base_filters=8).eval()
+    norm = Normalizer(mean=(100.0,), std=(20.0,))
+    config = default_config("n2v").with_updates(scheme_options={"blind_spot": []})
+    return TrainedModel(network=network, config=config, spatial="YX", input_norm=norm,
+                        target_norm=norm, provenance=dict(provenance))
+
+
+def test_models_fuse_by_default_only_where_it_is_sound():
+    assert _n2v_model().fuses_noisy_pixel
+    assert not _n2v_model(noise_correlation={"correlated": True}).fuses_noisy_pixel
+    wide = _n2v_model()
+    wide.config = wide.config.with_updates(
+        scheme_options={"blind_spot": [[0, -1], [0, 1]], "fraction": 0.02})
+    assert not wide.fuses_noisy_pixel
+    care = _n2v_model()
+    care.config = care.config.with_updates(method="care", scheme_options={})
+    assert not care.blind_spot and not care.fuses_noisy_pixel
+    with pytest.raises(InfocusInputError, match="blind-spot models"):
+        care.denoise(np.full((64, 64), 100.0, np.float32), pixel_fusion=True)
+
+
+def test_denoise_fuses_each_image_with_its_own_weight(rng):
+    model = _n2v_model()
+    image = (rng.poisson(30, (2, 64, 64)) * 2 + 100).astype(np.float32)
+    plain = model.denoise(image, axes="SYX", pixel_fusion=False, backend="torch")
+    fused = model.denoise(image, axes="SYX", backend="torch")
+    for i in range(2):
+        expected, _ = fuse_with_noisy(image[i], plain[i], "YX")
+        np.testing.assert_allclose(fused[i], expected, rtol=1e-5, atol=1e-3)
+    assert np.abs(fused - plain).max() > 0
