@@ -61,6 +61,14 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[str]], align: str = ""
             + ["| " + " | ".join(row) + " |" for row in rows] + [""])
 
 
+def _pattern_name(pattern: list | None) -> str:
+    if not pattern:
+        return "1 pixel"
+    reach_y = max(abs(o[0]) for o in pattern)
+    reach_x = max(abs(o[1]) for o in pattern)
+    return f"{2 * reach_y + 1}×{2 * reach_x + 1}"
+
+
 def _seconds(value: float | None) -> str:
     if value is None:
         return "–"
@@ -370,8 +378,9 @@ class Report:
                          _f(entry.get("train_steps_per_second")),
                          _f(entry.get("predict_megapixels_per_second")),
                          _f(entry.get("final_validation_loss"), 4),
-                         "3×3" if entry.get("blind_spot") else "1 pixel"
-                         if method in ("n2v", "n2v2") else "–"])
+                         _pattern_name(entry.get("blind_spot")) if method in ("n2v", "n2v2")
+                         else "1 pixel" if method == "n2s"
+                         else "–"])
         self.add(*_table(["method", "training", "steps/s", "predict MP/s", "validation loss",
                           "blind spot"], rows))
         crops = self.path.with_suffix("") / "convallaria.npz"

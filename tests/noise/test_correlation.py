@@ -46,9 +46,9 @@ def test_white_poisson_gaussian_noise_reads_uncorrelated(rng):
 @pytest.mark.parametrize(
     ("kernel", "pattern"),
     [
-        (np.ones((1, 2)), "a line of 3 along X"),
-        (np.ones((2, 1)), "a line of 3 along Y"),
-        (np.ones((3, 3)), "a 3×3 block"),
+        (np.ones((1, 2)), "a line of 5 along X"),  # reach 1, plus one pixel
+        (np.ones((2, 1)), "a line of 5 along Y"),
+        (np.ones((3, 3)), "a 5×5 block"),
     ],
 )
 def test_correlated_noise_is_detected_with_its_shape(rng, kernel, pattern):
@@ -70,9 +70,9 @@ def test_symmetric_lookup_and_description():
     assert correlation.at(0, 0) == 1.0
     assert correlation.at(3, 3) == 0.0  # beyond the measured lags
     assert correlation.neighbour == pytest.approx(0.4)
-    assert correlation.blind_pattern() == ((0, -1), (0, 1))
+    assert correlation.blind_pattern() == ((0, -2), (0, -1), (0, 1), (0, 2))
     assert correlation.blind_pattern(threshold=0.15) == tuple(
-        (dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)
+        (dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if (dy, dx) != (0, 0)
     )
     assert "0.60 along X" in correlation.describe()
     assert correlation.to_dict()["blocks"] == 5
@@ -156,7 +156,7 @@ def test_fmd_widefield_noise_is_correlated_and_confocal_is_not(shared_data):
     for config in ("WideField_BPAE_B", "WideField_BPAE_G", "WideField_BPAE_R"):
         correlation = estimate_noise_correlation(read(config), "SYX")
         assert correlation.neighbour > 0.45, config  # truth (raw − 50-frame mean): 0.58–0.65
-        assert describe_pattern(correlation.blind_pattern()) == "a 3×3 block"
+        assert describe_pattern(correlation.blind_pattern()) == "a 5×5 block"
     for config in ("Confocal_BPAE_B", "Confocal_BPAE_G", "Confocal_MICE", "TwoPhoton_MICE"):
         correlation = estimate_noise_correlation(read(config), "SYX")
         assert correlation.neighbour < 0.2, config  # truth 0.05–0.14
