@@ -46,8 +46,18 @@ def test_onnxruntime_matches_torch(rng, name, ndim, shape, axes):
     fast = model.denoise(image, axes=axes, backend="onnxruntime")
     assert model.last_backend == "onnxruntime"
     np.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-3)
-    model.denoise(image, axes=axes)  # auto picks ONNX Runtime on the CPU when installed
+    model.denoise(image, axes=axes)  # auto: small images are faster without the export
+    assert model.last_backend == "torch"
+
+
+@needs_onnx
+def test_auto_uses_onnxruntime_for_large_inputs(monkeypatch, rng):
+    monkeypatch.setattr("infocus.predict.model.ONNX_MIN_PIXELS", 64 * 64)
+    model = _model()
+    model.denoise((rng.poisson(30, (64, 64)) * 2 + 100).astype(np.float32))
     assert model.last_backend == "onnxruntime"
+    model.denoise((rng.poisson(30, (32, 64)) * 2 + 100).astype(np.float32))
+    assert model.last_backend == "torch"
 
 
 @needs_onnx
@@ -81,6 +91,7 @@ def test_auto_falls_back_to_torch_when_the_export_fails(rng, monkeypatch):
 
     monkeypatch.setattr(backends, "_onnx_runner", broken)
     monkeypatch.setattr(backends, "onnx_available", lambda: True)
+    monkeypatch.setattr("infocus.predict.model.ONNX_MIN_PIXELS", 1)
     with pytest.warns(RuntimeWarning, match="predicting with PyTorch"):
         model.denoise(image)
     assert model.last_backend == "torch"

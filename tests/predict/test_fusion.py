@@ -98,7 +98,9 @@ def test_denoise_fuses_each_image_with_its_own_weight(rng):
     image = (rng.poisson(30, (2, 64, 64)) * 2 + 100).astype(np.float32)
     plain = model.denoise(image, axes="SYX", pixel_fusion=False, backend="torch")
     fused = model.denoise(image, axes="SYX", backend="torch")
+    weights = []
     for i in range(2):
-        expected, _ = fuse_with_noisy(image[i], plain[i], "YX")
+        expected, alpha = fuse_with_noisy(image[i], plain[i], "YX")
+        weights.append(alpha)
         np.testing.assert_allclose(fused[i], expected, rtol=1e-5, atol=1e-3)
-    assert np.abs(fused - plain).max() > 0
+    assert np.abs(fused - plain).max() > 0 and weights[0] != weights[1]

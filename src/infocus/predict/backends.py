@@ -6,8 +6,9 @@ test-time augmentation and normalisation do not care which one runs.
 ONNX Runtime's CPU convolutions ran the default 16-filter U-Net faster than PyTorch's on the
 2-core machines we benchmark on (``python -m benchmarks run --suites roofline``; numbers in
 docs/benchmarks.md), with outputs equal to float rounding. ``backend="auto"`` therefore uses it
-on the CPU when the optional packages are installed (``pip install 'infocus[onnx]'``) and falls
-back to PyTorch otherwise, or when the export fails. The exported graph holds the same weights;
+on the CPU when the optional packages are installed (``pip install 'infocus[onnx]'``) and the
+input has at least :data:`ONNX_MIN_PIXELS` pixels, and falls back to PyTorch otherwise, or when
+the export fails. The exported graph holds the same weights;
 it is made in memory from the loaded network and never read from a model file, so a model file
 still cannot carry code.
 """
@@ -25,7 +26,12 @@ import torch
 
 from infocus._errors import InfocusInputError
 
-__all__ = ["Backend", "BatchFunction", "make_runner", "onnx_available", "tta"]
+__all__ = ["ONNX_MIN_PIXELS", "Backend", "BatchFunction", "make_runner", "onnx_available", "tta"]
+
+#: ``auto`` uses ONNX Runtime for inputs of at least this many pixels. Exporting the network
+#: costs about half a second and ONNX Runtime saves about that much per megapixel on two cores,
+#: so smaller images are predicted faster by PyTorch directly.
+ONNX_MIN_PIXELS = 1 << 21
 
 Backend = Literal["auto", "torch", "onnxruntime"]
 BatchFunction = Callable[[np.ndarray], np.ndarray]

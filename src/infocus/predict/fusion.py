@@ -44,11 +44,14 @@ from __future__ import annotations
 import numpy as np
 
 from infocus._errors import InfocusInputError
+from infocus.noise._params import NoiseParams
 
-__all__ = ["fuse_with_noisy", "fusion_weight"]
+__all__ = ["estimate_noise_or_none", "fuse_with_noisy", "fusion_weight"]
 
 
-def fusion_weight(noisy: np.ndarray, prediction: np.ndarray, axes: str) -> float:
+def fusion_weight(
+    noisy: np.ndarray, prediction: np.ndarray, axes: str, noise: NoiseParams | None = None
+) -> float:
     """The weight :math:`\\alpha` of the noisy image (0 when it cannot be estimated).
 
     Parameters
@@ -58,12 +61,13 @@ def fusion_weight(noisy: np.ndarray, prediction: np.ndarray, axes: str) -> float
         shape.
     axes : str
         Axes of both (``"YX"``, ``"ZYX"``, ``"TYX"``): every YX plane feeds the noise estimate.
+    noise : NoiseParams, optional
+        The noise model, if known (e.g. estimated once for a whole stack); else estimated from
+        ``noisy``.
     """
-    from infocus.noise import estimate_noise
-
-    try:
-        noise = estimate_noise(noisy, axes=axes)
-    except InfocusInputError:
+    if noise is None:
+        noise = estimate_noise_or_none(noisy, axes)
+    if noise is None:
         return 0.0  # too small or flat to estimate the noise: keep the network's prediction
     noise_variance = np.maximum(noise.gain * prediction + noise.variance_intercept, 0.0)
     residual = noisy.astype(np.float64) - prediction
@@ -73,8 +77,18 @@ def fusion_weight(noisy: np.ndarray, prediction: np.ndarray, axes: str) -> float
     return float(np.clip(1.0 - float(np.mean(noise_variance)) / energy, 0.0, 1.0))
 
 
+def estimate_noise_or_none(noisy: np.ndarray, axes: str) -> NoiseParams | None:
+    """:func:`~infocus.noise.estimate_noise`, or None where the image is too small or flat."""
+    from infocus.noise import estimate_noise
+
+    try:
+        return estimate_noise(noisy, axes=axes)
+    except InfocusInputError:
+        return None
+
+
 def fuse_with_noisy(
-    noisy: np.ndarray, prediction: np.ndarray, axes: str
+    noisy: np.ndarray, prediction: np.ndarray, axes: str, noise: NoiseParams | None = None
 ) -> tuple[np.ndarray, float]:
     """``prediction + α (noisy − prediction)`` with :func:`fusion_weight`'s α, and α.
 
@@ -89,6 +103,6 @@ def fuse_with_noisy(
     >>> round(alpha, 1)                        # equal error variances: weigh them equally
     0.5
     """
-    alpha = fusion_weight(noisy, prediction, axes)
+    alpha = fusion_weight(noisy, prediction, axes, noise)
     fused = prediction + alpha * (noisy.astype(np.float64) - prediction)
     return fused.astype(np.float32), alpha

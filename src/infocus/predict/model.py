@@ -27,9 +27,9 @@ import torch
 from infocus._errors import InfocusInputError, OutputExistsError
 from infocus._validate import check_image
 from infocus.axes import check_axes, default_axes
-from infocus.predict.backends import Backend, make_runner
+from infocus.predict.backends import ONNX_MIN_PIXELS, Backend, make_runner
 from infocus.predict.backends import tta as tta_mean
-from infocus.predict.fusion import fuse_with_noisy
+from infocus.predict.fusion import estimate_noise_or_none, fuse_with_noisy
 
 __all__ = ["TrainedModel", "load_model", "MODEL_FORMAT"]
 
@@ -172,6 +172,8 @@ class TrainedModel:
         ndim = len(self.spatial)
         channels_last(network, ndim)
         rotations = self.rotation_invariant
+        if backend == "auto" and int(np.prod(array.shape)) < ONNX_MIN_PIXELS:
+            backend = "torch"  # too little to predict for the export to pay off
         call, self.last_backend = self._runner(network, device_, ndim, backend)
         fuse = self.fuses_noisy_pixel if pixel_fusion is None else bool(pixel_fusion)
         if fuse and not self.blind_spot:
@@ -221,7 +223,13 @@ class TrainedModel:
             predicted = self.target_norm.denormalize(predicted, channel_axis=0)
             if fuse:
                 for c in range(predicted.shape[0]):
-                    predicted[c], _ = fuse_with_noisy(block[c], predicted[c], self.spatial)
+                    # Each image gets its own noise model (so a frame of a stack comes out as
+                    # it would alone), from a central crop: 512² pixels per plane measure the
+                    # noise well and keep the estimate cheap beside the prediction.
+                    noise = estimate_noise_or_none(_central_crop(block[c], 512), self.spatial)
+                    if noise is not None:
+                        predicted[c], _ = fuse_with_noisy(block[c], predicted[c], self.spatial,
+                                                          noise)
             if not joint:
                 predicted = predicted[0]
             predicted = np.transpose(predicted, [block_axes.index(a) for a in remaining])
@@ -360,6 +368,13 @@ def _bytes_per_voxel(network: torch.nn.Module) -> int:
     """Rough working memory per input voxel during inference (activations of the widest level)."""
     config = getattr(network, "config", {})
     return int(4 * 6 * config.get("base_filters", 32))
+
+
+def _central_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size``² window of the last two axes (the whole image when smaller)."""
+    h, w = image.shape[-2:]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return image[..., top : top + size, left : left + size]
 
 
 def load_model(path: str | os.PathLike[str]) -> TrainedModel:
