@@ -119,11 +119,11 @@ def variants(network: Any, compile_: bool = True
                                                    backend="torch")[0]
     except Exception as error:  # noqa: BLE001 - any failure is the finding
         out["PyTorch torch.compile"] = f"unavailable: {type(error).__name__}: {error}"[:200]
+    onnx = "ONNX Runtime (shipped for 2 MP and more)"
     try:
-        out["ONNX Runtime (shipped)"] = make_runner(_copy(network), device=cpu, ndim=2,
-                                                    backend="onnxruntime")[0]
+        out[onnx] = make_runner(_copy(network), device=cpu, ndim=2, backend="onnxruntime")[0]
     except Exception as error:  # noqa: BLE001
-        out["ONNX Runtime (shipped)"] = f"unavailable: {type(error).__name__}: {error}"[:200]
+        out[onnx] = f"unavailable: {type(error).__name__}: {error}"[:200]
     return out
 
 
