@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 CLASSICAL_2D = ("gaussian", "median", "nl_means", "tv", "wavelet", "bm3d")
-LEARNED = ("n2v", "n2v2", "n2s", "n2n", "care")
+LEARNED = ("n2v", "n2v2", "n2s", "n2n", "care", "care-split")
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,12 @@ class Profile:
     learned_steps: int | None = None
     #: FMD configurations trained on (empty: all 12), and datasets beyond FMD.
     learned_fmd_configurations: tuple[str, ...] = ()
-    learned_datasets: tuple[str, ...] = ("fmd", "simulated", "convallaria", "bsd68", "w2s")
+    learned_datasets: tuple[str, ...] = ("fmd", "simulated", "convallaria", "bsd68", "w2s",
+                                         "fmd-halves")
+    #: Configurations of the FMD held-out-half comparison (every method trained per
+    #: configuration on the top halves of the captures, scored on the bottom halves).
+    learned_fmd_halves_configurations: tuple[str, ...] = (
+        "Confocal_BPAE_G", "Confocal_FISH", "TwoPhoton_BPAE_B", "WideField_BPAE_G")
     # --- peers ----------------------------------------------------------------------------
     peer_methods: tuple[str, ...] = ("n2v", "n2v2", "care")
     peer_steps: int = 160

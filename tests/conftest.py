@@ -41,3 +41,28 @@ def blobs_image(shape: tuple[int, ...], rng: np.random.Generator, n_blobs: int =
 def blobs_2d(rng: np.random.Generator) -> np.ndarray:
     """A 128x128 smooth fluorescence-like image in [0, 1]."""
     return blobs_image((128, 128), rng)
+
+
+def passthrough_care_model(relation: dict[str, float]):
+    """A CARE model whose network passes its input through (residual, zero head) while its
+    target normalisation shifts and scales: the prediction is 1.3·x + 7, a pure intensity
+    distortion, trained on targets that had the inputs' units."""
+    import torch
+
+    from infocus.nets import create_network
+    from infocus.predict.model import TrainedModel
+    from infocus.training.config import default_config
+    from infocus.training.normalize import Normalizer
+
+    network = create_network("unet", ndim=2, in_channels=1, out_channels=1, depth=1,
+                             base_filters=4, residual=True)
+    with torch.no_grad():
+        network.head.weight.zero_()
+        network.head.bias.zero_()
+    network.eval()
+    config = default_config("care").with_updates(
+        network_options={"depth": 1, "base_filters": 4, "residual": True})
+    return TrainedModel(network=network, config=config, spatial="YX",
+                        input_norm=Normalizer(mean=(100.0,), std=(20.0,)),
+                        target_norm=Normalizer(mean=(137.0,), std=(26.0,)),
+                        provenance={"photometric_relation": [relation]})

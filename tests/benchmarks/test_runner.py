@@ -109,7 +109,11 @@ def test_report_states_where_we_lose_from_the_numbers(tmp_path, bench):
                 "n2v": _fmd_entry(30.8, {"Confocal_A": 33.0, "WideField_B": 28.6}, runs={
                     "WideField_B": {"blind_spot": [[0, 1]], "log": ["Measured noise xyz"]},
                     "Confocal_A": {"blind_spot": [], "log": []}}),
-                "care": _fmd_entry(33.0, {"Confocal_A": 35.0, "WideField_B": 31.0}),
+                "care": {**_fmd_entry(33.0, {"Confocal_A": 35.0, "WideField_B": 31.0}),
+                         "psnr_uncalibrated": 32.5},
+            }, "fmd-halves": {
+                "care": {"psnr": 31.5, "per_configuration_psnr": {"Confocal_A": 31.5}},
+                "n2n": {"psnr": 31.0, "per_configuration_psnr": {"Confocal_A": 31.0}},
             }}},
         },
     }
@@ -124,3 +128,7 @@ def test_report_states_where_we_lose_from_the_numbers(tmp_path, bench):
     assert "N2V trails it on 2 of 2 configurations" in text
     assert "| WideField_B † |" in text and "- WideField_B: Measured noise xyz" in text
     assert "CARE > Noise2Noise" not in text  # no Noise2Noise result: no claim either way
+    assert "without → with: CARE 32.50 → 33.00 dB" in text
+    assert "With the same data CARE is 0.50 dB above Noise2Noise" in text
+    assert "| **mean** | **31.50** | 31.00 |" in text
+    assert "Why:" in text and "N2V hides a 5×5 block" in text  # N2V is below BM3D-VST here

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import blobs_image
+from conftest import blobs_image, passthrough_care_model
 from infocus.cli import app
 from infocus.io import read_image
 from infocus.noise import simulate_poisson_gaussian
@@ -151,3 +151,16 @@ def test_blind_spot_option_errors(tmp_path, noisy_npy, args, message):
     assert result.exit_code == 2
     assert message in said(result)
     assert not (tmp_path / "out.tif").exists()
+
+
+def test_predict_reports_the_intensity_calibration(tmp_path, rng):
+    model = passthrough_care_model({"alpha": 1.0, "beta": 0.0}).save(tmp_path / "care")
+    image = tmp_path / "x.npy"
+    np.save(image, (rng.poisson(blobs_image((64, 64), rng) * 100 + 20)).astype(np.float32))
+    result = run("predict", model, image, "-o", tmp_path / "out.tif")
+    assert result.exit_code == 0, result.output
+    assert "Intensity calibration over 1 image(s): gain 0.769" in said(result)
+    np.testing.assert_allclose(read_image(tmp_path / "out.tif").data, np.load(image), atol=0.05)
+    result = run("predict", model, image, "-o", tmp_path / "raw.tif", "--no-calibrate")
+    assert result.exit_code == 0, result.output
+    assert "Intensity calibration" not in said(result)

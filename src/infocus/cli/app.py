@@ -418,6 +418,12 @@ def predict(
                      help="Blind-spot models: weigh in the noisy pixel the network never saw "
                      "(default: on when the noise was measured white)."),
     ] = None,
+    calibrate: Annotated[
+        bool | None,
+        typer.Option("--calibrate/--no-calibrate",
+                     help="Fit one gain and offset per image so that large-scale intensities "
+                     "agree with the measurement (default: on for CARE)."),
+    ] = None,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -441,9 +447,31 @@ def predict(
         written = predict_file(
             loaded, image, output, axes=axes, dtype=dtype, overwrite=overwrite,
             tile_size=tile_size, overlap=overlap, tta=tta, batch_size=batch_size,
-            backend=backend, pixel_fusion=pixel_fusion, progress=progress,
+            backend=backend, pixel_fusion=pixel_fusion, calibrate=calibrate,
+            progress=progress,
         )
     console.print(f"Wrote {written}.")
+    _report_intensity_fits(loaded.last_intensity_fits)
+
+
+def _report_intensity_fits(fits: list[Any]) -> None:
+    """Say how far the network had moved the intensities, so distortion is never silent."""
+    if not fits:
+        return
+    gains = np.array([f.gain for f in fits])
+    offsets = np.array([f.offset for f in fits])
+    refused = sum(not f.applied for f in fits)
+    console.print(
+        f"Intensity calibration over {len(fits)} image(s): gain {gains.min():.3g}–"
+        f"{gains.max():.3g}, offset {offsets.min():.3g}–{offsets.max():.3g} "
+        "(1 and 0: the network kept the measurement's scale)."
+    )
+    if refused:
+        console.print(
+            f"[yellow]{refused} image(s) were left uncalibrated: their fitted gain was outside "
+            "0.5–2, so the model is far from its training data there; check those results "
+            "against the raw data.[/]"
+        )
 
 
 @app.command()

@@ -29,6 +29,7 @@ from infocus._validate import check_image
 from infocus.axes import check_axes, default_axes
 from infocus.predict.backends import ONNX_MIN_PIXELS, Backend, make_runner
 from infocus.predict.backends import tta as tta_mean
+from infocus.predict.calibration import calibrate_intensity
 from infocus.predict.fusion import estimate_noise_or_none, fuse_with_noisy
 
 __all__ = ["TrainedModel", "load_model", "MODEL_FORMAT"]
@@ -54,6 +55,9 @@ class TrainedModel:
     provenance: dict[str, Any] = field(default_factory=dict)
     #: The backend the last :meth:`denoise` call ran on ("torch" or "onnxruntime").
     last_backend: str | None = field(default=None, repr=False, compare=False)
+    #: Per image and channel of the last :meth:`denoise` call with calibration: the gain and
+    #: offset that restored the measurement's photometric scale.
+    last_intensity_fits: list[Any] = field(default_factory=list, repr=False, compare=False)
     _runner_cache: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -73,6 +77,22 @@ class TrainedModel:
         if self.config.scheme_options.get("blind_spot"):
             return False
         return not self.provenance.get("noise_correlation", {}).get("correlated", False)
+
+    @property
+    def calibrates_intensity(self) -> bool:
+        """Whether :meth:`denoise` calibrates intensities against the measurement by default:
+        for CARE, whose supervised mapping carries its training domain's intensities with it
+        (:mod:`infocus.predict.calibration`)."""
+        return self.config.method == "care"
+
+    def photometric_relation(self, channel: int = 0) -> tuple[float, float]:
+        """``(alpha, beta)``: target ≈ alpha · input + beta at large scales, as fitted on the
+        training pairs; the identity for self-supervised models."""
+        relations = self.provenance.get("photometric_relation") or []
+        if not relations:
+            return 1.0, 0.0
+        chosen = relations[channel] if channel < len(relations) else relations[0]
+        return float(chosen["alpha"]), float(chosen["beta"])
 
     @property
     def rotation_invariant(self) -> bool:
@@ -96,6 +116,7 @@ class TrainedModel:
         device: str | None = None,
         backend: Backend = "auto",
         pixel_fusion: bool | None = None,
+        calibrate: bool | None = None,
         out: Any = None,
         progress: Any = None,
     ) -> np.ndarray:
@@ -124,6 +145,11 @@ class TrainedModel:
             allowed to see, weighted by the estimated noise and network error
             (:mod:`infocus.predict.fusion`). Default: on when the model hid one pixel per
             blind spot on noise measured as white (:attr:`fuses_noisy_pixel`).
+        calibrate : bool, optional
+            Fit one gain and offset per image so that the prediction's large-scale intensities
+            agree with the measurement's (:mod:`infocus.predict.calibration`); the fits are
+            kept in :attr:`last_intensity_fits`. Default: on for CARE
+            (:attr:`calibrates_intensity`).
         out : array-like, optional
             Writable array (e.g. a Zarr array) of the image's shape to stream the result into.
 
@@ -182,6 +208,9 @@ class TrainedModel:
                 f"{self.config.method!r}."
             )
 
+        calibrated = self.calibrates_intensity if calibrate is None else bool(calibrate)
+        self.last_intensity_fits = []
+
         def run(batch: np.ndarray) -> np.ndarray:
             try:
                 return tta_mean(call, batch, rotations=rotations) if tta else call(batch)
@@ -230,6 +259,11 @@ class TrainedModel:
                     if noise is not None:
                         predicted[c], _ = fuse_with_noisy(block[c], predicted[c], self.spatial,
                                                           noise)
+            if calibrated:
+                for c in range(predicted.shape[0]):
+                    predicted[c], fit = calibrate_intensity(
+                        predicted[c], block[c], self.photometric_relation(c))
+                    self.last_intensity_fits.append(fit)
             if not joint:
                 predicted = predicted[0]
             predicted = np.transpose(predicted, [block_axes.index(a) for a in remaining])

@@ -49,6 +49,7 @@ def predict_file(
     batch_size: int = 4,
     backend: str = "auto",
     pixel_fusion: bool | None = None,
+    calibrate: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Denoise the image file ``source`` with ``model`` and write ``output`` atomically.
@@ -68,7 +69,8 @@ def predict_file(
     output = resolve_path(output)
     image = open_image_lazy(source, axes=axes)
     options = {"tile_size": tile_size, "overlap": overlap, "tta": tta, "batch_size": batch_size,
-               "backend": backend, "pixel_fusion": pixel_fusion, "progress": progress}
+               "backend": backend, "pixel_fusion": pixel_fusion, "calibrate": calibrate,
+               "progress": progress}
     if output.suffix.lower() != ".zarr":
         result = model.denoise(image.data, axes=image.axes, **options)
         return write_image(output, image.with_data(result), dtype=dtype, overwrite=overwrite)

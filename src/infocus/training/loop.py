@@ -375,6 +375,10 @@ def train(
     channels = int(input_blocks[0].shape[0])
     ndim = len(spatial)
     config, noise_correlation = _resolve_blind_spot(config, input_blocks, ndim, say)
+    # CARE's targets may be in other units than its inputs (another exposure, another
+    # camera); Noise2Noise's targets are captures like the inputs.
+    relation = (_photometric_relation(input_blocks, target_blocks)
+                if target_blocks is not None and config.method == "care" else None)
     # Now that the dimensionality is known, rebuild the scheme with its defaults for it.
     scheme = create_scheme(
         config.method, **{**default_scheme_options(config.method, ndim), **config.scheme_options}
@@ -551,6 +555,8 @@ def train(
     )
     if noise_correlation is not None:
         trained.provenance["noise_correlation"] = noise_correlation
+    if relation is not None:
+        trained.provenance["photometric_relation"] = relation
     if output_path is not None and dist.is_main:
         trained.save(output_path, overwrite=overwrite)
         if checkpoint_dir is not None:
@@ -582,6 +588,17 @@ def _save_checkpoint(
     temporary = folder / f".{CHECKPOINT_NAME}.tmp"
     torch.save(state, temporary)
     os.replace(temporary, folder / CHECKPOINT_NAME)
+
+
+def _photometric_relation(inputs: list[Any], targets: list[Any]) -> list[dict[str, float]]:
+    """Per channel, how target intensities relate to input intensities at large scales
+    (:func:`infocus.predict.calibration.photometric_relation`), from sampled planes."""
+    from infocus.predict.calibration import photometric_relation
+    from infocus.training.data import sample_planes
+
+    x, t = sample_planes(inputs), sample_planes(targets)
+    relations = [photometric_relation(x[c], t[c]) for c in range(x.shape[0])]
+    return [{"alpha": alpha, "beta": beta} for alpha, beta in relations]
 
 
 def _provenance(

@@ -1,0 +1,116 @@
+"""Photometric calibration: the fitted relation, the per-image fit, and CARE models using it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import blobs_image, passthrough_care_model
+from infocus.predict.calibration import MAX_GAIN, calibrate_intensity, photometric_relation
+from infocus.training.config import default_config
+
+
+def _scene(rng: np.random.Generator, shape=(128, 128)) -> np.ndarray:
+    return 200.0 * blobs_image(shape, rng) + 20.0
+
+
+@settings(max_examples=20, deadline=None)
+@given(gain=st.floats(0.6, 1.6), offset=st.floats(-30, 30), seed=st.integers(0, 2**16))
+def test_calibration_undoes_a_gain_and_offset(gain, offset, seed):
+    rng = np.random.default_rng(seed)
+    clean = _scene(rng)
+    noisy = clean + rng.normal(0, 10, clean.shape)
+    calibrated, fit = calibrate_intensity(gain * clean + offset, noisy)
+    assert fit.applied
+    assert fit.gain == pytest.approx(1 / gain, rel=0.03)
+    # Within a small fraction of the noise: two parameters fitted on 16k blurred pixels.
+    assert np.abs(calibrated - clean).mean() < 1.0
+
+
+def test_a_faithful_prediction_is_left_nearly_alone(rng):
+    clean = _scene(rng)
+    noisy = rng.poisson(clean).astype(np.float32)
+    calibrated, fit = calibrate_intensity(clean, noisy)
+    assert fit.gain == pytest.approx(1.0, abs=0.02)
+    assert abs(fit.offset) < 2.0
+    assert np.abs(calibrated - clean).max() < 3.0
+
+
+def test_relation_maps_targets_to_inputs_without_dilution(rng):
+    """Inputs are noisy, targets clean: the slope must not shrink towards zero."""
+    clean = np.stack([_scene(rng) for _ in range(3)])
+    noisy = rng.poisson(clean / 4).astype(np.float32) * 4 + 100  # gain 4 camera, offset 100
+    alpha, beta = photometric_relation(noisy, clean)
+    assert alpha == pytest.approx(1.0, abs=0.03)
+    assert beta == pytest.approx(-100.0, abs=4.0)
+
+
+def test_gain_beyond_the_limit_is_refused(rng):
+    clean = _scene(rng)
+    far_off = (MAX_GAIN * 2) * clean
+    calibrated, fit = calibrate_intensity(far_off, clean)
+    assert not fit.applied
+    np.testing.assert_array_equal(calibrated, far_off.astype(np.float32))
+
+
+def test_flat_prediction_gets_an_offset_only():
+    measurement = np.full((64, 64), 50.0)
+    calibrated, fit = calibrate_intensity(np.full((64, 64), 40.0), measurement)
+    assert fit.gain == 1.0 and fit.offset == pytest.approx(10.0)
+    np.testing.assert_allclose(calibrated, 50.0, rtol=1e-6)
+
+
+def test_shapes_must_match():
+    with pytest.raises(ValueError, match="differ in shape"):
+        calibrate_intensity(np.zeros((8, 8)), np.zeros((8, 9)))
+    with pytest.raises(ValueError, match="differ in shape"):
+        photometric_relation(np.zeros((1, 8, 8)), np.zeros((2, 8, 8)))
+
+
+def test_care_prediction_is_calibrated_by_default(rng):
+    clean = np.stack([_scene(rng, (96, 96)) for _ in range(2)]).astype(np.float32)
+    noisy = rng.poisson(clean).astype(np.float32)
+    model = passthrough_care_model({"alpha": 1.0, "beta": 0.0})
+    assert model.calibrates_intensity
+    plain = model.denoise(noisy, axes="SYX", calibrate=False)
+    np.testing.assert_allclose(plain, 1.3 * noisy + 7, rtol=1e-4, atol=1e-2)
+    assert model.last_intensity_fits == []
+    calibrated = model.denoise(noisy, axes="SYX")
+    assert len(model.last_intensity_fits) == 2
+    for fit in model.last_intensity_fits:
+        assert fit.applied and fit.gain == pytest.approx(1 / 1.3, rel=1e-3)
+    np.testing.assert_allclose(calibrated, noisy, atol=0.05)
+    # Targets in other units (say twice the inputs): the calibration keeps them.
+    model = passthrough_care_model({"alpha": 2.0, "beta": -5.0})
+    np.testing.assert_allclose(model.denoise(noisy, axes="SYX"), 2 * noisy - 5, atol=0.1)
+
+
+def test_self_supervised_models_do_not_calibrate_by_default(rng):
+    from infocus.training.loop import train
+
+    config = default_config("n2v").with_updates(
+        steps=1, steps_per_epoch=1, patch_size=32, batch_size=2, validation_patches=2,
+        network_options={"depth": 1, "base_filters": 4})
+    model = train(rng.poisson(30, (2, 64, 64)).astype(np.float32), method="n2v", axes="SYX",
+                  config=config, progress=False)
+    assert not model.calibrates_intensity and model.photometric_relation() == (1.0, 0.0)
+    model.denoise(rng.poisson(30, (40, 40)).astype(np.float32), axes="YX")
+    assert model.last_intensity_fits == []
+
+
+def test_care_training_stores_the_relation_and_it_survives_saving(tmp_path, rng):
+    from infocus.predict.model import load_model
+    from infocus.training.loop import train
+
+    clean = np.stack([_scene(rng, (64, 64)) for _ in range(2)]).astype(np.float32)
+    noisy = (rng.poisson(clean) + 100).astype(np.float32)  # camera offset 100
+    config = default_config("care").with_updates(
+        steps=2, steps_per_epoch=2, patch_size=32, batch_size=2, validation_patches=2,
+        network_options={"depth": 1, "base_filters": 4})
+    model = train(noisy, targets=clean, method="care", axes="SYX", config=config,
+                  progress=False, output=tmp_path / "care")
+    alpha, beta = model.photometric_relation()
+    assert alpha == pytest.approx(1.0, abs=0.05) and beta == pytest.approx(-100, abs=6)
+    assert load_model(tmp_path / "care").photometric_relation() == (alpha, beta)
