@@ -149,7 +149,8 @@ def run(
             log(f"[{name}] complete in {path.name}; skipped")
             continue
         previous = entry.get("result", {}) if resume else {}
-        started = time.perf_counter()
+        # A resumed suite's wall time includes what its earlier, interrupted runs spent.
+        started = time.perf_counter() - (float(entry.get("wall_seconds", 0.0)) if resume else 0.0)
         load = os.getloadavg()[0]
 
         def save(partial: dict[str, Any], name: str = name, started: float = started,
@@ -173,5 +174,5 @@ def run(
             "updated": datetime.now().isoformat(timespec="seconds"),
         }
         _store(path, data, name)
-        log(f"[{name}] done in {time.perf_counter() - started:.0f} s -> {path}")
+        log(f"[{name}] done in {time.perf_counter() - started:.0f} s (all runs) -> {path}")
     return path
