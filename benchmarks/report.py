@@ -379,7 +379,10 @@ class Report:
                 ax.set_title(LEARNED_NAMES.get(key, key), fontsize=9)
                 ax.axis("off")
 
-        self.add(f"Before and after on `{name}` (central 160² crop, same grey scale):", "")
+        self.add(f"Before and after on `{name}` (central 160² crop, grey scale of the clean "
+                 "image, so the noisy input saturates; the line across *CARE (same sample)* is "
+                 "where its two models meet — each half is predicted by the model trained on the "
+                 "other — not a tiling seam):", "")
         self.figure("fmd-crops", draw, (2.0 * len(shown), 2.3),
                     f"FMD {name}: noisy, denoised and ground truth")
 
@@ -507,6 +510,19 @@ class Report:
             self.add("Before and after (256² crop, same grey scale):", "")
             self.figure("convallaria", draw, (3.2 * len(shown), 3.5),
                         "Convallaria raw frame and denoised crops")
+        widened = [m for m in ("n2v", "n2v2") if isinstance(learned.get(m), dict)
+                   and learned[m].get("blind_spot")]
+        if widened:
+            said = [line for line in learned[widened[0]].get("log", [])
+                    if line.startswith("Measured")]
+            self.add(f"**Where we lose:** {' and '.join(LEARNED_NAMES[m] for m in widened)} "
+                     "widened the blind spot here (" + (said[0].rstrip(".") if said else
+                     "measured correlated noise") + "). The frame is densely structured and the "
+                     "correlation estimator, which measures on a central 256² crop, reads part "
+                     "of that structure as noise correlation; the widened blind spot leaves a "
+                     "checkerboard texture in the crops above, which the one-pixel Noise2Self "
+                     "does not show. `--blind-spot pixel` is the workaround until the estimator "
+                     "measures on larger areas and corrects for structure.", "")
 
     def peers(self) -> None:
         peers = self.suite("peers")
