@@ -87,6 +87,16 @@ def test_care_prediction_is_calibrated_by_default(rng):
     np.testing.assert_allclose(model.denoise(noisy, axes="SYX"), 2 * noisy - 5, atol=0.1)
 
 
+def test_care_model_without_a_stored_relation_is_not_calibrated_by_default(rng):
+    """Its targets may be in other units; forcing the inputs' scale on it would be wrong."""
+    model = passthrough_care_model({"alpha": 1.0, "beta": 0.0})
+    del model.provenance["photometric_relation"]
+    assert not model.calibrates_intensity
+    noisy = rng.poisson(_scene(rng, (64, 64))).astype(np.float32)
+    np.testing.assert_allclose(model.denoise(noisy), 1.3 * noisy + 7, rtol=1e-4, atol=1e-2)
+    assert model.last_intensity_fits == []
+
+
 def test_self_supervised_models_do_not_calibrate_by_default(rng):
     from infocus.training.loop import train
 

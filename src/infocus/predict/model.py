@@ -82,8 +82,9 @@ class TrainedModel:
     def calibrates_intensity(self) -> bool:
         """Whether :meth:`denoise` calibrates intensities against the measurement by default:
         for CARE, whose supervised mapping carries its training domain's intensities with it
-        (:mod:`infocus.predict.calibration`)."""
-        return self.config.method == "care"
+        (:mod:`infocus.predict.calibration`), when the model knows how its targets relate to
+        its inputs (models saved before that relation was stored do not)."""
+        return self.config.method == "care" and "photometric_relation" in self.provenance
 
     def photometric_relation(self, channel: int = 0) -> tuple[float, float]:
         """``(alpha, beta)``: target ≈ alpha · input + beta at large scales, as fitted on the
