@@ -253,12 +253,11 @@ class Report:
         self.add(*_table(["configuration", *[LEARNED_NAMES[m] for m in methods]], rows))
         if "care" in methods and "n2n" in methods:
             gap = halves["care"]["psnr"] - halves["n2n"]["psnr"]
+            main = [_get(self.suite("learned"), "fmd", m, "psnr") for m in ("care", "n2n")]
             self.add(f"With the same data CARE is {abs(gap):.2f} dB "
                      f"{'above' if gap > 0 else 'below'} Noise2Noise"
-                     + (f" (on the main table it was "
-                        f"{_get(self.suite('learned'), 'fmd', 'care', 'psnr') or 0:.2f} against "
-                        f"{_get(self.suite('learned'), 'fmd', 'n2n', 'psnr') or 0:.2f} dB)."
-                        if _get(self.suite("learned"), "fmd", "care", "psnr") else "."), "")
+                     + (f" (on the main table it was {main[0]:.2f} against {main[1]:.2f} dB)."
+                        if None not in main else "."), "")
 
     def fmd_per_configuration(self, classical: dict, learned: dict) -> None:
         columns = [("noisy", _get(classical, "noisy input", "per_configuration_psnr")),
