@@ -223,7 +223,7 @@ class Report:
                 parts.append(f"{LEARNED_NAMES[method]} {entry['psnr_uncalibrated']:.2f} → "
                              f"{entry['psnr']:.2f} dB")
         if parts:
-            self.add(f"Intensity calibration (`infocus.predict.calibration`, on by default for "
+            self.add(f"Intensity calibration (`infocus.intensity.calibration`, on by default for "
                      f"CARE: one gain and offset per image so that the prediction's large-scale "
                      f"intensities match the measurement's) {where}, same models without → with: "
                      f"{'; '.join(parts)}.", "")

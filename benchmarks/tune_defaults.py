@@ -203,7 +203,7 @@ def baselines(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _config(spec: dict[str, Any], steps_per_epoch: int) -> Any:
-    from infocus.training.config import default_config
+    from infocus.methods.config import default_config
 
     base = default_config(spec["method"])
     network_options = dict(base.network_options)
@@ -305,7 +305,7 @@ def end_to_end(name: str, data: dict[str, Any]) -> dict[str, Any]:
     ``name`` is a method (the library's defaults as they are now) or a run of :data:`RUNS`
     (epochs of the library's length, as without flags).
     """
-    from infocus.training.config import default_config
+    from infocus.methods.config import default_config
     from infocus.training.loop import train
 
     if name in RUNS:

@@ -49,10 +49,10 @@ def passthrough_care_model(relation: dict[str, float]):
     distortion, trained on targets that had the inputs' units."""
     import torch
 
+    from infocus.intensity.normalize import Normalizer
+    from infocus.methods.config import default_config
     from infocus.nets import create_network
     from infocus.predict.model import TrainedModel
-    from infocus.training.config import default_config
-    from infocus.training.normalize import Normalizer
 
     network = create_network("unet", ndim=2, in_channels=1, out_channels=1, depth=1,
                              base_filters=4, residual=True)
@@ -65,4 +65,4 @@ def passthrough_care_model(relation: dict[str, float]):
     return TrainedModel(network=network, config=config, spatial="YX",
                         input_norm=Normalizer(mean=(100.0,), std=(20.0,)),
                         target_norm=Normalizer(mean=(137.0,), std=(26.0,)),
-                        provenance={"photometric_relation": [relation]})
+                        state={"photometric_relation": [relation]})

@@ -21,10 +21,21 @@ def test_errors_are_value_errors():
     assert issubclass(infocus.OutputExistsError, infocus.InfocusInputError)
 
 
-def test_train_stays_a_function_after_the_engine_is_imported():
-    import infocus.training.loop  # noqa: F401
+def test_train_and_load_model_are_the_real_functions_loaded_on_first_use():
+    import inspect
+    import subprocess
+    import sys
 
-    assert callable(infocus.train) and infocus.train.__module__ == "infocus"
+    import infocus.predict.model
+    import infocus.training.loop
+
+    assert infocus.train is infocus.training.loop.train
+    assert infocus.load_model is infocus.predict.model.load_model
+    assert {"inputs", "method", "axes", "resume"} <= set(inspect.signature(infocus.train).parameters)
+    # `import infocus` alone does not import torch (a second or two on every command).
+    code = "import sys, infocus; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
 
 
 def test_denoise_refuses_unknown_options():

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     import infocus
-    from infocus.training.config import default_config
+    from infocus.methods.config import default_config
 
     train_model = infocus.train
 

@@ -33,7 +33,7 @@ Protocols (the report states them next to the tables):
   training speed, prediction speed and the ground-truth-free validation loss; a crop is kept
   for the report's before/after figure.
 
-Every training run uses the shipped defaults (``infocus.training.config.default_config``)
+Every training run uses the shipped defaults (``infocus.methods.config.default_config``)
 unless the profile sets ``learned_steps``; its wall time is recorded with it.
 """
 
@@ -54,7 +54,7 @@ SELF_SUPERVISED = ("n2v", "n2v2", "n2s")
 
 
 def _config(method: str, steps: int | None) -> Any:
-    from infocus.training.config import default_config
+    from infocus.methods.config import default_config
 
     config = default_config("care" if method == "care-split" else method)
     return config.with_updates(steps=steps) if steps else config

@@ -70,7 +70,7 @@ def flops_per_pixel(network: Any, tile: int = 256) -> float:
 
 def _trained_model(context: Context) -> tuple[Any, np.ndarray, np.ndarray]:
     """A default N2V model trained briefly on one simulated image; the other image is held out."""
-    from infocus.training.config import default_config
+    from infocus.methods.config import default_config
     from infocus.training.loop import train
 
     data = _data.simulated(context.profile, 20.0)

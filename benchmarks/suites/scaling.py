@@ -39,10 +39,10 @@ _RSS = re.compile(r"Maximum resident set size \(kbytes\):\s*(\d+)")
 def _make_model(path: Path) -> None:
     import torch
 
+    from infocus.intensity.normalize import Normalizer
+    from infocus.methods.config import default_config
     from infocus.nets import create_network
     from infocus.predict.model import TrainedModel
-    from infocus.training.config import default_config
-    from infocus.training.normalize import Normalizer
 
     torch.manual_seed(0)
     config = default_config("n2v")

@@ -13,7 +13,7 @@ The public API is flat::
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infocus._api import denoise
 from infocus._errors import InfocusInputError, OutputExistsError
@@ -50,15 +50,21 @@ __all__ = [
 ]
 
 
-def train(*args: Any, **kwargs: Any) -> Any:
-    """Train a denoising network; see :func:`infocus.training.loop.train` (imports torch lazily)."""
-    from infocus.training.loop import train as _train
+if TYPE_CHECKING:
+    from infocus.predict.model import load_model
+    from infocus.training.loop import train
 
-    return _train(*args, **kwargs)
+#: Public names whose modules import torch: loaded on first use (PEP 562), so that
+#: ``import infocus`` stays light, while ``infocus.train`` *is* the training function, with its
+#: real signature and docstring.
+_LAZY = {"train": "infocus.training.loop", "load_model": "infocus.predict.model"}
 
 
-def load_model(path: Any) -> Any:
-    """Load a trained model; see :func:`infocus.predict.model.load_model`."""
-    from infocus.predict.model import load_model as _load_model
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
 
-    return _load_model(path)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'infocus' has no attribute {name!r}")

@@ -63,7 +63,8 @@ def run_demo(
         )
     if methods is None:
         methods = [m for m in list_denoisers() if m != "bm4d"]  # bm4d equals bm3d on one plane
-        methods.append("n2v")
+        if learned_steps:
+            methods.append("n2v")
 
     sample = load_sample().astype(np.float32)
     noisy, true_noise = simulate_poisson_gaussian(sample, photons=photons, rng=seed, **DEMO_CAMERA)

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from infocus._errors import InfocusInputError
+from infocus.intensity.normalize import Normalizer
+from infocus.methods.config import default_config
 from infocus.nets import create_network, fused_for_inference
 from infocus.predict import backends
 from infocus.predict.backends import make_runner, onnx_available, tta
 from infocus.predict.model import TrainedModel
-from infocus.training.config import default_config
-from infocus.training.normalize import Normalizer
 
 needs_onnx = pytest.mark.skipif(not onnx_available(), reason="onnx/onnxruntime not installed "
                                 "(pip install 'infocus[onnx]')")

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from infocus._errors import InfocusInputError, OutputExistsError
+from infocus.intensity.normalize import Normalizer
 from infocus.io import read_image, write_image
+from infocus.methods.config import default_config
 from infocus.nets import create_network
 from infocus.predict.model import TrainedModel, load_model
 from infocus.predict.stream import predict_file
-from infocus.training.config import default_config
-from infocus.training.normalize import Normalizer
 
 
 def tiny_model(ndim: int = 2, *, channels: int = 1, joint: bool = False, seed: int = 0):

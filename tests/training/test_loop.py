@@ -8,10 +8,10 @@ import torch
 
 from conftest import blobs_image
 from infocus._errors import InfocusInputError, OutputExistsError
+from infocus.methods.config import TrainingConfig, default_config
 from infocus.metrics import psnr
 from infocus.noise import simulate_poisson_gaussian
 from infocus.predict.model import load_model
-from infocus.training.config import TrainingConfig, default_config
 from infocus.training.loop import checkpoint_dir_for, train
 
 TINY = {"depth": 2, "base_filters": 8}
@@ -85,13 +85,18 @@ def test_n2v_widens_its_blind_spot_where_the_noise_is_correlated(tmp_path, corre
     # radius 3 + reach 2 + 1: blind spots 6 pixels apart, fewer than the default 4 % fit
     assert options["fraction"] == pytest.approx(1 / 36)
     assert any("5×5 block" in m for m in messages)
-    assert model.provenance["noise_correlation"]["correlated"] and not model.fuses_noisy_pixel
+    assert model.state["noise_correlation"]["correlated"]
+    image = correlated_stack[0]
+    # No fusion with the noisy pixel by default: it is not independent of its neighbours here.
+    np.testing.assert_array_equal(model.denoise(image), model.denoise(image, pixel_fusion=False))
     # The measured pattern is stored with the model and used again after loading.
     assert load_model(tmp_path / "m").config.scheme_options["blind_spot"] == box
     # White noise: the classic blind spot and the default masked fraction.
     white = train(noisy_stack[0], axes="SYX", config=tiny(), progress=False)
     assert white.config.scheme_options == {"blind_spot": []}
-    assert not white.provenance["noise_correlation"]["correlated"] and white.fuses_noisy_pixel
+    assert not white.state["noise_correlation"]["correlated"]
+    image = noisy_stack[0][0]
+    assert not np.array_equal(white.denoise(image), white.denoise(image, pixel_fusion=False))
     # The user decides: 'pixel' keeps the classic one; explicit offsets are used as given.
     pixel = tiny(scheme_options={"blind_spot": "pixel"})
     assert train(correlated_stack, axes="SYX", config=pixel,
@@ -223,7 +228,7 @@ def test_time_as_third_dimension(rng):
         ("constant", "constant"),
         ("nan", "NaN"),
         ("target_shape", "same shape"),
-        ("unknown_method", "Unknown training scheme"),
+        ("unknown_method", "Unknown method"),
         ("bad_patch", "multiple of 4"),
     ],
 )

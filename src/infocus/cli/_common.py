@@ -72,3 +72,37 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 def print_json(payload: Any) -> None:
     """Machine-readable output on stdout (no colours, no wrapping)."""
     sys.stdout.write(json.dumps(payload, indent=2, allow_nan=True) + "\n")
+
+
+@contextmanager
+def training_progress() -> Iterator[Callable[[Any], None]]:
+    """A progress callback for :func:`infocus.train`: a rich bar on a terminal (one per method
+    trained, e.g. the Noise2Void that bootstraps a noise model), else one line per epoch."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("step {task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.4g} val {task.fields[val]:.4g}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    interactive = sys.stderr.isatty()
+    with Progress(*columns, console=console, disable=not interactive) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(status: Any) -> None:
+            if interactive:
+                if status.method not in tasks:
+                    tasks[status.method] = bar.add_task(
+                        f"train {status.method}", total=status.steps, loss=float("nan"),
+                        val=float("nan"))
+                bar.update(tasks[status.method], completed=status.step, loss=status.loss,
+                           val=status.val_loss)
+            elif status.epoch is not None:
+                entry = status.epoch
+                extra = f", val PSNR {entry['val_psnr']:.2f} dB" if "val_psnr" in entry else ""
+                console.print(f"{status.method} epoch {entry['epoch']}: step {status.step}/"
+                              f"{status.steps}, train loss {entry['train_loss']:.4g}, val loss "
+                              f"{entry['val_loss']:.4g}{extra}")
+
+        yield update

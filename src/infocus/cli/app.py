@@ -19,6 +19,7 @@ from infocus.cli._common import (
     refuse_existing,
     reports_errors,
     stdout,
+    training_progress,
 )
 
 app = typer.Typer(
@@ -184,28 +185,51 @@ BlindSpotOption = Annotated[
     str | None,
     typer.Option(
         "--blind-spot",
-        help="n2v/n2v2 only: 'auto' (default) widens the blind spot where the noise is "
-        "spatially correlated; 'pixel' keeps the classic one-pixel blind spot.",
+        help="Blind-spot methods that measure it (n2v, n2v2, pn2v): 'auto' (default) widens the "
+        "blind spot where the noise is spatially correlated; 'pixel' keeps the classic "
+        "one-pixel blind spot.",
     ),
+]
+MethodOption = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p",
+                 help="Method option NAME=VALUE (repeatable); `infocus methods` lists them."),
 ]
 
 
-def _blind_spot_options(method: str, blind_spot: str | None) -> dict[str, Any]:
-    """Scheme options for ``--blind-spot`` (refused for methods it does not apply to)."""
-    if blind_spot is None:
-        return {}
-    from infocus.training.loop import MEASURED_BLIND_SPOT
+def _method_options(method: str, pairs: list[str], blind_spot: str | None) -> dict[str, Any]:
+    """Training options of a learned method from -p NAME=VALUE pairs and --blind-spot."""
+    from infocus.methods import list_schemes, scheme_options
 
-    if method not in MEASURED_BLIND_SPOT:
+    accepted = scheme_options(method)
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise InfocusInputError(f"Method option {pair!r} is not NAME=VALUE; write e.g. -p radius=3.")
+        options[name] = _coerce(text.strip())
+    if blind_spot is not None:
+        if "blind_spot" not in accepted:
+            measuring = [n for n in list_schemes() if "blind_spot" in scheme_options(n)]
+            raise InfocusInputError(
+                f"--blind-spot applies to {', '.join(measuring)} only, not to {method!r}."
+            )
+        options["blind_spot"] = blind_spot.lower()
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
         raise InfocusInputError(
-            f"--blind-spot applies to {' and '.join(MEASURED_BLIND_SPOT)} only, not to {method!r}."
+            f"Method {method!r} has no option {unknown[0]!r}; its options are: "
+            f"{', '.join(accepted) or 'none'}."
         )
-    if blind_spot.lower() not in ("auto", "pixel"):
-        raise InfocusInputError(
-            f"Unknown --blind-spot {blind_spot!r}; use 'auto' (measure the noise correlation) or "
-            "'pixel' (the classic one-pixel blind spot)."
-        )
-    return {"blind_spot": blind_spot.lower()}
+    return options
+
+
+def _learned(method: str) -> Any:
+    """The registered learned method named ``method``, or None for a classical denoiser."""
+    from infocus.methods import create_scheme, list_schemes
+
+    return create_scheme(method) if method.lower() in list_schemes() else None
 
 
 @app.command()
@@ -234,8 +258,7 @@ def denoise(
     ] = None,
     steps: Annotated[
         int | None,
-        typer.Option(help="Training steps for the learned methods (n2v, n2v2, structn2v, n2s).",
-                     min=1),
+        typer.Option(help="Training steps of a self-supervised learned method.", min=1),
     ] = None,
     save_model: Annotated[
         Path | None,
@@ -249,8 +272,9 @@ def denoise(
     """Denoise an image; parameters are automatic unless given.
 
     Classical methods (gaussian, median, nl_means, tv, wavelet, bm3d, bm4d) work at once.
-    Self-supervised learned methods (n2v, n2v2, structn2v, n2s) first train a network on the
-    noisy image itself, then predict: the one-command path for one noisy stack.
+    Self-supervised learned methods (see `infocus methods`) first train a network on the
+    noisy image itself, then predict: the one-command path for one noisy stack. For learned
+    methods, -p sets training options.
 
     Examples:
 
@@ -260,24 +284,26 @@ def denoise(
 
       [cyan]infocus denoise stack.tif -o out.tif -m n2v --axes TYX[/]
     """
-    from infocus.classical import get_denoiser, list_denoisers
+    from infocus.classical import get_denoiser
     from infocus.io import read_image, write_image
 
-    if method.lower() in SELF_SUPERVISED:
-        if param or sigma is not None or gain is not None or read_noise is not None:
+    scheme = _learned(method)
+    if scheme is not None:
+        if scheme.needs_target:
             raise InfocusInputError(
-                f"Method {method!r} learns its own noise model; drop -p/--sigma/--gain/--read-noise "
+                f"Method {method!r} learns from pairs of images; train it with `infocus train "
+                f"{method.lower()} INPUT --target TARGET -o MODEL`, then `infocus predict`."
+            )
+        if sigma is not None or gain is not None or read_noise is not None:
+            raise InfocusInputError(
+                f"Method {method!r} learns its own noise model; drop --sigma/--gain/--read-noise "
                 "(use --steps to set the training budget)."
             )
+        options = _method_options(method.lower(), param or [], blind_spot)
         _denoise_learned(image, output, method.lower(), axes=axes, steps=steps, seed=seed,
                          save_model=save_model, dtype=dtype, overwrite=overwrite,
-                         scheme_options=_blind_spot_options(method.lower(), blind_spot))
+                         scheme_options=options)
         return
-    if method.lower() not in list_denoisers() and method.lower() in LEARNED:
-        raise InfocusInputError(
-            f"Method {method!r} learns from pairs of images; train it with `infocus train "
-            f"{method.lower()} INPUT --target TARGET -o MODEL`, then `infocus predict`."
-        )
     if steps is not None or save_model is not None or blind_spot is not None:
         raise InfocusInputError(
             f"--steps, --save-model and --blind-spot apply to learned methods only, not to "
@@ -296,18 +322,12 @@ def denoise(
     console.print(f"Wrote {written} ({loaded.axes} {result.shape}, {dtype}).")
 
 
-#: Learned methods that train on the noisy image alone (usable in `infocus denoise`).
-SELF_SUPERVISED = ("n2v", "n2v2", "structn2v", "n2s")
-#: All learned methods (`infocus train`).
-LEARNED = ("care", "n2n", *SELF_SUPERVISED)
-
-
 def _denoise_learned(
     image: Path, output: Path, method: str, *, axes: str | None, steps: int | None, seed: int,
     save_model: Path | None, dtype: str, overwrite: bool, scheme_options: dict[str, Any],
 ) -> None:
     from infocus.io import read_image, write_image
-    from infocus.training.config import default_config
+    from infocus.methods.config import default_config
     from infocus.training.loop import train as train_model
 
     refuse_existing(output, overwrite)
@@ -316,8 +336,10 @@ def _denoise_learned(
     loaded = read_image(image, axes=axes)
     config = default_config(method)
     config = config.with_updates(scheme_options={**config.scheme_options, **scheme_options})
-    model = train_model(loaded.data, method=method, axes=loaded.axes, config=config, steps=steps,
-                        seed=seed, output=save_model, overwrite=overwrite, log=console.print)
+    with training_progress() as on_step:
+        model = train_model(loaded.data, method=method, axes=loaded.axes, config=config,
+                            steps=steps, seed=seed, output=save_model, overwrite=overwrite,
+                            log=console.print, progress=on_step)
     with progress_bar(f"predict {method}") as progress:
         result = model.denoise(loaded.data, axes=loaded.axes, progress=progress)
     written = write_image(output, loaded.with_data(result), dtype=dtype, overwrite=overwrite)
@@ -327,12 +349,14 @@ def _denoise_learned(
 @app.command("train")
 @reports_errors
 def train_command(
-    method: Annotated[str, typer.Argument(help="care, n2n, n2v, n2v2, structn2v or n2s.")],
+    method: Annotated[str, typer.Argument(help="A learned method; `infocus methods` lists them.")],
     inputs: Annotated[list[Path], typer.Argument(help="Noisy images or folders of them.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model folder or .zip.")],
     target: Annotated[
         list[Path] | None,
-        typer.Option("--target", "-t", help="Targets, one per input (care: clean; n2n: noisy)."),
+        typer.Option("--target", "-t",
+                     help="Targets, one per input, for methods that learn from pairs (care: "
+                     "clean images; n2n: second noisy captures)."),
     ] = None,
     axes: AxesOption = None,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps in all.", min=1)] = None,
@@ -350,6 +374,7 @@ def train_command(
     ] = "independent",
     seed: Annotated[int, typer.Option(help="Random seed (CPU runs are reproducible).")] = 0,
     blind_spot: BlindSpotOption = None,
+    param: MethodOption = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue a killed run from its last checkpoint.")
     ] = False,
@@ -366,30 +391,35 @@ def train_command(
       [cyan]infocus train care low/ --target high/ -o care-model.zip --steps 4000[/]
 
       [cyan]infocus train n2n capture1/ --target capture2/ -o n2n-model[/]
+
+      [cyan]infocus train pn2v stack.tif --axes SYX -o pn2v-model -p noise_model=camera.json[/]
     """
-    from infocus.training.config import default_config
+    from infocus.methods import list_schemes
+    from infocus.methods.config import default_config
     from infocus.training.loop import train as train_model
 
-    if method.lower() not in LEARNED:
+    if method.lower() not in list_schemes():
         raise InfocusInputError(
-            f"Unknown training method {method!r}; choose one of: {', '.join(LEARNED)}."
+            f"Unknown training method {method!r}; choose one of: {', '.join(list_schemes())}."
         )
     if steps is not None and epochs is not None:
         raise InfocusInputError("Give either --steps or --epochs, not both.")
     config = default_config(method).with_updates(spatial=spatial, channels=channels)
-    extra = _blind_spot_options(method.lower(), blind_spot)
+    extra = _method_options(method.lower(), param or [], blind_spot)
     if extra:
         config = config.with_updates(scheme_options={**config.scheme_options, **extra})
     if epochs is not None:
         steps = epochs * config.steps_per_epoch
     if output.exists() and not overwrite and not resume:
         refuse_existing(output, overwrite)
-    train_model(
-        [str(p) for p in inputs], method=method.lower(), axes=axes,
-        targets=[str(p) for p in target] if target else None, output=output, config=config,
-        steps=steps, patch_size=patch_size, batch_size=batch_size, learning_rate=learning_rate,
-        seed=seed, resume=resume, overwrite=overwrite, log=console.print,
-    )
+    with training_progress() as on_step:
+        train_model(
+            [str(p) for p in inputs], method=method.lower(), axes=axes,
+            targets=[str(p) for p in target] if target else None, output=output, config=config,
+            steps=steps, patch_size=patch_size, batch_size=batch_size,
+            learning_rate=learning_rate, seed=seed, resume=resume, overwrite=overwrite,
+            log=console.print, progress=on_step,
+        )
     console.print(f"Saved model to {output}.")
 
 
@@ -400,6 +430,17 @@ def predict(
     image: Annotated[Path, typer.Argument(help="Image to denoise (TIFF, Zarr, PNG, .npy).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result.")],
     axes: AxesOption = None,
+    uncertainty: Annotated[
+        Path | None,
+        typer.Option("--uncertainty", "-u",
+                     help="Probabilistic methods (pn2v, divnoising): also write the per-pixel "
+                     "posterior standard deviation here."),
+    ] = None,
+    samples: Annotated[
+        int | None,
+        typer.Option(help="Probabilistic methods: posterior samples per pixel for the MMSE "
+                     "estimate (default: the method's).", min=1),
+    ] = None,
     tile_size: Annotated[
         int | None, typer.Option(help="Tile edge in pixels (default: from free memory).")
     ] = None,
@@ -429,49 +470,68 @@ def predict(
 ) -> None:
     """Denoise an image with a trained model; tiles are blended, so no seams show.
 
-    A Zarr output (``-o out.zarr``) is written block by block: memory stays bounded for
-    stacks larger than memory.
+    A Zarr output (-o out.zarr) is written block by block: memory stays bounded for
+    stacks larger than memory. Options a model's method does not have are refused.
 
     Examples:
 
       [cyan]infocus predict n2v-model stack.tif -o denoised.tif[/]
 
       [cyan]infocus predict care-model.zip big.zarr -o big-denoised.zarr --dtype uint16[/]
+
+      [cyan]infocus predict divnoising-model img.tif -o mmse.tif --samples 100 --uncertainty std.tif[/]
     """
     from infocus.predict.model import load_model
     from infocus.predict.stream import predict_file
 
     refuse_existing(output, overwrite)
+    if uncertainty is not None:
+        refuse_existing(uncertainty, overwrite)
     loaded = load_model(model)
+    options = {"pixel_fusion": pixel_fusion, "calibrate": calibrate, "samples": samples}
     with progress_bar("predict") as progress:
         written = predict_file(
             loaded, image, output, axes=axes, dtype=dtype, overwrite=overwrite,
-            tile_size=tile_size, overlap=overlap, tta=tta, batch_size=batch_size,
-            backend=backend, pixel_fusion=pixel_fusion, calibrate=calibrate,
-            progress=progress,
+            uncertainty=uncertainty, tile_size=tile_size, overlap=overlap, tta=tta,
+            batch_size=batch_size, backend=backend, progress=progress, **options,
         )
-    console.print(f"Wrote {written}.")
-    _report_intensity_fits(loaded.last_intensity_fits)
+    console.print(f"Wrote {written}" + (f" and {uncertainty}." if uncertainty else "."))
+    for line in loaded.report():
+        console.print(f"[yellow]{line}[/]" if line.startswith("Warning") else line)
 
 
-def _report_intensity_fits(fits: list[Any]) -> None:
-    """Say how far the network had moved the intensities, so distortion is never silent."""
-    if not fits:
-        return
-    gains = np.array([f.gain for f in fits])
-    offsets = np.array([f.offset for f in fits])
-    refused = sum(not f.applied for f in fits)
-    console.print(
-        f"Intensity calibration over {len(fits)} image(s): gain {gains.min():.3g}–"
-        f"{gains.max():.3g}, offset {offsets.min():.3g}–{offsets.max():.3g} "
-        "(1 and 0: the network kept the measurement's scale)."
-    )
-    if refused:
-        console.print(
-            f"[yellow]{refused} image(s) were left uncalibrated: their fitted gain was outside "
-            "0.5–2, so the model is far from its training data there; check those results "
-            "against the raw data.[/]"
-        )
+@app.command()
+@reports_errors
+def sample(
+    model: Annotated[Path, typer.Argument(help="Model of a generative method (divnoising).")],
+    image: Annotated[Path, typer.Argument(help="Image to draw posterior samples for.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the samples.")],
+    n: Annotated[int, typer.Option("-n", "--number", help="How many samples.", min=1)] = 20,
+    axes: AxesOption = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the draw.")] = 0,
+    tile_size: Annotated[
+        int | None, typer.Option(help="Tile edge in pixels (default: from free memory).")
+    ] = None,
+    dtype: DtypeOption = "float32",
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Draw posterior samples: diverse clean images that all explain the noisy one.
+
+    Where the samples agree, the data pin the result down; where they differ, the
+    network is guessing. Samples are stacked along a new leading axis S.
+
+    Example: [cyan]infocus sample divnoising-model noisy.tif -n 20 -o samples.tif[/]
+    """
+    from infocus.predict.model import load_model
+    from infocus.predict.stream import sample_file
+
+    refuse_existing(output, overwrite)
+    loaded = load_model(model)
+    with progress_bar(f"sample ×{n}") as progress:
+        written = sample_file(loaded, image, output, n=n, axes=axes, seed=seed,
+                              tile_size=tile_size, dtype=dtype, overwrite=overwrite,
+                              progress=progress)
+    console.print(f"Wrote {n} samples to {written}.")
 
 
 @app.command()
@@ -545,8 +605,9 @@ def _pairs(prediction: Path, ground_truth: Path) -> list[tuple[Path, Path]]:
 @app.command()
 @reports_errors
 def methods() -> None:
-    """List the available denoising methods."""
+    """List the available denoising methods, with the options of the learned ones (-p)."""
     from infocus.classical import get_denoiser, list_denoisers
+    from infocus.methods import create_scheme, list_schemes, scheme_options
 
     table = Table(title="Denoising methods")
     table.add_column("name")
@@ -555,17 +616,13 @@ def methods() -> None:
     for name in list_denoisers():
         doc = inspect.getdoc(get_denoiser(name)) or ""
         table.add_row(name, doc.splitlines()[0] if doc else "", "classical")
-    descriptions = {
-        "care": "CARE: supervised on (low-SNR, high-SNR) pairs (Weigert et al. 2018).",
-        "n2n": "Noise2Noise: pairs of independent noisy captures (Lehtinen et al. 2018).",
-        "n2v": "Noise2Void: blind-spot training on the noisy image (Krull et al. 2019).",
-        "n2v2": "N2V2: median blind spot, blur-pool U-Net, no checkerboard (Höck et al. 2022).",
-        "structn2v": "structN2V: blind line for stripe-correlated noise (Broaddus et al. 2020).",
-        "n2s": "Noise2Self: J-invariant grid masking (Batson & Royer 2019).",
-    }
-    for name in LEARNED:
-        kind = "learned (self-supervised)" if name in SELF_SUPERVISED else "learned (pairs)"
-        table.add_row(name, descriptions[name], kind)
+    for name in list_schemes():
+        scheme = create_scheme(name)
+        kind = "learned (pairs)" if scheme.needs_target else "learned (self-supervised)"
+        if "samples" in scheme.outputs or "uncertainty" in scheme.outputs:
+            kind += ", uncertainty"
+        options = ", ".join(scheme_options(name))
+        table.add_row(name, f"{scheme.summary}\noptions: {options or 'none'}", kind)
     stdout.print(table)
 
 
@@ -589,12 +646,10 @@ def demo(
 
     Example: [cyan]infocus demo --output demo-output[/]
     """
-    from infocus.classical import list_denoisers
     from infocus.demo import run_demo
 
-    methods = [m for m in list_denoisers() if m != "bm4d"] + (["n2v"] if n2v_steps else [])
-    run_demo(output, photons=photons, seed=seed, methods=methods, learned_steps=n2v_steps,
-             overwrite=overwrite, console=console)
+    run_demo(output, photons=photons, seed=seed, learned_steps=n2v_steps, overwrite=overwrite,
+             console=console)
 
 
 def main() -> None:

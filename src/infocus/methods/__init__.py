@@ -1,9 +1,12 @@
-r"""Deep-learning training schemes: small data transforms around one shared training loop.
+r"""Denoising methods: one file each, found through the registry.
 
-Every scheme turns a batch of noisy patches (and, for supervised schemes, targets) into what the
-network sees and what its output is scored against::
+A method's scheme class owns everything particular to it (see :class:`TrainingScheme`): what it
+measures on the data before training, the network it needs, how a batch is prepared and scored,
+how a prediction is formed and what the command line must ask for. The training loop
+(:mod:`infocus.training`), the prediction (:mod:`infocus.predict`) and the command line ask the
+scheme; none of them names a method::
 
-    scheme = create_scheme("n2v")                       # or "n2v2", "structn2v", "n2s", "care", "n2n"
+    scheme = create_scheme("n2v")                       # list_schemes() gives every name
     batch = scheme.prepare(noisy, target, generator)    # Batch(input, target, mask)
     loss = scheme.loss(model(batch.input), batch)
 
@@ -16,6 +19,10 @@ n2v        random-neighbour blind spots (Krull 2019)              no           y
 n2v2       median blind spots, centre excluded (Höck 2022)        no           yes
 structn2v  n2v + hidden line for correlated noise (Broaddus 2020) no           yes
 n2s        J-invariant grid blind spots (Batson & Royer 2019)     no           yes
+pn2v       blind spots + a noise model: posterior per pixel       no           yes
+           (Krull 2020; Prakash 2020)
+divnoising a VAE whose decoder is the noise model: posterior      no           no
+           samples and their MMSE (Prakash 2021)
 ========== ====================================================== ============ ===========
 
 Tensors are ``(B, C, Y, X)`` or ``(B, C, Z, Y, X)``; all randomness comes from the
@@ -37,11 +44,16 @@ from infocus.methods._base import (
     SCHEMES,
     Batch,
     ChannelMode,
+    FitData,
+    Fitted,
     LossKind,
+    PredictionContext,
+    PredictionRequest,
     TrainingScheme,
     create_scheme,
     list_schemes,
     masked_loss,
+    scheme_options,
 )
 from infocus.methods.blind_spot import (
     Noise2Void,
@@ -55,14 +67,23 @@ from infocus.methods.blind_spot import (
 from infocus.methods.noise2self import NeighbourMean, Noise2Self, grid_mask, replace_neighbour_mean
 from infocus.methods.supervised import Supervised
 
+#: The method :func:`infocus.train` uses unless told otherwise: self-supervised, so it needs
+#: nothing but the noisy images, and it widens its blind spot for correlated noise.
+DEFAULT_METHOD = "n2v"
+
 __all__ = [
+    "DEFAULT_METHOD",
     "SCHEMES",
     "Batch",
     "ChannelMode",
+    "FitData",
+    "Fitted",
     "LossKind",
     "NeighbourMean",
     "Noise2Self",
     "Noise2Void",
+    "PredictionContext",
+    "PredictionRequest",
     "StructFill",
     "StructPattern",
     "Supervised",
@@ -75,5 +96,6 @@ __all__ = [
     "replace_median",
     "replace_neighbour_mean",
     "replace_uniform",
+    "scheme_options",
     "stratified_mask",
 ]

@@ -66,10 +66,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -78,12 +79,18 @@ from infocus.methods._base import (
     SCHEMES,
     Batch,
     ChannelMode,
+    FitData,
+    Fitted,
+    PredictionContext,
+    TrainingScheme,
     check_batch_tensor,
     masked_loss,
 )
 
 __all__ = [
     "Noise2Void",
+    "fuse_blind_spot_prediction",
+    "measure_noise_correlation",
     "StructFill",
     "StructPattern",
     "apply_struct_mask",
@@ -707,7 +714,7 @@ def apply_struct_mask(
 
 
 @dataclass(frozen=True)
-class Noise2Void:
+class Noise2Void(TrainingScheme):
     """Noise2Void-family training scheme: stratified blind spots + masked MSE.
 
     ``prepare`` draws a :func:`stratified_mask`, replaces the masked pixels
@@ -733,6 +740,9 @@ class Noise2Void:
         mask shared by all channels.
     name : str
         Registry name.
+    measures_correlation : bool
+        Whether :meth:`fit` measures the noise's spatial correlation and widens the blind spot
+        to cover it (N2V and N2V2 with ``blind_spot="auto"``).
 
     Examples
     --------
@@ -753,9 +763,20 @@ class Noise2Void:
     struct_fill: StructFill = "uniform"
     channels: ChannelMode = "independent"
     name: str = "n2v"
+    measures_correlation: bool = False
 
     needs_target: ClassVar[bool] = False
     blind_spot: ClassVar[bool] = True
+    prediction_options: ClassVar[tuple[str, ...]] = ("pixel_fusion",)
+
+    @property
+    def summary(self) -> str:  # type: ignore[override]
+        return _SUMMARY.get(self.name, "")
+
+    @property
+    def default_network(self) -> str:  # type: ignore[override]
+        """N2V2 pairs its median replacement with the blur-pool U-Net without a top skip."""
+        return "unet_n2v2" if self.name == "n2v2" else "unet"
 
     def __post_init__(self) -> None:
         _check_radius(self.radius)
@@ -816,6 +837,139 @@ class Noise2Void:
         """MSE over the masked pixels only."""
         return masked_loss(prediction, batch.target, batch.mask)
 
+    def defaults_for(self, ndim: int) -> dict[str, Any]:
+        """The masked fraction for 2-D or 3-D data (:data:`MASKED_FRACTION`)."""
+        fractions = MASKED_FRACTION.get(self.name)
+        return {"fraction": fractions[ndim]} if fractions else {}
+
+    def fit(self, data: FitData) -> Fitted:
+        """N2V/N2V2 with ``blind_spot="auto"`` (the default): measure the noise correlation and
+        hide every neighbour it reaches; ``"pixel"``: the classic one-pixel blind spot.
+
+        The correlation is measured on up to 8 planes (1024² crops) of the training images and
+        combined by :meth:`~infocus.noise.NoiseCorrelation.combine` (the majority decides, with
+        a warning when the images disagree). The offsets go into the options, so the saved model
+        and a resumed run use the same ones; what was measured goes into the model's state.
+        """
+        if not self.measures_correlation:
+            return Fitted()
+        options: dict[str, Any] = {}
+        state: dict[str, Any] = {}
+        choice = data.options.get("blind_spot", "auto")
+        if choice == "pixel":
+            options["blind_spot"] = []
+        elif choice == "auto":
+            options["blind_spot"], state["noise_correlation"] = _measured_pattern(data)
+        pattern = options.get("blind_spot", choice)
+        if pattern and "fraction" not in data.options:
+            # The default fraction packs blind spots as densely as a one-pixel blind spot
+            # allows; a hidden pattern needs them further apart.
+            struct = StructPattern(tuple(tuple(o) for o in pattern))
+            radius = radius_for_pattern(int(data.options.get("radius", 2)), struct)
+            default = self.defaults_for(data.ndim).get("fraction", 1.0)
+            options["fraction"] = min(default, max_fraction(radius, struct, data.ndim))
+        return Fitted(options=options, state=state)
+
+    def finish(
+        self, outputs: np.ndarray, noisy: np.ndarray, context: PredictionContext
+    ) -> dict[str, np.ndarray]:
+        """Denormalise, then fuse with the noisy pixel the network never saw
+        (:func:`fuse_blind_spot_prediction`); by default only for a one-pixel blind spot on
+        noise measured as white."""
+        predicted = context.target_norm.denormalize(outputs, channel_axis=0)
+        fuse = context.request.options.get("pixel_fusion")
+        if fuse is None:
+            fuse = self.struct is None and not _measured_correlated(context.state)
+        if fuse:
+            fuse_blind_spot_prediction(predicted, noisy, context.spatial)
+        return {"denoised": predicted}
+
+
+def _measured_pattern(data: FitData) -> tuple[list[list[int]], dict[str, Any]]:
+    """The offsets to hide for the measured noise correlation (said to the user), and what was
+    measured."""
+    from infocus.noise.correlation import describe_pattern, share_correlated
+
+    correlation, measured, summary = measure_noise_correlation(data)
+    pattern = correlation.blind_pattern()
+    correlated, usable = share_correlated(measured)
+    if usable == 0:
+        data.say("Noise correlation not measurable (images too small or flat); one-pixel "
+                 "blind spot.")
+    elif pattern:
+        data.say(f"Measured {correlation.describe()}: hiding {describe_pattern(pattern)} "
+                 "around every blind spot (pass blind_spot='pixel' for the classic one-pixel "
+                 "blind spot).")
+    else:
+        data.say(f"Measured {correlation.describe()}: one-pixel blind spot.")
+    if usable and 0 < correlated < usable:
+        data.say(f"Warning: the noise is spatially correlated in {correlated} of {usable} "
+                 "sampled images but not in the others (several cameras?); the blind spot "
+                 "suits the majority. Train the two kinds of images separately for the best "
+                 "result.")
+    return [list(o) for o in pattern], summary
+
+
+def _measured_correlated(state: dict[str, Any]) -> bool:
+    return bool((state.get("noise_correlation") or {}).get("correlated", False))
+
+
+def measure_noise_correlation(data: FitData) -> tuple[Any, list[Any], dict[str, Any]]:
+    """The noise correlation of the training images: combined, per plane, and as stored.
+
+    Plane by plane, because a training set may mix cameras and the majority decides. Large
+    crops: the estimator keeps the flattest quarter of its 16² blocks, and on a densely
+    structured frame (Convallaria) a 256² crop has too few flat blocks, so structure read as
+    correlation (0.33/0.35 there, 0.18/0.23 on the whole 1024² frame).
+    """
+    from infocus.noise.correlation import NoiseCorrelation, estimate_noise_correlation
+
+    planes = data.planes("inputs", size=1024, max_planes=8)
+    measured = [estimate_noise_correlation(plane) for channel in planes for plane in channel]
+    combined = NoiseCorrelation.combine(measured)
+    summary = {**combined.to_dict(), "correlated": bool(combined.blind_pattern())}
+    return combined, measured, summary
+
+
+def fuse_blind_spot_prediction(predicted: np.ndarray, noisy: np.ndarray, spatial: str) -> None:
+    """Fuse each channel of ``predicted`` (in place) with its noisy pixels
+    (:func:`~infocus.intensity.fuse_with_noisy`).
+
+    Each image gets its own noise model (so a frame of a stack comes out as it would alone),
+    from a central crop: 512² pixels per plane measure the noise well and keep the estimate
+    cheap beside the prediction.
+    """
+    from infocus.intensity import estimate_noise_or_none, fuse_with_noisy
+
+    for c in range(predicted.shape[0]):
+        noise = estimate_noise_or_none(_central_crop(noisy[c], 512), spatial)
+        if noise is not None:
+            predicted[c], _ = fuse_with_noisy(noisy[c], predicted[c], spatial, noise)
+
+
+def _central_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size``² window of the last two axes (the whole image when smaller)."""
+    h, w = image.shape[-2:]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return image[..., top : top + size, left : left + size]
+
+
+#: Share of pixels masked per patch by N2V, N2V2 and structN2V, by spatial dimensionality.
+#: Noise2Void used 0.2 %; masking more pixels gives more loss terms per step and converged
+#: faster per CPU-second in our measurements (docs/benchmarks.md, "Choosing the defaults"),
+#: up to the density at which masked pixels would sit inside each other's neighbourhood.
+MASKED_FRACTION = {
+    "n2v": {2: 0.04, 3: 0.02},
+    "n2v2": {2: 0.04, 3: 0.02},
+    "structn2v": {2: 0.02, 3: 0.005},
+}
+
+_SUMMARY = {
+    "n2v": "Noise2Void: blind-spot training on the noisy image (Krull et al. 2019).",
+    "n2v2": "N2V2: median blind spot, blur-pool U-Net, no checkerboard (Höck et al. 2022).",
+    "structn2v": "structN2V: blind line for stripe-correlated noise (Broaddus et al. 2020).",
+}
+
 
 #: How the pixels of a measured blind-spot pattern are hidden. Gaussian values with the
 #: untouched pixels' mean and spread disturb the network's input less than structN2V's uniform
@@ -824,15 +978,18 @@ class Noise2Void:
 _MEASURED_FILL: StructFill = "gaussian"
 
 
-def _pattern(blind_spot: Sequence[Sequence[int]] | None) -> StructPattern | None:
-    """The hidden pattern of a wider blind spot (None for the classic one-pixel blind spot)."""
+def _pattern(blind_spot: Sequence[Sequence[int]] | str | None) -> StructPattern | None:
+    """The hidden pattern of a wider blind spot (None for the classic one-pixel blind spot, and
+    for ``"auto"``/``"pixel"`` until :meth:`Noise2Void.fit` resolves them)."""
+    if isinstance(blind_spot, str):
+        if blind_spot.lower() not in ("auto", "pixel"):
+            raise InfocusInputError(
+                f"Unknown blind_spot {blind_spot!r}; use 'auto' (measure the noise correlation), "
+                "'pixel' (the classic one-pixel blind spot) or a list of (dy, dx) offsets to hide."
+            )
+        return None
     if blind_spot is None or len(blind_spot) == 0:
         return None
-    if isinstance(blind_spot, str):
-        raise InfocusInputError(
-            f"blind_spot {blind_spot!r} must be resolved to offsets before building the scheme; "
-            "infocus.train does this ('auto' measures the noise correlation, 'pixel' hides none)."
-        )
     return StructPattern(tuple(tuple(int(v) for v in o) for o in blind_spot))
 
 
@@ -849,32 +1006,28 @@ def max_fraction(radius: int, struct: StructPattern | None, ndim: int) -> float:
     return float(max(radius + 1 + e for e in reach)) ** -ndim
 
 
-@SCHEMES.register("n2v")
-def _n2v(
-    *,
-    fraction: float = 0.002,
-    radius: int = 2,
-    channels: ChannelMode = "independent",
-    blind_spot: Sequence[Sequence[int]] | None = None,
-) -> Noise2Void:
-    """Noise2Void: random-neighbour replacement; ``blind_spot`` offsets are hidden too."""
-    struct = _pattern(blind_spot)
-    return Noise2Void(fraction, radius_for_pattern(radius, struct), "uniform", struct,
-                      _MEASURED_FILL, channels=channels, name="n2v")
+def _measured_blind_spot(name: str, replacement: Literal["uniform", "median"]
+                         ) -> Callable[..., Noise2Void]:
+    def factory(
+        *,
+        fraction: float = 0.002,
+        radius: int = 2,
+        channels: ChannelMode = "independent",
+        blind_spot: Sequence[Sequence[int]] | str = "auto",
+    ) -> Noise2Void:
+        struct = _pattern(blind_spot)
+        return Noise2Void(fraction, radius_for_pattern(radius, struct), replacement, struct,
+                          _MEASURED_FILL, channels=channels, name=name,
+                          measures_correlation=True)
+
+    return factory
 
 
-@SCHEMES.register("n2v2")
-def _n2v2(
-    *,
-    fraction: float = 0.002,
-    radius: int = 2,
-    channels: ChannelMode = "independent",
-    blind_spot: Sequence[Sequence[int]] | None = None,
-) -> Noise2Void:
-    """N2V2: median replacement, centre excluded; ``blind_spot`` offsets are hidden too."""
-    struct = _pattern(blind_spot)
-    return Noise2Void(fraction, radius_for_pattern(radius, struct), "median", struct,
-                      _MEASURED_FILL, channels=channels, name="n2v2")
+SCHEMES.register("n2v")(_measured_blind_spot("n2v", "uniform"))
+SCHEMES.register("n2v2")(_measured_blind_spot("n2v2", "median"))
+"""Noise2Void (random-neighbour replacement) and N2V2 (median replacement, centre excluded);
+``blind_spot``: ``"auto"`` measures the noise correlation and hides the correlated neighbours,
+``"pixel"`` keeps one pixel, or a list of ``(dy, dx)`` offsets to hide."""
 
 
 @SCHEMES.register("structn2v")

@@ -32,18 +32,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from infocus._errors import InfocusInputError
-from infocus.methods._base import SCHEMES, Batch, ChannelMode, check_batch_tensor, masked_loss
+from infocus.methods._base import (
+    SCHEMES,
+    Batch,
+    ChannelMode,
+    FitData,
+    Fitted,
+    PredictionContext,
+    TrainingScheme,
+    check_batch_tensor,
+    masked_loss,
+)
 from infocus.methods.blind_spot import (
     _check_channels,
     _check_mask,
     _check_patch_size,
     _check_sources_unmasked,
+    _measured_correlated,
     _neighbourhood_index,
     _scatter,
+    fuse_blind_spot_prediction,
+    measure_noise_correlation,
 )
 
 __all__ = ["Noise2Self", "NeighbourMean", "grid_mask", "replace_neighbour_mean"]
@@ -166,7 +180,7 @@ def replace_neighbour_mean(
 
 
 @dataclass(frozen=True)
-class Noise2Self:
+class Noise2Self(TrainingScheme):
     """Noise2Self training scheme: grid blind spots with a random phase + masked MSE.
 
     Parameters
@@ -191,9 +205,11 @@ class Noise2Self:
     replacement: NeighbourMean = "donut"
     channels: ChannelMode = "joint"
 
-    name: ClassVar[str] = "n2s"
+    name: ClassVar[str] = "n2s"  # type: ignore[misc]
+    summary: ClassVar[str] = "Noise2Self: J-invariant grid masking (Batson & Royer 2019)."
     needs_target: ClassVar[bool] = False
     blind_spot: ClassVar[bool] = True
+    prediction_options: ClassVar[tuple[str, ...]] = ("pixel_fusion",)
 
     def __post_init__(self) -> None:
         _check_grid(self.grid)
@@ -216,6 +232,28 @@ class Noise2Self:
     def loss(self, prediction: Tensor, batch: Batch) -> Tensor:
         """MSE over the masked pixels only."""
         return masked_loss(prediction, batch.target, batch.mask)
+
+    def fit(self, data: FitData) -> Fitted:
+        """Measure the noise correlation; the blind spot stays one pixel, so correlated noise
+        only brings a warning (N2V and N2V2 widen theirs)."""
+        correlation, _, summary = measure_noise_correlation(data)
+        if correlation.blind_pattern():
+            data.say(f"Warning: measured {correlation.describe()}. {self.name} hides one pixel "
+                     "per blind spot, so the network can learn part of this noise from the "
+                     "neighbours; n2v and n2v2 widen their blind spot to cover it.")
+        return Fitted(state={"noise_correlation": summary})
+
+    def finish(
+        self, outputs: np.ndarray, noisy: np.ndarray, context: PredictionContext
+    ) -> dict[str, np.ndarray]:
+        """Denormalise and, by default on noise measured as white, fuse with the noisy pixel."""
+        predicted = context.target_norm.denormalize(outputs, channel_axis=0)
+        fuse = context.request.options.get("pixel_fusion")
+        if fuse is None:
+            fuse = not _measured_correlated(context.state)
+        if fuse:
+            fuse_blind_spot_prediction(predicted, noisy, context.spatial)
+        return {"denoised": predicted}
 
 
 @SCHEMES.register("n2s")

@@ -6,8 +6,13 @@ r"""Supervised training on image pairs: CARE and Noise2Noise are one scheme.
   = \mathrm{E}[(f(x) - s)^2] + \mathrm{Var}[n']`, so minimising the MSE to noisy targets has the
   same minimiser as minimising it to the clean signal :math:`s`.
 
-Both prepare the batch unchanged and score every pixel; they differ only in the data the user
-provides, which is why they share this one class.
+Both prepare the batch unchanged and score every pixel; they differ in the data the user
+provides and in one consequence of it: CARE's targets may be in other units than its inputs
+(another exposure, another camera), so CARE normalises its targets separately, measures how
+target intensities relate to input intensities before training
+(:func:`~infocus.intensity.photometric_relation`) and, at prediction, calibrates each image's
+intensities against its measurement (:func:`~infocus.intensity.calibrate_intensity`), because a
+supervised mapping carries its training domain's intensities with it.
 
 References
 ----------
@@ -19,29 +24,45 @@ J. Lehtinen et al., "Noise2Noise: Learning image restoration without clean data"
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from infocus._errors import InfocusInputError
-from infocus.methods._base import SCHEMES, Batch, LossKind, check_batch_tensor, masked_loss
+from infocus.methods._base import (
+    SCHEMES,
+    Batch,
+    FitData,
+    Fitted,
+    LossKind,
+    PredictionContext,
+    TrainingScheme,
+    check_batch_tensor,
+    masked_loss,
+)
 
 __all__ = ["Supervised"]
 
 _TARGET_KIND = {"care": "a clean (high-exposure) image", "n2n": "a second noisy acquisition"}
+_SUMMARY = {
+    "care": "CARE: supervised on (low-SNR, high-SNR) pairs (Weigert et al. 2018).",
+    "n2n": "Noise2Noise: pairs of independent noisy captures (Lehtinen et al. 2018).",
+}
 
 
 @dataclass(frozen=True)
-class Supervised:
+class Supervised(TrainingScheme):
     """Supervised scheme: the network maps the noisy batch to a given target.
 
     Parameters
     ----------
     name : {"care", "n2n"}
         CARE (clean targets) or Noise2Noise (second noisy acquisitions as targets); the
-        computation is the same, the name only says what the target is.
+        network and loss are the same, CARE adds the photometric calibration.
     loss_kind : {"mse", "l1"}
         Pixel loss over every pixel (the registry option is called ``loss``).
 
@@ -60,6 +81,27 @@ class Supervised:
 
     needs_target: ClassVar[bool] = True
     blind_spot: ClassVar[bool] = False
+
+    @property
+    def summary(self) -> str:  # type: ignore[override]
+        return _SUMMARY.get(self.name, "")
+
+    @property
+    def target_help(self) -> str:  # type: ignore[override]
+        return _TARGET_KIND.get(self.name, "")
+
+    @property
+    def _calibrated(self) -> bool:
+        """CARE's targets may be in other units: it measures and restores the photometric scale."""
+        return self.name == "care"
+
+    @property
+    def separate_target_normalization(self) -> bool:  # type: ignore[override]
+        return self._calibrated
+
+    @property
+    def prediction_options(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("calibrate",) if self._calibrated else ()
 
     def __post_init__(self) -> None:
         if self.name not in _TARGET_KIND:
@@ -94,6 +136,68 @@ class Supervised:
     def loss(self, prediction: Tensor, batch: Batch) -> Tensor:
         """Mean pixel loss (``loss_kind``) over every pixel."""
         return masked_loss(prediction, batch.target, batch.mask, kind=self.loss_kind)
+
+    def fit(self, data: FitData) -> Fitted:
+        """CARE: per channel, how target intensities relate to input intensities at large
+        scales (:func:`~infocus.intensity.photometric_relation`), from sampled planes."""
+        if not self._calibrated or data.targets is None:
+            return Fitted()
+        from infocus.intensity import photometric_relation
+
+        x, t = data.planes("inputs"), data.planes("targets")
+        relations = [photometric_relation(x[c], t[c]) for c in range(x.shape[0])]
+        return Fitted(state={"photometric_relation": [
+            {"alpha": alpha, "beta": beta} for alpha, beta in relations]})
+
+    def finish(
+        self, outputs: np.ndarray, noisy: np.ndarray, context: PredictionContext
+    ) -> dict[str, np.ndarray]:
+        """Denormalise; CARE then calibrates each channel against the measurement (on by
+        default when the model knows how its targets relate to its inputs; models saved before
+        that relation was stored do not, and are left as they are)."""
+        from infocus.intensity import calibrate_intensity
+
+        predicted = context.target_norm.denormalize(outputs, channel_axis=0)
+        relations = context.state.get("photometric_relation") or []
+        calibrate = context.request.options.get("calibrate")
+        if calibrate is None:
+            calibrate = self._calibrated and bool(relations)
+        if calibrate:
+            for c in range(predicted.shape[0]):
+                predicted[c], fit = calibrate_intensity(
+                    predicted[c], noisy[c], photometric_relation(relations, c))
+                context.notes.append(fit)
+        return {"denoised": predicted}
+
+    def report(self, notes: Sequence[Any]) -> list[str]:
+        """How far the network had moved the intensities, so distortion is never silent."""
+        if not notes:
+            return []
+        gains = np.array([f.gain for f in notes])
+        offsets = np.array([f.offset for f in notes])
+        refused = sum(not f.applied for f in notes)
+        lines = [
+            f"Intensity calibration over {len(notes)} image(s): gain {gains.min():.3g}–"
+            f"{gains.max():.3g}, offset {offsets.min():.3g}–{offsets.max():.3g} "
+            "(1 and 0: the network kept the measurement's scale)."
+        ]
+        if refused:
+            lines.append(
+                f"Warning: {refused} image(s) were left uncalibrated: their fitted gain was "
+                "outside 0.5–2, so the model is far from its training data there; check those "
+                "results against the raw data."
+            )
+        return lines
+
+
+def photometric_relation(relations: Sequence[dict[str, float]], channel: int = 0
+                         ) -> tuple[float, float]:
+    """``(alpha, beta)`` of ``channel`` from the stored relations (target ≈ alpha · input +
+    beta at large scales); the identity when none is stored."""
+    if not relations:
+        return 1.0, 0.0
+    chosen = relations[channel] if channel < len(relations) else relations[0]
+    return float(chosen["alpha"]), float(chosen["beta"])
 
 
 @SCHEMES.register("care")

@@ -3,11 +3,14 @@
 A model is a folder (or one ``.zip`` of that folder) holding::
 
     config.json          format version, network name + constructor arguments, training
-                         settings, axes handled, normalisation statistics, provenance
+                         settings (method and its options), axes handled, normalisation
+                         statistics, the method's fitted state (e.g. a noise model), provenance
     weights.safetensors  the network weights (safetensors: tensors only, never code)
     history.json         the training and validation losses per epoch
 
-Nothing in a model is unpickled, so loading a model file cannot run code.
+Nothing in a model is unpickled, so loading a model file cannot run code. Prediction is the
+same for every method: the method (:mod:`infocus.methods`) says what runs on each tile and how
+the stitched output becomes the result; this module tiles, batches, streams and writes.
 """
 
 from __future__ import annotations
@@ -27,82 +30,141 @@ import torch
 from infocus._errors import InfocusInputError, OutputExistsError
 from infocus._validate import check_image
 from infocus.axes import check_axes, default_axes
+from infocus.intensity import Normalizer
+from infocus.methods import PredictionContext, PredictionRequest, TrainingScheme, create_scheme
+from infocus.methods.config import TrainingConfig
 from infocus.predict.backends import ONNX_MIN_PIXELS, Backend, make_runner
 from infocus.predict.backends import tta as tta_mean
-from infocus.predict.calibration import calibrate_intensity
-from infocus.predict.fusion import estimate_noise_or_none, fuse_with_noisy
 
-__all__ = ["TrainedModel", "load_model", "MODEL_FORMAT"]
+__all__ = ["MODEL_FORMAT", "Prediction", "TrainedModel", "load_model"]
 
-#: Identifies our model folders; bumped when the layout changes.
-MODEL_FORMAT = "infocus-model/1"
+#: Identifies our model folders; bumped when the layout changes. Format 2 stores the method's
+#: fitted state under "state"; format 1 (infocus 0.1) kept it in the provenance.
+MODEL_FORMAT = "infocus-model/2"
+_READABLE_FORMATS = ("infocus-model/1", MODEL_FORMAT)
+#: Provenance entries of a format-1 model that are its method's state in format 2.
+_FORMAT_1_STATE = ("noise_correlation", "photometric_relation")
 _FILES = ("config.json", "weights.safetensors", "history.json")
 
 
 @dataclass
-class TrainedModel:
-    """A trained denoising network, its normalisation and its provenance.
+class Prediction:
+    """The result of :meth:`TrainedModel.predict`: the estimate and, when asked for and offered
+    by the method, the per-pixel posterior standard deviation (both in camera units)."""
 
-    Use :meth:`denoise` (or call the object) exactly like a classical denoiser.
+    denoised: np.ndarray
+    uncertainty: np.ndarray | None = None
+
+
+@dataclass
+class _Layout:
+    """How an image maps onto the network's blocks ``(C, *spatial)``."""
+
+    axes: str
+    block_axes: str  # channel (when joint) + spatial axes, in the network's order
+    loop_axes: list[str]
+    joint: bool
+
+    def blocks(self, shape: tuple[int, ...]) -> Any:
+        """``(position, index)`` of every block: where it is and the index that selects it."""
+        loop_shape = tuple(shape[self.axes.index(a)] for a in self.loop_axes)
+        positions = np.ndindex(*loop_shape) if loop_shape else [()]
+        for position in positions:
+            index: list[Any] = [slice(None)] * len(self.axes)
+            for a, p in zip(self.loop_axes, position, strict=True):
+                index[self.axes.index(a)] = p
+            yield position, tuple(index)
+
+    @property
+    def remaining(self) -> list[str]:
+        """The axes a selected block keeps, in the image's order."""
+        return [a for a in self.axes if a in self.block_axes]
+
+    def to_network(self, block: np.ndarray) -> np.ndarray:
+        """A selected block in the image's order -> ``(C, *spatial)``."""
+        block = np.transpose(block, [self.remaining.index(a) for a in self.block_axes])
+        return block if self.joint else block[np.newaxis]
+
+    def to_image(self, predicted: np.ndarray) -> np.ndarray:
+        """``(..., C, *spatial)`` -> the block in the image's order (leading axes kept)."""
+        if not self.joint:
+            predicted = np.squeeze(predicted, axis=-(len(self.block_axes) + 1))
+        lead = predicted.ndim - len(self.block_axes)
+        order = [self.block_axes.index(a) + lead for a in self.remaining]
+        return np.transpose(predicted, list(range(lead)) + order)
+
+
+@dataclass
+class TrainedModel:
+    """A trained denoising network, its normalisation, its method's fitted state and its
+    provenance.
+
+    Use :meth:`denoise` (or call the object) exactly like a classical denoiser;
+    :meth:`predict` adds the per-pixel uncertainty and :meth:`sample` draws posterior samples
+    where the method offers them (:attr:`outputs`).
     """
 
     network: torch.nn.Module
-    config: Any  # TrainingConfig
+    config: TrainingConfig
     spatial: str
-    input_norm: Any  # Normalizer
-    target_norm: Any  # Normalizer
+    input_norm: Normalizer
+    target_norm: Normalizer
     history: list[dict[str, Any]] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
-    #: The backend the last :meth:`denoise` call ran on ("torch" or "onnxruntime").
+    #: What the method measured on the training data and needs at prediction (JSON-able).
+    state: dict[str, Any] = field(default_factory=dict)
+    #: The backend the last prediction ran on ("torch" or "onnxruntime").
     last_backend: str | None = field(default=None, repr=False, compare=False)
-    #: Per image and channel of the last :meth:`denoise` call with calibration: the gain and
-    #: offset that restored the measurement's photometric scale.
-    last_intensity_fits: list[Any] = field(default_factory=list, repr=False, compare=False)
+    #: What the method noted during the last prediction (e.g. intensity fits per image);
+    #: :meth:`report` turns them into sentences.
+    last_notes: list[Any] = field(default_factory=list, repr=False, compare=False)
     _runner_cache: Any = field(default=None, repr=False, compare=False)
+    _scheme_cache: Any = field(default=None, repr=False, compare=False)
+
+    # ------------------------------------------------------------------------ the method
+    @property
+    def scheme(self) -> TrainingScheme:
+        """The method, with its stored options, ready for prediction."""
+        key = (self.config.method, repr(self.config.scheme_options), id(self.state),
+               self.input_norm)
+        if self._scheme_cache is None or self._scheme_cache[0] != key:
+            scheme = create_scheme(self.config.method, **self.config.scheme_options)
+            self._scheme_cache = (key, scheme.bind(self.state, self.input_norm))
+        return self._scheme_cache[1]
+
+    @property
+    def method(self) -> str:
+        return self.config.method
 
     @property
     def blind_spot(self) -> bool:
         """Whether the network was trained never to see the pixel it predicts."""
-        from infocus.methods import create_scheme
-
-        return bool(create_scheme(self.config.method, **self.config.scheme_options).blind_spot)
-
-    @property
-    def fuses_noisy_pixel(self) -> bool:
-        """Whether :meth:`denoise` fuses the prediction with the noisy pixel by default: a
-        blind-spot model with a one-pixel blind spot, trained on noise not measured as
-        spatially correlated (:mod:`infocus.predict.fusion`)."""
-        if not self.blind_spot or self.config.method not in ("n2v", "n2v2", "n2s"):
-            return False
-        if self.config.scheme_options.get("blind_spot"):
-            return False
-        return not self.provenance.get("noise_correlation", {}).get("correlated", False)
-
-    @property
-    def calibrates_intensity(self) -> bool:
-        """Whether :meth:`denoise` calibrates intensities against the measurement by default:
-        for CARE, whose supervised mapping carries its training domain's intensities with it
-        (:mod:`infocus.predict.calibration`), when the model knows how its targets relate to
-        its inputs (models saved before that relation was stored do not)."""
-        return self.config.method == "care" and "photometric_relation" in self.provenance
-
-    def photometric_relation(self, channel: int = 0) -> tuple[float, float]:
-        """``(alpha, beta)``: target ≈ alpha · input + beta at large scales, as fitted on the
-        training pairs; the identity for self-supervised models."""
-        relations = self.provenance.get("photometric_relation") or []
-        if not relations:
-            return 1.0, 0.0
-        chosen = relations[channel] if channel < len(relations) else relations[0]
-        return float(chosen["alpha"]), float(chosen["beta"])
+        return bool(self.scheme.blind_spot)
 
     @property
     def rotation_invariant(self) -> bool:
         """False when the model was trained without 90° turns (noise correlated along one axis);
         test-time augmentation then keeps to flips."""
-        from infocus.methods import create_scheme
+        return bool(self.scheme.rotation_invariant)
 
-        scheme = create_scheme(self.config.method, **self.config.scheme_options)
-        return bool(getattr(scheme, "rotation_invariant", True))
+    @property
+    def prediction_options(self) -> tuple[str, ...]:
+        """The method's own prediction options (e.g. ``pixel_fusion``, ``calibrate``)."""
+        return tuple(self.scheme.prediction_options)
+
+    @property
+    def outputs(self) -> frozenset[str]:
+        """What a prediction can give: ``"denoised"`` and, for probabilistic methods,
+        ``"uncertainty"`` and ``"samples"``."""
+        return frozenset(self.scheme.outputs)
+
+    @property
+    def config_channels(self) -> int:
+        return int(getattr(self.network, "config", {}).get("in_channels", 1))
+
+    def report(self) -> list[str]:
+        """Sentences about the last prediction (e.g. how far calibration moved intensities)."""
+        return self.scheme.report(self.last_notes)
 
     # ----------------------------------------------------------------------------- predict
     def denoise(
@@ -116,18 +178,17 @@ class TrainedModel:
         batch_size: int = 4,
         device: str | None = None,
         backend: Backend = "auto",
-        pixel_fusion: bool | None = None,
-        calibrate: bool | None = None,
         out: Any = None,
         progress: Any = None,
+        **options: Any,
     ) -> np.ndarray:
         """Denoise ``image`` (any size; tiled with smooth blending, so no seams).
 
         Parameters
         ----------
         image : array_like
-            Pixels in the camera units the model was trained on; a Zarr array is read tile by
-            tile when ``out`` is given.
+            Pixels in the camera units the model was trained on; a Zarr array is read block by
+            block.
         axes : str
             Axes of ``image``; must contain the model's spatial axes (``YX``, ``ZYX`` or ``TYX``).
         tile_size : int, optional
@@ -137,33 +198,114 @@ class TrainedModel:
         tta : bool
             Average over the 8 flips/rotations of the YX plane (test-time augmentation); over
             the 4 flips only for a model trained without rotations (:attr:`rotation_invariant`).
+        batch_size : int
+            Tiles per forward pass.
+        device : str, optional
+            Where PyTorch runs (default: where the network is).
         backend : {"auto", "torch", "onnxruntime"}
             What runs the network: ``auto`` uses ONNX Runtime on the CPU when it is installed
-            (faster there, same output to float rounding), else PyTorch
-            (:mod:`infocus.predict.backends`).
-        pixel_fusion : bool, optional
-            Blind-spot models only: combine the prediction with the noisy pixel it was not
-            allowed to see, weighted by the estimated noise and network error
-            (:mod:`infocus.predict.fusion`). Default: on when the model hid one pixel per
-            blind spot on noise measured as white (:attr:`fuses_noisy_pixel`).
-        calibrate : bool, optional
-            Fit one gain and offset per image so that the prediction's large-scale intensities
-            agree with the measurement's (:mod:`infocus.predict.calibration`); the fits are
-            kept in :attr:`last_intensity_fits`. Default: on for CARE
-            (:attr:`calibrates_intensity`).
+            and the method allows it (faster there, same output to float rounding), else
+            PyTorch (:mod:`infocus.predict.backends`).
         out : array-like, optional
             Writable array (e.g. a Zarr array) of the image's shape to stream the result into.
+        progress : callable, optional
+            ``progress(done, total)`` after each block.
+        **options
+            The method's own prediction options (:attr:`prediction_options`), e.g.
+            ``pixel_fusion`` for blind-spot methods, ``calibrate`` for CARE, ``samples`` for
+            the probabilistic ones; None means the method's default.
 
         Returns
         -------
         ndarray float32 of the image's shape (or ``out``).
         """
-        from infocus.nets import channels_last, fused_for_inference
-        from infocus.predict.tiling import available_memory, tiled_apply
+        request = PredictionRequest(options=self._check_options(options))
+        results = self._run(image, axes, request, {"denoised": out}, tile_size=tile_size,
+                            overlap=overlap, tta=tta, batch_size=batch_size, device=device,
+                            backend=backend, progress=progress)
+        return results["denoised"]
 
-        lazy = hasattr(image, "chunks") and not isinstance(image, np.ndarray)
-        array = image if lazy else check_image(image, axes)
-        axes = check_axes(axes, array.shape) if axes else default_axes(array.shape)
+    __call__ = denoise
+
+    def predict(
+        self,
+        image: np.ndarray,
+        *,
+        axes: str | None = None,
+        uncertainty: bool = False,
+        out: Any = None,
+        uncertainty_out: Any = None,
+        tile_size: int | None = None,
+        overlap: int | None = None,
+        tta: bool = False,
+        batch_size: int = 4,
+        device: str | None = None,
+        backend: Backend = "auto",
+        progress: Any = None,
+        **options: Any,
+    ) -> Prediction:
+        """:meth:`denoise`, plus the per-pixel posterior standard deviation when
+        ``uncertainty`` is True (methods with ``"uncertainty"`` in :attr:`outputs`).
+
+        ``uncertainty_out`` is a writable array to stream the standard deviation into.
+        """
+        if uncertainty and "uncertainty" not in self.outputs:
+            raise InfocusInputError(
+                f"Method {self.method!r} gives one estimate per pixel, no uncertainty; train a "
+                "probabilistic method (e.g. pn2v or divnoising) for a per-pixel uncertainty."
+            )
+        request = PredictionRequest(options=self._check_options(options), uncertainty=uncertainty)
+        outs = {"denoised": out, **({"uncertainty": uncertainty_out} if uncertainty else {})}
+        results = self._run(image, axes, request, outs, tile_size=tile_size, overlap=overlap,
+                            tta=tta, batch_size=batch_size, device=device, backend=backend,
+                            progress=progress)
+        return Prediction(results["denoised"], results.get("uncertainty"))
+
+    def sample(
+        self,
+        image: np.ndarray,
+        *,
+        n: int,
+        axes: str | None = None,
+        seed: int = 0,
+        out: Any = None,
+        tile_size: int | None = None,
+        overlap: int | None = None,
+        batch_size: int = 4,
+        device: str | None = None,
+        progress: Any = None,
+        **options: Any,
+    ) -> np.ndarray:
+        """``n`` posterior samples of the clean image, shape ``(n, *image.shape)``: the
+        diverse plausible solutions of a generative method (``"samples"`` in :attr:`outputs`).
+        ``seed`` makes the draw reproducible."""
+        if "samples" not in self.outputs:
+            raise InfocusInputError(
+                f"Method {self.method!r} gives one estimate per pixel and cannot draw posterior "
+                "samples; train a generative method (e.g. divnoising) to sample."
+            )
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise InfocusInputError(f"The number of samples must be a positive integer (got {n!r}).")
+        request = PredictionRequest(options={**self._check_options(options), "seed": seed},
+                                    samples=n)
+        results = self._run(image, axes, request, {"samples": out}, tile_size=tile_size,
+                            overlap=overlap, tta=False, batch_size=batch_size, device=device,
+                            backend="torch", progress=progress)
+        return results["samples"]
+
+    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The method's prediction options that were given (None = the default), checked."""
+        given = {k: v for k, v in options.items() if v is not None}
+        unknown = sorted(set(given) - set(self.prediction_options))
+        if unknown:
+            offered = ", ".join(self.prediction_options) or "none"
+            raise InfocusInputError(
+                f"Method {self.method!r} has no prediction option {unknown[0]!r}; its options "
+                f"are: {offered}."
+            )
+        return given
+
+    def _layout(self, array: Any, axes: str) -> _Layout:
         missing = [a for a in self.spatial if a not in axes]
         if missing:
             raise InfocusInputError(
@@ -183,34 +325,80 @@ class TrainedModel:
                 f"{array.shape[axes.index('C')]}; use a model trained on this channel layout."
             )
         block_axes = ("C" if joint and "C" in axes else "") + self.spatial
+        return _Layout(axes, block_axes, [a for a in axes if a not in block_axes], joint)
+
+    def _run(
+        self, image: Any, axes: str | None, request: PredictionRequest, outs: dict[str, Any],
+        *, tile_size: int | None, overlap: int | None, tta: bool, batch_size: int,
+        device: str | None, backend: Backend, progress: Any,
+    ) -> dict[str, Any]:
+        """Predict every block of ``image`` and write the requested results into ``outs``."""
+        from infocus.predict.tiling import tiled_apply
+
+        lazy = hasattr(image, "chunks") and not isinstance(image, np.ndarray)
+        array = image if lazy else check_image(image, axes)
+        axes = check_axes(axes, array.shape) if axes else default_axes(array.shape)
+        layout = self._layout(array, axes)
+        run, tiling = self._prepare_run(array, axes, request, tta=tta, tile_size=tile_size,
+                                        overlap=overlap, batch_size=batch_size, device=device,
+                                        backend=backend)
+        lead = (request.samples,) if request.samples else ()
+        results = {name: out if out is not None else np.empty(lead + tuple(array.shape),
+                                                               dtype=np.float32)
+                   for name, out in outs.items()}
+        context = PredictionContext(state=self.state, input_norm=self.input_norm,
+                                    target_norm=self.target_norm, spatial=self.spatial,
+                                    request=request)
+        self.last_notes = context.notes
+        blocks = list(layout.blocks(tuple(array.shape)))
+        for count, (position, index) in enumerate(blocks, 1):
+            block = np.asarray(array[index], dtype=np.float32)
+            if lazy and not np.isfinite(block).all():
+                raise InfocusInputError(
+                    f"The image contains NaN or infinite pixels (in block {position}); replace "
+                    "them (e.g. with the background value) before denoising."
+                )
+            block = layout.to_network(block)
+            outputs = tiled_apply(self.input_norm.normalize(block, channel_axis=0), run,
+                                  batch_size=batch_size, **tiling)
+            finished = self.scheme.finish(outputs, block, context)
+            for name, result in results.items():
+                placed = layout.to_image(finished[name])
+                result[(slice(None),) * len(lead) + index] = placed
+            if progress is not None:
+                progress(count, len(blocks))
+        return results
+
+    def _prepare_run(
+        self, array: Any, axes: str, request: PredictionRequest, *, tta: bool,
+        tile_size: int | None, overlap: int | None, batch_size: int, device: str | None,
+        backend: Backend,
+    ) -> tuple[Any, dict[str, Any]]:
+        """The tile function (network, backend, test-time augmentation) and the tiling."""
+        from infocus.nets import channels_last, fused_for_inference
+        from infocus.predict.tiling import available_memory
+
+        if backend not in ("auto", "torch") and not self.scheme.exportable:
+            raise InfocusInputError(
+                f"Method {self.method!r} predicts with PyTorch only (its prediction samples or "
+                "evaluates a noise model on every tile); use backend 'auto' or 'torch'."
+            )
+        if backend == "auto" and (not self.scheme.exportable
+                                  or int(np.prod(array.shape)) < ONNX_MIN_PIXELS):
+            backend = "torch"  # too little to predict for the export to pay off
         device_ = torch.device(device) if device else next(self.network.parameters()).device
         # A folded eval-mode copy: the network itself (maybe mid-training) is left as it is.
         network = fused_for_inference(self.network.to(device_))
-        multiple = int(network.size_multiple)
+        ndim = len(self.spatial)
+        channels_last(network, ndim)
         spatial_shape = tuple(array.shape[axes.index(a)] for a in self.spatial)
         tile, overlaps, margins = _tiling(
             network, spatial_shape, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
             memory=available_memory(),
         )
-        loop_axes = [a for a in axes if a not in block_axes]
-        loop_shape = tuple(array.shape[axes.index(a)] for a in loop_axes)
-        result = out if out is not None else np.empty(array.shape, dtype=np.float32)
-
-        ndim = len(self.spatial)
-        channels_last(network, ndim)
+        predictor = self.scheme.prediction_network(network, request).to(device_).eval()
+        call, self.last_backend = self._runner(predictor, device_, ndim, backend, request)
         rotations = self.rotation_invariant
-        if backend == "auto" and int(np.prod(array.shape)) < ONNX_MIN_PIXELS:
-            backend = "torch"  # too little to predict for the export to pay off
-        call, self.last_backend = self._runner(network, device_, ndim, backend)
-        fuse = self.fuses_noisy_pixel if pixel_fusion is None else bool(pixel_fusion)
-        if fuse and not self.blind_spot:
-            raise InfocusInputError(
-                f"pixel_fusion applies to blind-spot models (n2v, n2v2, n2s), not to "
-                f"{self.config.method!r}."
-            )
-
-        calibrated = self.calibrates_intensity if calibrate is None else bool(calibrate)
-        self.last_intensity_fits = []
 
         def run(batch: np.ndarray) -> np.ndarray:
             try:
@@ -224,75 +412,26 @@ class TrainedModel:
                     "or --batch-size (or free memory)."
                 ) from None
 
-        total = int(np.prod(loop_shape)) if loop_shape else 1
-        for count, position in enumerate(np.ndindex(*loop_shape) if loop_shape else [()], 1):
-            index: list[Any] = [slice(None)] * array.ndim
-            for a, p in zip(loop_axes, position, strict=True):
-                index[axes.index(a)] = p
-            remaining = [a for a in axes if a in block_axes]
-            block = np.asarray(array[tuple(index)], dtype=np.float32)
-            if lazy and not np.isfinite(block).all():
-                raise InfocusInputError(
-                    f"The image contains NaN or infinite pixels (in block {position}); replace "
-                    "them (e.g. with the background value) before denoising."
-                )
-            # Bring the block into (C, *spatial) order.
-            block = np.transpose(block, [remaining.index(a) for a in block_axes])
-            if not joint:
-                block = block[np.newaxis]
-            normed = self.input_norm.normalize(block, channel_axis=0)
-            predicted = tiled_apply(
-                normed,
-                run,
-                tile_shape=tile,
-                overlap=overlaps,
-                margin=margins,
-                multiple=multiple,
-                batch_size=batch_size,
-            )
-            predicted = self.target_norm.denormalize(predicted, channel_axis=0)
-            if fuse:
-                for c in range(predicted.shape[0]):
-                    # Each image gets its own noise model (so a frame of a stack comes out as
-                    # it would alone), from a central crop: 512² pixels per plane measure the
-                    # noise well and keep the estimate cheap beside the prediction.
-                    noise = estimate_noise_or_none(_central_crop(block[c], 512), self.spatial)
-                    if noise is not None:
-                        predicted[c], _ = fuse_with_noisy(block[c], predicted[c], self.spatial,
-                                                          noise)
-            if calibrated:
-                for c in range(predicted.shape[0]):
-                    predicted[c], fit = calibrate_intensity(
-                        predicted[c], block[c], self.photometric_relation(c))
-                    self.last_intensity_fits.append(fit)
-            if not joint:
-                predicted = predicted[0]
-            predicted = np.transpose(predicted, [block_axes.index(a) for a in remaining])
-            result[tuple(index)] = predicted
-            if progress is not None:
-                progress(count, total)
-        return result
-
-    __call__ = denoise
+        tiling = {"tile_shape": tile, "overlap": overlaps, "margin": margins,
+                  "multiple": int(network.size_multiple)}
+        return run, tiling
 
     def _runner(
-        self, network: torch.nn.Module, device: torch.device, ndim: int, backend: Backend
+        self, network: torch.nn.Module, device: torch.device, ndim: int, backend: Backend,
+        request: PredictionRequest,
     ) -> tuple[Any, str]:
-        """The batch function for ``network`` (a folded copy of :attr:`network`), kept while the
-        weights stay the same: an ONNX export costs about half a second."""
+        """The batch function for ``network`` (a folded copy of :attr:`network`, maybe wrapped
+        by the method), kept while the weights and the request stay the same: an ONNX export
+        costs about half a second."""
         weights = tuple(
             (name, tensor.data_ptr(), tensor._version)
             for name, tensor in self.network.state_dict().items()
         )
-        key = (device.type, device.index, ndim, backend, weights)
+        key = (device.type, device.index, ndim, backend, weights, repr(request))
         if self._runner_cache is None or self._runner_cache[0] != key:
             self._runner_cache = (key, make_runner(network, device=device, ndim=ndim,
                                                    backend=backend))
         return self._runner_cache[1]
-
-    @property
-    def config_channels(self) -> int:
-        return int(getattr(self.network, "config", {}).get("in_channels", 1))
 
     # ----------------------------------------------------------------------------- save
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -337,8 +476,10 @@ class TrainedModel:
                 "input": self.input_norm.to_dict(),
                 "target": self.target_norm.to_dict(),
             },
+            "state": self.state,
             "provenance": self.provenance,
         }
+
 
 
 def _replace(source: Path, destination: Path) -> None:
@@ -405,24 +546,20 @@ def _bytes_per_voxel(network: torch.nn.Module) -> int:
     return int(4 * 6 * config.get("base_filters", 32))
 
 
-def _central_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """The central ``size``² window of the last two axes (the whole image when smaller)."""
-    h, w = image.shape[-2:]
-    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
-    return image[..., top : top + size, left : left + size]
-
-
 def load_model(path: str | os.PathLike[str]) -> TrainedModel:
     """Load a model folder or ``.zip`` written by :meth:`TrainedModel.save`.
 
     Only JSON and safetensors are read; a pickled file (``.pt``, ``.pth``, ``.ckpt``, ``.pkl``)
-    or a folder without our ``config.json`` is refused, so loading cannot run code.
+    or a folder without our ``config.json`` is refused, so loading cannot run code. Models of
+    format 1 (infocus 0.1) load too.
+
+    Raises
+    ------
+    InfocusInputError
+        For a missing, foreign, corrupt or truncated model, an unknown method, or a method
+        state (e.g. a noise model) that is missing or malformed.
     """
     from safetensors.torch import load_file
-
-    from infocus.nets import create_network
-    from infocus.training.config import TrainingConfig
-    from infocus.training.normalize import Normalizer
 
     path = Path(path).expanduser()
     if not path.exists():
@@ -433,49 +570,85 @@ def load_model(path: str | os.PathLike[str]) -> TrainedModel:
             "loads its own model folders or .zip files (JSON + safetensors)."
         )
     with tempfile.TemporaryDirectory() as scratch:
-        folder = path
-        if path.is_file():
-            if not zipfile.is_zipfile(path):
-                raise InfocusInputError(
-                    f"{path} is neither an infocus model folder nor a .zip model; check the path."
-                )
-            with zipfile.ZipFile(path) as zf:
-                names = set(zf.namelist())
-                unexpected = sorted(names - set(_FILES))
-                if unexpected or not {"config.json", "weights.safetensors"} <= names:
-                    raise InfocusInputError(
-                        f"{path} is not an infocus model (unexpected or missing entries: "
-                        f"{', '.join(unexpected) or 'config.json/weights.safetensors'})."
-                    )
-                for name in names:
-                    zf.extract(name, scratch)
-            folder = Path(scratch)
-        config_path = folder / "config.json"
+        folder = _unpacked(path, Path(scratch))
+        config = _read_config(folder / "config.json", path)
         weights_path = folder / "weights.safetensors"
-        if not config_path.is_file() or not weights_path.is_file():
-            raise InfocusInputError(
-                f"{path} is not an infocus model: config.json and weights.safetensors are missing."
-            )
         try:
-            config = json.loads(config_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise InfocusInputError(f"{config_path} is not valid JSON ({error}).") from None
-        if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
-            raise InfocusInputError(
-                f"{path} is not an infocus model of format {MODEL_FORMAT!r} "
-                f"(found {config.get('format') if isinstance(config, dict) else None!r})."
-            )
-        try:
-            state = load_file(weights_path)
+            weights = load_file(weights_path)
         except Exception as error:  # safetensors raises its own error types
             raise InfocusInputError(
                 f"{weights_path.name} in {path} is corrupt or truncated ({error})."
             ) from None
         history_path = folder / "history.json"
         history = json.loads(history_path.read_text()) if history_path.is_file() else []
+    return _model_from(config, weights, history, path)
+
+
+def _unpacked(path: Path, scratch: Path) -> Path:
+    """The model folder: ``path`` itself, or a .zip model extracted into ``scratch``."""
+    if path.is_file():
+        if not zipfile.is_zipfile(path):
+            raise InfocusInputError(
+                f"{path} is neither an infocus model folder nor a .zip model; check the path."
+            )
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            unexpected = sorted(names - set(_FILES))
+            if unexpected or not {"config.json", "weights.safetensors"} <= names:
+                raise InfocusInputError(
+                    f"{path} is not an infocus model (unexpected or missing entries: "
+                    f"{', '.join(unexpected) or 'config.json/weights.safetensors'})."
+                )
+            for name in names:
+                zf.extract(name, scratch)
+        return scratch
+    if not (path / "config.json").is_file() or not (path / "weights.safetensors").is_file():
+        raise InfocusInputError(
+            f"{path} is not an infocus model: config.json and weights.safetensors are missing."
+        )
+    return path
+
+
+def _read_config(config_path: Path, path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InfocusInputError(f"{config_path} is not valid JSON ({error}).") from None
+    if not isinstance(config, dict) or config.get("format") not in _READABLE_FORMATS:
+        raise InfocusInputError(
+            f"{path} is not an infocus model of format {MODEL_FORMAT!r} "
+            f"(found {config.get('format') if isinstance(config, dict) else None!r})."
+        )
+    return config
+
+
+def _model_from(config: dict[str, Any], weights: dict[str, torch.Tensor],
+                history: list[dict[str, Any]], path: Path) -> TrainedModel:
+    """Rebuild the network, the method and its state from a model's config and weights."""
+    from infocus.nets import create_network
+
+    training = TrainingConfig.from_dict(config["training"])
+    provenance = config.get("provenance", {})
+    if config["format"] == MODEL_FORMAT:
+        state = config.get("state")
+    else:
+        state = {key: provenance[key] for key in _FORMAT_1_STATE if key in provenance}
+    if not isinstance(state, dict):
+        raise InfocusInputError(
+            f"{path} has no method state (or a malformed one); retrain the model with "
+            f"infocus train {training.method}."
+        )
+    try:
+        scheme = create_scheme(training.method, **training.scheme_options)
+    except InfocusInputError as error:
+        raise InfocusInputError(
+            f"{path} was trained with method {training.method!r}, which this infocus cannot "
+            f"rebuild ({error}); upgrade infocus or retrain the model."
+        ) from None
+    scheme.check_state(state, str(path))
     network = create_network(config["network"]["name"], **config["network"]["config"])
     try:
-        network.load_state_dict(state)
+        network.load_state_dict(weights)
     except RuntimeError as error:
         raise InfocusInputError(
             f"The weights in {path} do not fit its network description ({str(error)[:200]})."
@@ -483,10 +656,11 @@ def load_model(path: str | os.PathLike[str]) -> TrainedModel:
     network.eval()
     return TrainedModel(
         network=network,
-        config=TrainingConfig.from_dict(config["training"]),
+        config=training,
         spatial=config["spatial"],
         input_norm=Normalizer.from_dict(config["normalization"]["input"]),
         target_norm=Normalizer.from_dict(config["normalization"]["target"]),
         history=history,
-        provenance=config.get("provenance", {}),
+        provenance=provenance,
+        state=state,
     )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["predict_file"]
+__all__ = ["predict_file", "sample_file"]
 
 
 class _ConvertingWriter:
@@ -43,50 +44,116 @@ def predict_file(
     axes: str | None = None,
     dtype: str = "float32",
     overwrite: bool = False,
+    uncertainty: str | os.PathLike[str] | None = None,
     tile_size: int | None = None,
     overlap: int | None = None,
     tta: bool = False,
     batch_size: int = 4,
     backend: str = "auto",
-    pixel_fusion: bool | None = None,
-    calibrate: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    **options: Any,
 ) -> Path:
     """Denoise the image file ``source`` with ``model`` and write ``output`` atomically.
 
     The input is opened lazily (Zarr, TIFF, ``.npy``) and read one block (one image plane or
-    volume that the model sees) at a time. With a ``.zarr`` output each block is written as soon
+    volume that the model sees) at a time. With ``.zarr`` outputs each block is written as soon
     as it is predicted, so memory stays bounded by one block however long the stack; other
-    formats collect the result in memory first.
+    formats collect the result in memory first. ``uncertainty`` names a second output for the
+    per-pixel posterior standard deviation (probabilistic methods); ``options`` are the
+    method's own prediction options.
     """
-    import warnings
-
-    from infocus.io import ClippingWarning, open_image_lazy, write_image
-    from infocus.io._atomic import atomic_output
+    from infocus.io import open_image_lazy, write_image
     from infocus.io._common import resolve_path
-    from infocus.io._zarr import create_zarr, zarr_storage_axes
+
+    output = resolve_path(output)
+    targets = {"denoised": output}
+    if uncertainty is not None:
+        targets["uncertainty"] = resolve_path(uncertainty)
+    image = open_image_lazy(source, axes=axes)
+    settings = {"tile_size": tile_size, "overlap": overlap, "tta": tta, "batch_size": batch_size,
+                "backend": backend, "progress": progress, **options}
+    if all(path.suffix.lower() != ".zarr" for path in targets.values()):
+        result = model.predict(image.data, axes=image.axes, uncertainty=uncertainty is not None,
+                               **settings)
+        for name, path in targets.items():
+            write_image(path, image.with_data(getattr(result, name)), dtype=dtype,
+                        overwrite=overwrite)
+        return output
+    with _zarr_outputs(targets, image, dtype, overwrite, Path(str(source)).name) as writers:
+        model.predict(image.data, axes=image.axes, uncertainty=uncertainty is not None,
+                      out=writers["denoised"], uncertainty_out=writers.get("uncertainty"),
+                      **settings)
+    return output
+
+
+def sample_file(
+    model: Any,
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    n: int,
+    axes: str | None = None,
+    seed: int = 0,
+    dtype: str = "float32",
+    overwrite: bool = False,
+    tile_size: int | None = None,
+    batch_size: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write ``n`` posterior samples of the image file ``source`` to ``output`` (atomically),
+    stacked along a new leading sample axis ``S``."""
+    from infocus._errors import InfocusInputError
+    from infocus.io import open_image_lazy, write_image
+    from infocus.io._common import resolve_path
 
     output = resolve_path(output)
     image = open_image_lazy(source, axes=axes)
-    options = {"tile_size": tile_size, "overlap": overlap, "tta": tta, "batch_size": batch_size,
-               "backend": backend, "pixel_fusion": pixel_fusion, "calibrate": calibrate,
-               "progress": progress}
-    if output.suffix.lower() != ".zarr":
-        result = model.denoise(image.data, axes=image.axes, **options)
-        return write_image(output, image.with_data(result), dtype=dtype, overwrite=overwrite)
-    with atomic_output(output, overwrite=overwrite, suffix=".zarr") as temporary:
-        array = create_zarr(
-            temporary, shape=tuple(image.data.shape), dtype=np.dtype(dtype), axes=image.axes,
-            pixel_sizes=image.pixel_sizes, unit=image.unit, channel_names=image.channel_names,
-            name=Path(str(source)).name,
+    if "S" in image.axes:
+        raise InfocusInputError(
+            f"The image already has a sample axis ({image.axes}); the posterior samples are "
+            "stacked along S, so sample one image (or time point) of it at a time."
         )
-        writer = _ConvertingWriter(array, image.axes, zarr_storage_axes(image.axes), dtype)
-        model.denoise(image.data, axes=image.axes, out=writer, **options)
-    if writer.clipped:
-        message = f"{writer.clipped} pixel(s) were clipped to the {dtype} range in {output}."
-        warnings.warn(
-            ClippingWarning(message, n_clipped=writer.clipped, n_pixels=int(np.prod(array.shape)),
-                            dtype=str(dtype)),
-            stacklevel=2,
-        )
-    return output
+    samples = model.sample(image.data, axes=image.axes, n=n, seed=seed, tile_size=tile_size,
+                           batch_size=batch_size, progress=progress)
+    return write_image(output, image.with_data(samples, axes="S" + image.axes), dtype=dtype,
+                       overwrite=overwrite)
+
+
+@contextmanager
+def _zarr_outputs(targets: dict[str, Path], image: Any, dtype: str, overwrite: bool, name: str
+                  ) -> Iterator[dict[str, Any]]:
+    """Writable arrays for each output: Zarr stores written in place (temporary name, renamed
+    on success), other formats collected in memory and written at the end."""
+    import warnings
+
+    from infocus.io import ClippingWarning, write_image
+    from infocus.io._atomic import atomic_output
+    from infocus.io._zarr import create_zarr, zarr_storage_axes
+
+    with ExitStack() as stack:
+        writers: dict[str, Any] = {}
+        in_memory: dict[str, np.ndarray] = {}
+        for key, path in targets.items():
+            if path.suffix.lower() != ".zarr":
+                in_memory[key] = writers[key] = np.empty(image.data.shape, dtype=np.float32)
+                continue
+            temporary = stack.enter_context(
+                atomic_output(path, overwrite=overwrite, suffix=".zarr"))
+            array = create_zarr(
+                temporary, shape=tuple(image.data.shape), dtype=np.dtype(dtype), axes=image.axes,
+                pixel_sizes=image.pixel_sizes, unit=image.unit,
+                channel_names=image.channel_names, name=name,
+            )
+            writers[key] = _ConvertingWriter(array, image.axes, zarr_storage_axes(image.axes),
+                                             dtype)
+        yield writers
+        for key, data in in_memory.items():
+            write_image(targets[key], image.with_data(data), dtype=dtype, overwrite=overwrite)
+    for key, writer in writers.items():
+        if isinstance(writer, _ConvertingWriter) and writer.clipped:
+            message = f"{writer.clipped} pixel(s) were clipped to the {dtype} range in {targets[key]}."
+            warnings.warn(
+                ClippingWarning(message, n_clipped=writer.clipped,
+                                n_pixels=int(np.prod(image.data.shape)), dtype=str(dtype)),
+                stacklevel=3,
+            )

@@ -1,4 +1,4 @@
-"""Training data for the deep-learning denoisers: lazy blocks, patch sampling, normalisation."""
+"""The training engine: lazy blocks, patch sampling and the one loop shared by every method."""
 
 from __future__ import annotations
 
@@ -11,12 +11,10 @@ from infocus.training.data import (
     split_validation,
     to_blocks,
 )
-from infocus.training.normalize import Normalizer
 
 __all__ = [
     "LAZY_READ_BYTES",
     "LazyBlock",
-    "Normalizer",
     "PatchSampler",
     "fixed_validation_patches",
     "load_inputs",

@@ -1,8 +1,10 @@
-"""The one training engine shared by every scheme (CARE, Noise2Noise, Noise2Void, ...).
+"""The one training engine shared by every method.
 
-A scheme only decides how a batch is prepared and scored (:mod:`infocus.methods`); this loop
-does the rest: data, normalisation, network, optimiser, schedule, validation, checkpoints,
-resume after a kill, early stopping, several processes with ``torchrun``.
+A method (:mod:`infocus.methods`) decides what it measures on the data first, which network it
+needs, how a batch is prepared and scored, and how a prediction is formed; this loop does the
+rest: data, normalisation, optimiser, schedule, validation, checkpoints, resume after a kill,
+early stopping, several processes with ``torchrun``. It reports progress through a callback
+and never names a method.
 """
 
 from __future__ import annotations
@@ -15,19 +17,56 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from infocus._errors import InfocusInputError, OutputExistsError
-from infocus.training.config import TrainingConfig, default_config, default_scheme_options
+from infocus.methods import DEFAULT_METHOD, FitData, Fitted, TrainingScheme, create_scheme
+from infocus.methods.config import TrainingConfig, default_config
 
-__all__ = ["train", "select_device", "checkpoint_dir_for"]
+if TYPE_CHECKING:
+    from infocus.intensity import Normalizer
+    from infocus.predict.model import TrainedModel
+
+__all__ = ["TrainingProgress", "checkpoint_dir_for", "select_device", "train"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: Patch edge used unless told otherwise (CARE, N2V and CAREamics use 64 as well).
+DEFAULT_PATCH = 64
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """What a progress callback hears after every optimiser step.
+
+    Attributes
+    ----------
+    method : str
+        The method being trained.
+    step, steps : int
+        Steps done and steps in all.
+    loss : float
+        Mean training loss over the last 20 steps.
+    val_loss : float
+        The latest validation loss (NaN before the first epoch ends).
+    epoch : dict or None
+        At the end of an epoch, its entry of the training history (train and validation loss,
+        learning rate, seconds, any terms the method's loss logs); else None.
+    """
+
+    method: str
+    step: int
+    steps: int
+    loss: float
+    val_loss: float
+    epoch: dict[str, Any] | None = None
+
+
+ProgressCallback = Callable[[TrainingProgress], None]
 
 
 def select_device(device: str | None = None) -> torch.device:
@@ -46,6 +85,34 @@ def checkpoint_dir_for(output: Path) -> Path:
     """Where the checkpoints of a run that writes ``output`` live: a hidden sibling folder."""
     output = Path(output)
     return output.parent / f".{output.name}.training"
+
+
+# ------------------------------------------------------------------------------------ data
+@dataclass
+class _TrainingData:
+    """The training images as blocks ``(C, *spatial)`` (lazy arrays stay lazy)."""
+
+    inputs: list[Any]
+    targets: list[Any] | None
+    spatial: str
+    loaded: list[tuple[Any, str]]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.spatial)
+
+    @property
+    def channels(self) -> int:
+        return int(self.inputs[0].shape[0])
+
+    def planes(self, role: str = "inputs", *, size: int = 256, max_planes: int = 32) -> np.ndarray:
+        """Central crops of evenly chosen planes of the inputs or targets (``FitData.planes``)."""
+        from infocus.training.data import sample_planes
+
+        blocks = self.targets if role == "targets" else self.inputs
+        if blocks is None:
+            raise InfocusInputError("This method has no targets to sample planes from.")
+        return sample_planes(blocks, size=size, max_planes=max_planes)
 
 
 def _as_list(items: Any) -> list[Any]:
@@ -91,8 +158,32 @@ def _spatial(config: TrainingConfig, axes_list: list[str]) -> str:
     return "ZYX" if has_z.pop() else "YX"
 
 
-#: Patch edge used unless told otherwise (CARE, N2V and CAREamics use 64 as well).
-DEFAULT_PATCH = 64
+def _load_data(inputs: Any, targets: Any, axes: str | None, config: TrainingConfig
+               ) -> _TrainingData:
+    """Read (lazily) the inputs and targets and cut them into blocks of the network's axes."""
+    from infocus.training.data import to_blocks
+
+    loaded = _load(inputs, axes, "input")
+    spatial = _spatial(config, [ax for _, ax in loaded])
+    input_blocks = [b for data, ax in loaded
+                    for b in to_blocks(data, ax, spatial=spatial, channels=config.channels)]
+    if targets is None:
+        return _TrainingData(input_blocks, None, spatial, loaded)
+    loaded_targets = _load(targets, axes, "target")
+    if len(loaded_targets) != len(loaded):
+        raise InfocusInputError(
+            f"Got {len(loaded)} input image(s) but {len(loaded_targets)} target image(s); "
+            "give one target per input, in the same order."
+        )
+    target_blocks = [b for data, ax in loaded_targets
+                     for b in to_blocks(data, ax, spatial=spatial, channels=config.channels)]
+    for i, (a, b) in enumerate(zip(input_blocks, target_blocks, strict=True)):
+        if tuple(a.shape) != tuple(b.shape):
+            raise InfocusInputError(
+                f"Input block {i} has shape {tuple(a.shape)} but its target has "
+                f"{tuple(b.shape)}; inputs and targets must have the same shape."
+            )
+    return _TrainingData(input_blocks, target_blocks, spatial, loaded)
 
 
 def _patch_shape(
@@ -167,100 +258,11 @@ class _Distributed:
         return float(tensor.item()) / self.world_size
 
 
-#: Schemes whose blind spot is widened to cover spatially correlated noise unless told otherwise.
-MEASURED_BLIND_SPOT = ("n2v", "n2v2")
-#: Blind-spot schemes with a fixed blind spot: correlated noise only brings a warning.
-BLIND_SPOT_ONLY_WARNS = ("n2s",)
-
-
-def _without_unresolved(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in options.items() if not (k == "blind_spot" and isinstance(v, str))}
-
-
-def _resolve_blind_spot(
-    config: TrainingConfig, blocks: Sequence[Any], ndim: int, say: Callable[[str], None]
-) -> tuple[TrainingConfig, dict[str, Any] | None]:
-    """Turn ``blind_spot="auto"`` (the default of N2V/N2V2) or ``"pixel"`` into offsets.
-
-    ``auto`` measures the noise correlation on up to 32 planes of the training images, combines
-    them with :meth:`~infocus.noise.NoiseCorrelation.combine` (the majority decides, with a
-    warning when the images disagree) and hides every neighbour it reaches
-    (:meth:`~infocus.noise.NoiseCorrelation.blind_pattern`); the offsets
-    are stored in the configuration, so the saved model and a resumed run use the same ones.
-    Also returns what was measured (for the model's provenance), or None.
-    """
-    from infocus.methods.blind_spot import StructPattern, max_fraction, radius_for_pattern
-    from infocus.noise.correlation import (
-        NoiseCorrelation,
-        describe_pattern,
-        estimate_noise_correlation,
-        share_correlated,
-    )
-    from infocus.training.data import sample_planes
-
-    summary: dict[str, Any] | None = None
-
-    def measure() -> tuple[NoiseCorrelation, list[NoiseCorrelation]]:
-        nonlocal summary
-        # Plane by plane: a training set may mix cameras, and the majority decides. Large
-        # crops: the estimator keeps the flattest quarter of its 16² blocks, and on a densely
-        # structured frame (Convallaria) a 256² crop has too few flat blocks, so structure
-        # read as correlation (0.33/0.35 there, 0.18/0.23 on the whole 1024² frame).
-        planes = sample_planes(blocks, size=1024, max_planes=8)
-        measured = [estimate_noise_correlation(plane) for channel in planes for plane in channel]
-        combined = NoiseCorrelation.combine(measured)
-        summary = {**combined.to_dict(), "correlated": bool(combined.blind_pattern())}
-        return combined, measured
-
-    if config.method in BLIND_SPOT_ONLY_WARNS:
-        correlation, _ = measure()
-        if correlation.blind_pattern():
-            say(f"Warning: measured {correlation.describe()}. {config.method} hides one pixel "
-                "per blind spot, so the network can learn part of this noise from the "
-                "neighbours; n2v and n2v2 widen their blind spot to cover it.")
-        return config, summary
-    if config.method not in MEASURED_BLIND_SPOT:
-        return config, None
-    options = dict(config.scheme_options)
-    choice = options.get("blind_spot", "auto")
-    if choice == "pixel":
-        options["blind_spot"] = []
-    elif choice == "auto":
-        correlation, measured = measure()
-        pattern = correlation.blind_pattern()
-        options["blind_spot"] = [list(o) for o in pattern]
-        correlated, usable = share_correlated(measured)
-        if usable == 0:
-            say("Noise correlation not measurable (images too small or flat); one-pixel blind spot.")
-        elif pattern:
-            say(f"Measured {correlation.describe()}: hiding {describe_pattern(pattern)} around "
-                "every blind spot (pass blind_spot='pixel' for the classic one-pixel blind spot).")
-        else:
-            say(f"Measured {correlation.describe()}: one-pixel blind spot.")
-        if usable and 0 < correlated < usable:
-            say(f"Warning: the noise is spatially correlated in {correlated} of {usable} sampled "
-                "images but not in the others (several cameras?); the blind spot suits the "
-                "majority. Train the two kinds of images separately for the best result.")
-    elif isinstance(choice, str):
-        raise InfocusInputError(
-            f"Unknown blind_spot {choice!r}; use 'auto' (measure the noise correlation), 'pixel' "
-            "(the classic one-pixel blind spot) or a list of (dy, dx) offsets to hide."
-        )
-    pattern = options["blind_spot"]
-    if pattern and "fraction" not in config.scheme_options:
-        # The default fraction packs blind spots as densely as a one-pixel blind spot allows;
-        # a hidden pattern needs them further apart.
-        struct = StructPattern(tuple(tuple(o) for o in pattern))
-        radius = radius_for_pattern(int(options.get("radius", 2)), struct)
-        default = default_scheme_options(config.method, ndim).get("fraction", 1.0)
-        options["fraction"] = min(default, max_fraction(radius, struct, ndim))
-    return config.with_updates(scheme_options=options), summary
-
-
+# ------------------------------------------------------------------------------- the entry
 def train(
     inputs: Any,
     *,
-    method: str = "n2v",
+    method: str = DEFAULT_METHOD,
     axes: str | None = None,
     targets: Any = None,
     output: str | os.PathLike[str] | None = None,
@@ -274,9 +276,9 @@ def train(
     overwrite: bool = False,
     validation: tuple[np.ndarray, np.ndarray, str] | None = None,
     device: str | None = None,
-    progress: bool = True,
+    progress: bool | ProgressCallback = True,
     log: Callable[[str], None] | None = None,
-) -> Any:
+) -> TrainedModel:
     """Train a denoising network and return it as a :class:`~infocus.predict.TrainedModel`.
 
     Parameters
@@ -284,324 +286,393 @@ def train(
     inputs : array, path, or a list of them
         Noisy images (files, folders, Zarr arrays that are never loaded whole, or arrays).
     method : str
-        ``care`` and ``n2n`` need ``targets`` (clean, or a second noisy capture); ``n2v``,
-        ``n2v2``, ``structn2v`` and ``n2s`` train on the noisy images alone.
+        A registered method (``infocus methods`` lists them); methods that need targets say so
+        in their error message.
     axes : str, optional
         Axes of the inputs when the files carry none (e.g. ``"SYX"`` for a stack of images).
     targets : like ``inputs``, optional
-        Same shapes as ``inputs``, in the same order.
+        Same shapes as ``inputs``, in the same order (clean images for CARE, second noisy
+        captures for Noise2Noise).
     output : path, optional
         Model to write (a folder, or a ``.zip``); checkpoints go to a hidden sibling folder
         while training and make ``resume=True`` continue a killed run.
     config : TrainingConfig, optional
-        All settings; ``steps``, ``patch_size``, ``batch_size``, ``learning_rate`` and ``seed``
-        override its fields.
+        All settings (default: :func:`~infocus.methods.config.default_config` of ``method``);
+        ``steps``, ``patch_size``, ``batch_size``, ``learning_rate`` and ``seed`` override its
+        fields.
+    resume : bool
+        Continue the killed run that was writing ``output`` from its last checkpoint.
+    overwrite : bool
+        Replace an existing ``output``.
     validation : (noisy, clean, axes), optional
         An image with ground truth: its PSNR is reported after every epoch.
     device : str, optional
         ``"cpu"``, ``"cuda"``, ``"mps"``; default the best available.
+    progress : bool or callable
+        True: one line per epoch through ``log``; False: silent; a callable receives a
+        :class:`TrainingProgress` after every step (the command line draws its bar with it).
+    log : callable, optional
+        Where messages go (default: standard error).
 
     Returns
     -------
     TrainedModel
         With the same ``denoise(image, axes=...)`` call as the classical denoisers.
     """
-    from infocus.methods import create_scheme
-    from infocus.nets import channels_last, create_network
-    from infocus.predict.model import TrainedModel
-    from infocus.training.data import (
-        PatchSampler,
-        fixed_validation_patches,
-        split_validation,
-        to_blocks,
-    )
-    from infocus.training.normalize import Normalizer
-
     say = log or (lambda message: print(message, file=sys.stderr))
     config = (config or default_config(method)).with_updates(
-        steps=steps,
-        patch_size=patch_size,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=seed,
+        steps=steps, patch_size=patch_size, batch_size=batch_size,
+        learning_rate=learning_rate, seed=seed,
     )
-    # Check the options now; a blind spot left to be measured ("auto") is resolved with the data.
-    scheme = create_scheme(config.method, **_without_unresolved(config.scheme_options))
+    # Check the options now, before any data is read.
+    scheme = create_scheme(config.method, **config.scheme_options)
     output_path = Path(output).expanduser() if output is not None else None
     checkpoint_dir = checkpoint_dir_for(output_path) if output_path is not None else None
-    if output_path is not None and output_path.exists() and not overwrite:
+    _check_request(scheme, config, targets, output_path, checkpoint_dir, resume, overwrite)
+    data = _load_data(inputs, targets, axes, config)
+    engine = _Engine(data, config, scheme, device=device, say=say, progress=progress,
+                     checkpoint_dir=checkpoint_dir, validation=validation)
+    trained = engine.run(resume=resume)
+    trained.provenance.update(_provenance(config, data.loaded, engine.device, engine.seconds))
+    if output_path is not None and engine.dist.is_main:
+        trained.save(output_path, overwrite=overwrite)
+        if checkpoint_dir is not None:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    engine.dist.barrier()
+    return trained
+
+
+def _check_request(
+    scheme: TrainingScheme, config: TrainingConfig, targets: Any, output: Path | None,
+    checkpoint_dir: Path | None, resume: bool, overwrite: bool,
+) -> None:
+    """Refuse, before any work, what cannot succeed."""
+    if output is not None and output.exists() and not overwrite:
         raise OutputExistsError(
-            f"Model {output_path} already exists; pass --overwrite to replace it or choose another path."
+            f"Model {output} already exists; pass --overwrite to replace it or choose another path."
         )
     if resume and (checkpoint_dir is None or not (checkpoint_dir / CHECKPOINT_NAME).is_file()):
         raise InfocusInputError(
-            f"Nothing to resume: no checkpoint for {output_path} was found; start without --resume."
+            f"Nothing to resume: no checkpoint for {output} was found; start without --resume."
         )
     if scheme.needs_target and targets is None:
         raise InfocusInputError(
             f"Method {config.method!r} learns from pairs; give the targets with --target "
-            "(clean images for care, second noisy captures for n2n)."
+            f"({scheme.target_help} of each input)."
         )
     if not scheme.needs_target and targets is not None:
         raise InfocusInputError(
             f"Method {config.method!r} is self-supervised and uses no targets; drop --target or "
-            "choose care/n2n."
+            "choose a method that learns from pairs."
         )
 
-    device_ = select_device(device)
-    dist = _Distributed(device_)
-    rng = np.random.default_rng([config.seed, dist.rank])
-    torch.manual_seed(config.seed)
-    generator = torch.Generator(device="cpu").manual_seed(config.seed + 7919 * dist.rank)
 
-    # --- data ----------------------------------------------------------------------------
-    loaded = _load(inputs, axes, "input")
-    spatial = _spatial(config, [ax for _, ax in loaded])
-    input_blocks = [b for data, ax in loaded for b in to_blocks(data, ax, spatial=spatial,
-                                                                 channels=config.channels)]
-    target_blocks = None
-    if targets is not None:
-        loaded_targets = _load(targets, axes, "target")
-        if len(loaded_targets) != len(loaded):
-            raise InfocusInputError(
-                f"Got {len(loaded)} input image(s) but {len(loaded_targets)} target image(s); "
-                "give one target per input, in the same order."
-            )
-        target_blocks = [b for data, ax in loaded_targets for b in to_blocks(
-            data, ax, spatial=spatial, channels=config.channels)]
-        for i, (a, b) in enumerate(zip(input_blocks, target_blocks, strict=True)):
-            if tuple(a.shape) != tuple(b.shape):
-                raise InfocusInputError(
-                    f"Input block {i} has shape {tuple(a.shape)} but its target has "
-                    f"{tuple(b.shape)}; inputs and targets must have the same shape."
-                )
-    channels = int(input_blocks[0].shape[0])
-    ndim = len(spatial)
-    config, noise_correlation = _resolve_blind_spot(config, input_blocks, ndim, say)
-    # CARE's targets may be in other units than its inputs (another exposure, another
-    # camera); Noise2Noise's targets are captures like the inputs.
-    relation = (_photometric_relation(input_blocks, target_blocks)
-                if target_blocks is not None and config.method == "care" else None)
-    # Now that the dimensionality is known, rebuild the scheme with its defaults for it.
-    scheme = create_scheme(
-        config.method, **{**default_scheme_options(config.method, ndim), **config.scheme_options}
-    )
-    network_options = {"ndim": ndim, "in_channels": channels, "out_channels": channels}
-    network_options.update(config.network_options)
-    network = create_network(config.network, **network_options)
-    multiple = int(network.size_multiple)
-    patch_shape = _patch_shape(config, input_blocks, multiple)
+# ------------------------------------------------------------------------------ the engine
+@dataclass
+class _State:
+    """What changes while training and is saved in every checkpoint."""
 
-    train_in, train_tg, val_in, val_tg = split_validation(
-        input_blocks, target_blocks, fraction=config.validation_fraction,
-        patch_shape=patch_shape, rng=np.random.default_rng(config.seed),
-    )
-    input_norm = Normalizer.fit(train_in, rng=np.random.default_rng(config.seed))
-    target_norm = (
-        Normalizer.fit(train_tg, rng=np.random.default_rng(config.seed))
-        if config.method == "care" and train_tg is not None
-        else input_norm
-    )
-    sampler = PatchSampler(train_in, train_tg, patch_shape=patch_shape, augment=config.augment,
-                           rotate=getattr(scheme, "rotation_invariant", True), rng=rng)
-    val_x, val_y = fixed_validation_patches(
-        val_in, val_tg, patch_shape, config.validation_patches, np.random.default_rng(config.seed + 1)
-    )
-    val_x_t = torch.from_numpy(input_norm.normalize(val_x, channel_axis=1)).to(device_)
-    val_y_t = (torch.from_numpy(target_norm.normalize(val_y, channel_axis=1)).to(device_)
-               if val_y is not None else None)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    step: int = 0
+    best_val_loss: float = math.inf
+    best_weights: dict[str, Any] | None = None
+    best_epoch: int = 0
 
-    # --- optimisation ----------------------------------------------------------------------
-    network.to(device_)
-    channels_last(network, ndim)
-    model = dist.wrap(network, device_)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    if config.schedule == "cosine":
-        scheduler: Any = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
-    else:
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5)
-    history: list[dict[str, Any]] = []
-    start_step = 0
-    best = {"val_loss": math.inf, "state": None, "epoch": 0}
-    if resume:
-        assert checkpoint_dir is not None
-        state = torch.load(checkpoint_dir / CHECKPOINT_NAME, map_location=device_, weights_only=True)
-        saved_config = json.loads(state["config"])
-        if saved_config != config.to_dict():
+
+class _Engine:
+    """One training run: set up from the data and the method, optimise, hand back the model."""
+
+    def __init__(
+        self, data: _TrainingData, config: TrainingConfig, scheme: TrainingScheme, *,
+        device: str | None, say: Callable[[str], None], progress: bool | ProgressCallback,
+        checkpoint_dir: Path | None, validation: tuple[np.ndarray, np.ndarray, str] | None,
+    ) -> None:
+        self.data = data
+        self.config = config
+        self.scheme = scheme
+        self.device = select_device(device)
+        self.dist = _Distributed(self.device)
+        self.say = say
+        self.progress = progress
+        self.checkpoint_dir = checkpoint_dir
+        self.validation = validation
+        self.seconds = 0.0
+        self.fitted = Fitted()
+
+    # --- set-up -------------------------------------------------------------------------
+    def _fit(self, resume_state: dict[str, Any] | None) -> None:
+        """What the method measures on the data (taken from the checkpoint when resuming)."""
+        if resume_state is not None and "fitted" in resume_state:
+            self.fitted = Fitted(**json.loads(resume_state["fitted"]))
+        else:
+            self.fitted = self.scheme.fit(FitData(
+                inputs=self.data.inputs, targets=self.data.targets, ndim=self.data.ndim,
+                spatial=self.data.spatial, options=dict(self.config.scheme_options),
+                seed=self.config.seed, say=self.say, planes=self.data.planes,
+                pretrain=self._pretrain,
+            ))
+        options = {**self.config.scheme_options, **self.fitted.options}
+        self.config = self.config.with_updates(scheme_options=options)
+        # With the dimensionality known, rebuild the scheme with its defaults for it.
+        defaults = create_scheme(self.config.method, **options).defaults_for(self.data.ndim)
+        self.scheme = create_scheme(self.config.method, **{**defaults, **options})
+
+    def _pretrain(self, method: str, **options: Any) -> TrainedModel:
+        """Train another method on the same data with its defaults (for bootstrapping)."""
+        config = default_config(method).with_updates(
+            seed=self.config.seed, spatial=self.config.spatial, channels=self.config.channels,
+            scheme_options=options or None)
+        self.say(f"Training {method} first ({config.steps} steps) ...")
+        engine = _Engine(self.data, config, create_scheme(method, **options), device=None,
+                         say=self.say, progress=self.progress, checkpoint_dir=None,
+                         validation=None)
+        return engine.run(resume=False)
+
+    def _build_network(self) -> torch.nn.Module:
+        from infocus.nets import create_network
+
+        options = {"ndim": self.data.ndim, **self.scheme.network_options(self.data.channels)}
+        options.update(self.config.network_options)
+        return create_network(self.config.network, **options)
+
+    def _normalizers(self, train_in: list[Any], train_tg: list[Any] | None
+                     ) -> tuple[Normalizer, Normalizer]:
+        from infocus.intensity import Normalizer
+
+        input_norm = Normalizer.fit(train_in, rng=np.random.default_rng(self.config.seed))
+        if self.scheme.separate_target_normalization and train_tg is not None:
+            return input_norm, Normalizer.fit(train_tg, rng=np.random.default_rng(self.config.seed))
+        return input_norm, input_norm
+
+    def _setup(self, resume_state: dict[str, Any] | None) -> None:
+        from infocus.training.data import PatchSampler, fixed_validation_patches, split_validation
+
+        config = self.config
+        self._fit(resume_state)
+        config = self.config
+        self.rng = np.random.default_rng([config.seed, self.dist.rank])
+        torch.manual_seed(config.seed)
+        self.generator = torch.Generator(device="cpu").manual_seed(
+            config.seed + 7919 * self.dist.rank)
+        self.network = self._build_network()
+        patch_shape = _patch_shape(config, self.data.inputs, int(self.network.size_multiple))
+        train_in, train_tg, val_in, val_tg = split_validation(
+            self.data.inputs, self.data.targets, fraction=config.validation_fraction,
+            patch_shape=patch_shape, rng=np.random.default_rng(config.seed),
+        )
+        self.input_norm, self.target_norm = self._normalizers(train_in, train_tg)
+        self.scheme = self.scheme.bind(self.fitted.state, self.input_norm)
+        self.sampler = PatchSampler(train_in, train_tg, patch_shape=patch_shape,
+                                    augment=config.augment,
+                                    rotate=self.scheme.rotation_invariant, rng=self.rng)
+        val_x, val_y = fixed_validation_patches(
+            val_in, val_tg, patch_shape, config.validation_patches,
+            np.random.default_rng(config.seed + 1))
+        self.val_x = self._tensor(val_x, self.input_norm)
+        self.val_y = self._tensor(val_y, self.target_norm) if val_y is not None else None
+
+    def _tensor(self, array: np.ndarray, norm: Normalizer) -> torch.Tensor:
+        return torch.from_numpy(norm.normalize(array, channel_axis=1)).to(self.device)
+
+    def _model(self, history: list[dict[str, Any]]) -> TrainedModel:
+        from infocus.predict.model import TrainedModel
+
+        return TrainedModel(network=self.network, config=self.config, spatial=self.data.spatial,
+                            input_norm=self.input_norm, target_norm=self.target_norm,
+                            history=history, state=dict(self.fitted.state))
+
+    # --- optimisation -------------------------------------------------------------------
+    def run(self, *, resume: bool) -> TrainedModel:
+        from infocus.nets import channels_last
+
+        resume_state = self._read_checkpoint() if resume else None
+        self._setup(resume_state)
+        config, ndim = self.config, self.data.ndim
+        self.network.to(self.device)
+        channels_last(self.network, ndim)
+        model = self.dist.wrap(self.network, self.device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        scheduler: Any = (
+            torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
+            if config.schedule == "cosine"
+            else torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5))
+        state = _State()
+        if resume_state is not None:
+            state = self._restore(resume_state, optimizer, scheduler)
+        started = time.perf_counter()
+        stopped_early = self._optimise(model, optimizer, scheduler, state, started)
+        if stopped_early and state.best_weights is not None:
+            self.network.load_state_dict(state.best_weights)
+        self.network.eval()
+        self.seconds = time.perf_counter() - started
+        return self._model(state.history)
+
+    def _optimise(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                  scheduler: Any, state: _State, started: float) -> bool:
+        """The steps from ``state.step`` on; True when stopped early."""
+        config = self.config
+        running: list[float] = []
+        terms: dict[str, list[float]] = {}
+        self.network.train()
+        for step in range(state.step, config.steps):
+            loss, logged = self._step(model, optimizer)
+            if config.schedule == "cosine":
+                scheduler.step()
+            running.append(loss)
+            for name, value in logged.items():
+                terms.setdefault(name, []).append(value)
+            done = step + 1
+            recent = float(np.mean(running[-20:]))
+            if done % config.steps_per_epoch and done != config.steps:
+                last = state.history[-1]["val_loss"] if state.history else math.nan
+                self._report(done, recent, last, None)
+                continue
+            entry = self._end_epoch(done, running, terms, optimizer, scheduler, started)
+            running, terms = [], {}
+            state.history.append(entry)
+            state.step = done
+            self._report(done, recent, entry["val_loss"], entry)
+            if entry["val_loss"] < state.best_val_loss:
+                state.best_val_loss = entry["val_loss"]
+                state.best_weights = copy.deepcopy(self.network.state_dict())
+                state.best_epoch = entry["epoch"]
+            if self.checkpoint_dir is not None and self.dist.is_main:
+                self._save_checkpoint(optimizer, scheduler, state)
+            self.dist.barrier()
+            if config.patience is not None and entry["epoch"] - state.best_epoch >= config.patience:
+                self.say(f"Early stop: no better validation loss for {config.patience} epochs; "
+                         f"keeping the weights of epoch {state.best_epoch}.")
+                return True
+        return False
+
+    def _step(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+              ) -> tuple[float, dict[str, float]]:
+        """One optimiser step; the loss and the extra terms the method logs."""
+        from infocus.nets import channels_last
+
+        x_np, y_np = self.sampler.sample(self.config.batch_size)
+        x = self._tensor(x_np, self.input_norm)
+        y = self._tensor(y_np, self.target_norm) if y_np is not None else None
+        batch = self.scheme.prepare(x, y, self.generator)
+        loss, logged = _split_loss(self.scheme.loss(
+            model(channels_last(batch.input, self.data.ndim)), batch))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach()), logged
+
+    def _validate(self) -> float:
+        """Mean loss over the fixed validation patches (masks drawn from a fixed seed)."""
+        from infocus.nets import channels_last
+
+        self.network.eval()
+        generator = torch.Generator(device="cpu").manual_seed(self.config.seed + 104729)
+        losses = []
+        size = self.config.batch_size
+        with torch.inference_mode():
+            for i in range(0, self.val_x.shape[0], size):
+                x = self.val_x[i : i + size]
+                y = self.val_y[i : i + size] if self.val_y is not None else None
+                batch = self.scheme.prepare(x, y, generator)
+                output = self.network(channels_last(batch.input, self.data.ndim))
+                loss, _ = _split_loss(self.scheme.loss(output, batch))
+                losses.append(float(loss) * x.shape[0])
+        self.network.train()
+        return sum(losses) / self.val_x.shape[0]
+
+    def _end_epoch(self, done: int, running: list[float], terms: dict[str, list[float]],
+                   optimizer: torch.optim.Optimizer, scheduler: Any, started: float
+                   ) -> dict[str, Any]:
+        """Validate and make the history entry of the epoch that ends at step ``done``."""
+        dist, config = self.dist, self.config
+        val_loss = dist.mean(self._validate()) if dist.is_main or dist.enabled else math.nan
+        if config.schedule == "plateau":
+            scheduler.step(val_loss)
+        entry: dict[str, Any] = {
+            "epoch": -(-done // config.steps_per_epoch),
+            "step": done,
+            "train_loss": dist.mean(float(np.mean(running))) if running else math.nan,
+            "val_loss": val_loss,
+            "learning_rate": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - started,
+        }
+        for name, values in terms.items():
+            entry[f"train_{name}"] = dist.mean(float(np.mean(values)))
+        if self.validation is not None and dist.is_main:
+            from infocus.metrics import psnr
+
+            noisy, clean, axes = self.validation
+            denoised = self._model([]).denoise(noisy, axes=axes, backend="torch")
+            entry["val_psnr"] = psnr(denoised, clean)
+            self.network.train()
+        return entry
+
+    def _report(self, done: int, loss: float, val_loss: float, entry: dict[str, Any] | None
+                ) -> None:
+        if not self.dist.is_main or self.progress is False:
+            return
+        if callable(self.progress):
+            self.progress(TrainingProgress(self.config.method, done, self.config.steps, loss,
+                                           val_loss, entry))
+        elif entry is not None:
+            extra = f", val PSNR {entry['val_psnr']:.2f} dB" if "val_psnr" in entry else ""
+            self.say(f"epoch {entry['epoch']}: step {done}/{self.config.steps}, train loss "
+                     f"{entry['train_loss']:.4g}, val loss {entry['val_loss']:.4g}{extra}")
+
+    # --- checkpoints --------------------------------------------------------------------
+    def _read_checkpoint(self) -> dict[str, Any]:
+        assert self.checkpoint_dir is not None
+        return torch.load(self.checkpoint_dir / CHECKPOINT_NAME, map_location=self.device,
+                          weights_only=True)
+
+    def _restore(self, saved: dict[str, Any], optimizer: torch.optim.Optimizer, scheduler: Any
+                 ) -> _State:
+        if json.loads(saved["config"]) != self.config.to_dict():
             raise InfocusInputError(
                 "The checkpoint was made with other training settings; rerun with the same "
                 "options as the killed run, or start afresh without --resume."
             )
-        network.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["torch_generator"])
-        torch.set_rng_state(state["torch_rng"])
-        rng.bit_generator.state = json.loads(state["numpy_rng"])
-        history = json.loads(state["history"])
-        start_step = int(state["step"])
-        best["val_loss"] = float(state["best_val_loss"])
-        say(f"Resuming {config.method} from step {start_step} of {config.steps}.")
+        self.network.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        self.generator.set_state(saved["torch_generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        self.rng.bit_generator.state = json.loads(saved["numpy_rng"])
+        state = _State(history=json.loads(saved["history"]), step=int(saved["step"]),
+                       best_val_loss=float(saved["best_val_loss"]))
+        self.say(f"Resuming {self.config.method} from step {state.step} of {self.config.steps}.")
+        return state
 
-    validation_model = None
-    if validation is not None:
-        validation_model = TrainedModel(
-            network=network, config=config, spatial=spatial, input_norm=input_norm,
-            target_norm=target_norm, history=history, provenance={},
-        )
-
-    def validate() -> float:
-        network.eval()
-        val_generator = torch.Generator(device="cpu").manual_seed(config.seed + 104729)
-        with torch.inference_mode():
-            losses = []
-            for i in range(0, val_x_t.shape[0], config.batch_size):
-                x = val_x_t[i : i + config.batch_size]
-                y = val_y_t[i : i + config.batch_size] if val_y_t is not None else None
-                batch = scheme.prepare(x, y, val_generator)
-                prediction = network(channels_last(batch.input, ndim))
-                losses.append(float(scheme.loss(prediction, batch)) * x.shape[0])
-        network.train()
-        return sum(losses) / val_x_t.shape[0]
-
-    progress_ctx: Any = nullcontext(None)
-    show = progress and dist.is_main and sys.stderr.isatty()
-    if show:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        from infocus.cli._common import console
-
-        progress_ctx = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(),
-            TextColumn("step {task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]:.4g} val {task.fields[val]:.4g}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-        )
-    network.train()
-    running: list[float] = []
-    started = time.perf_counter()
-    stopped_early = False
-    with progress_ctx as bar:
-        task = (bar.add_task(f"train {config.method}", total=config.steps, completed=start_step,
-                             loss=math.nan, val=math.nan) if bar is not None else None)
-        for step in range(start_step, config.steps):
-            x_np, y_np = sampler.sample(config.batch_size)
-            x = torch.from_numpy(input_norm.normalize(x_np, channel_axis=1)).to(device_)
-            y = (torch.from_numpy(target_norm.normalize(y_np, channel_axis=1)).to(device_)
-                 if y_np is not None else None)
-            batch = scheme.prepare(x, y, generator)
-            loss = scheme.loss(model(channels_last(batch.input, ndim)), batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if config.schedule == "cosine":
-                scheduler.step()
-            running.append(float(loss.detach()))
-            done = step + 1
-            if bar is not None:
-                bar.update(task, completed=done, loss=float(np.mean(running[-20:])))
-            if done % config.steps_per_epoch and done != config.steps:
-                continue
-            # --- end of an epoch: validate, log, checkpoint, maybe stop -------------------
-            val_loss = dist.mean(validate()) if dist.is_main or dist.enabled else math.nan
-            if config.schedule == "plateau":
-                scheduler.step(val_loss)
-            entry: dict[str, Any] = {
-                "epoch": -(-done // config.steps_per_epoch),
-                "step": done,
-                "train_loss": dist.mean(float(np.mean(running))) if running else math.nan,
-                "val_loss": val_loss,
-                "learning_rate": optimizer.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - started,
-            }
-            running = []
-            if validation_model is not None and dist.is_main:
-                from infocus.metrics import psnr
-
-                noisy, clean, val_axes = validation
-                denoised = validation_model.denoise(noisy, axes=val_axes, backend="torch")
-                entry["val_psnr"] = psnr(denoised, clean)
-                network.train()
-            history.append(entry)
-            if bar is not None:
-                bar.update(task, val=val_loss)
-            elif dist.is_main and progress:
-                extra = f", val PSNR {entry['val_psnr']:.2f} dB" if "val_psnr" in entry else ""
-                say(f"epoch {entry['epoch']}: step {done}/{config.steps}, train loss "
-                    f"{entry['train_loss']:.4g}, val loss {val_loss:.4g}{extra}")
-            if val_loss < best["val_loss"]:
-                best.update(val_loss=val_loss, state=copy.deepcopy(network.state_dict()),
-                            epoch=entry["epoch"])
-            if checkpoint_dir is not None and dist.is_main:
-                _save_checkpoint(checkpoint_dir, network, optimizer, scheduler, generator, rng,
-                                 history, done, best["val_loss"], config)
-            dist.barrier()
-            if (config.patience is not None
-                    and entry["epoch"] - best["epoch"] >= config.patience):
-                say(f"Early stop: no better validation loss for {config.patience} epochs; "
-                    f"keeping the weights of epoch {best['epoch']}.")
-                stopped_early = True
-                break
-    if stopped_early and best["state"] is not None:
-        network.load_state_dict(best["state"])
-    network.eval()
-    trained = TrainedModel(
-        network=network, config=config, spatial=spatial, input_norm=input_norm,
-        target_norm=target_norm, history=history,
-        provenance=_provenance(config, loaded, device_, time.perf_counter() - started),
-    )
-    if noise_correlation is not None:
-        trained.provenance["noise_correlation"] = noise_correlation
-    if relation is not None:
-        trained.provenance["photometric_relation"] = relation
-    if output_path is not None and dist.is_main:
-        trained.save(output_path, overwrite=overwrite)
-        if checkpoint_dir is not None:
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    dist.barrier()
-    return trained
+    def _save_checkpoint(self, optimizer: torch.optim.Optimizer, scheduler: Any, state: _State
+                         ) -> None:
+        """Everything needed to continue bit-identically; only tensors, numbers and strings,
+        so it loads with ``torch.load(weights_only=True)`` (no pickled code)."""
+        assert self.checkpoint_dir is not None
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        saved = {
+            "model": self.network.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": json.dumps(self.rng.bit_generator.state),
+            "history": json.dumps(state.history),
+            "step": state.step,
+            "best_val_loss": state.best_val_loss,
+            "config": json.dumps(self.config.to_dict()),
+            "fitted": json.dumps({"options": self.fitted.options, "state": self.fitted.state}),
+        }
+        temporary = self.checkpoint_dir / f".{CHECKPOINT_NAME}.tmp"
+        torch.save(saved, temporary)
+        os.replace(temporary, self.checkpoint_dir / CHECKPOINT_NAME)
 
 
-def _save_checkpoint(
-    folder: Path, network: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-    generator: torch.Generator, rng: np.random.Generator, history: list[dict[str, Any]],
-    step: int, best_val_loss: float, config: TrainingConfig,
-) -> None:
-    """Everything needed to continue bit-identically; only tensors, numbers and strings, so it
-    loads with ``torch.load(weights_only=True)`` (no pickled code)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {
-        "model": network.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "torch_generator": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "numpy_rng": json.dumps(rng.bit_generator.state),
-        "history": json.dumps(history),
-        "step": step,
-        "best_val_loss": best_val_loss,
-        "config": json.dumps(config.to_dict()),
-    }
-    temporary = folder / f".{CHECKPOINT_NAME}.tmp"
-    torch.save(state, temporary)
-    os.replace(temporary, folder / CHECKPOINT_NAME)
-
-
-def _photometric_relation(inputs: list[Any], targets: list[Any]) -> list[dict[str, float]]:
-    """Per channel, how target intensities relate to input intensities at large scales
-    (:func:`infocus.predict.calibration.photometric_relation`), from sampled planes."""
-    from infocus.predict.calibration import photometric_relation
-    from infocus.training.data import sample_planes
-
-    x, t = sample_planes(inputs), sample_planes(targets)
-    relations = [photometric_relation(x[c], t[c]) for c in range(x.shape[0])]
-    return [{"alpha": alpha, "beta": beta} for alpha, beta in relations]
+def _split_loss(loss: torch.Tensor | dict[str, torch.Tensor]
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+    """The scalar to minimise and the other terms a method's loss logs."""
+    if isinstance(loss, dict):
+        return loss["loss"], {k: float(v.detach()) for k, v in loss.items() if k != "loss"}
+    return loss, {}
 
 
 def _provenance(

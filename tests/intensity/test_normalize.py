@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infocus._errors import InfocusInputError
-from infocus.training import Normalizer, to_blocks
+from infocus.intensity import Normalizer
+from infocus.training import to_blocks
 
 
 class CountingArray:

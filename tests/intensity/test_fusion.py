@@ -1,4 +1,4 @@
-"""Fusing a blind-spot prediction with the noisy pixel (infocus.predict.fusion)."""
+"""Fusing a blind-spot prediction with the noisy pixel (infocus.intensity.fusion)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import infocus.predict.fusion as fusion
+import infocus.intensity.fusion as fusion
 from conftest import blobs_image
 from infocus._errors import InfocusInputError
-from infocus.predict.fusion import fuse_with_noisy, fusion_weight
+from infocus.intensity.fusion import fuse_with_noisy, fusion_weight
 
 
 def _mse(a: np.ndarray, b: np.ndarray) -> float:
@@ -63,33 +63,39 @@ def test_docstring_examples_run():
 
 
 # --------------------------------------------------------------------------- in the model
-def _n2v_model(**provenance):
+def _n2v_model(**state):
     import torch
 
+    from infocus.intensity.normalize import Normalizer
+    from infocus.methods.config import default_config
     from infocus.nets import create_network
     from infocus.predict.model import TrainedModel
-    from infocus.training.config import default_config
-    from infocus.training.normalize import Normalizer
 
     torch.manual_seed(0)
     network = create_network("unet", ndim=2, depth=2, base_filters=8).eval()
     norm = Normalizer(mean=(100.0,), std=(20.0,))
     config = default_config("n2v").with_updates(scheme_options={"blind_spot": []})
     return TrainedModel(network=network, config=config, spatial="YX", input_norm=norm,
-                        target_norm=norm, provenance=dict(provenance))
+                        target_norm=norm, state=dict(state))
 
 
-def test_models_fuse_by_default_only_where_it_is_sound():
-    assert _n2v_model().fuses_noisy_pixel
-    assert not _n2v_model(noise_correlation={"correlated": True}).fuses_noisy_pixel
+def test_models_fuse_by_default_only_where_it_is_sound(rng):
+    image = (rng.poisson(30, (64, 64)) * 2 + 100).astype(np.float32)
+
+    def fuses(model) -> bool:
+        return not np.array_equal(model.denoise(image, backend="torch"),
+                                  model.denoise(image, backend="torch", pixel_fusion=False))
+
+    assert fuses(_n2v_model())
+    assert not fuses(_n2v_model(noise_correlation={"correlated": True}))
     wide = _n2v_model()
     wide.config = wide.config.with_updates(
         scheme_options={"blind_spot": [[0, -1], [0, 1]], "fraction": 0.02})
-    assert not wide.fuses_noisy_pixel
+    assert not fuses(wide)
     care = _n2v_model()
     care.config = care.config.with_updates(method="care", scheme_options={})
-    assert not care.blind_spot and not care.fuses_noisy_pixel
-    with pytest.raises(InfocusInputError, match="blind-spot models"):
+    assert not care.blind_spot
+    with pytest.raises(InfocusInputError, match="has no prediction option 'pixel_fusion'"):
         care.denoise(np.full((64, 64), 100.0, np.float32), pixel_fusion=True)
 
 

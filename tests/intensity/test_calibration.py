@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import blobs_image, passthrough_care_model
-from infocus.predict.calibration import MAX_GAIN, calibrate_intensity, photometric_relation
-from infocus.training.config import default_config
+from infocus._errors import InfocusInputError
+from infocus.intensity.calibration import MAX_GAIN, calibrate_intensity, photometric_relation
+from infocus.methods.config import default_config
 
 
 def _scene(rng: np.random.Generator, shape=(128, 128)) -> np.ndarray:
@@ -73,13 +74,12 @@ def test_care_prediction_is_calibrated_by_default(rng):
     clean = np.stack([_scene(rng, (96, 96)) for _ in range(2)]).astype(np.float32)
     noisy = rng.poisson(clean).astype(np.float32)
     model = passthrough_care_model({"alpha": 1.0, "beta": 0.0})
-    assert model.calibrates_intensity
     plain = model.denoise(noisy, axes="SYX", calibrate=False)
     np.testing.assert_allclose(plain, 1.3 * noisy + 7, rtol=1e-4, atol=1e-2)
-    assert model.last_intensity_fits == []
+    assert model.last_notes == []
     calibrated = model.denoise(noisy, axes="SYX")
-    assert len(model.last_intensity_fits) == 2
-    for fit in model.last_intensity_fits:
+    assert len(model.last_notes) == 2
+    for fit in model.last_notes:
         assert fit.applied and fit.gain == pytest.approx(1 / 1.3, rel=1e-3)
     np.testing.assert_allclose(calibrated, noisy, atol=0.05)
     # Targets in other units (say twice the inputs): the calibration keeps them.
@@ -90,11 +90,10 @@ def test_care_prediction_is_calibrated_by_default(rng):
 def test_care_model_without_a_stored_relation_is_not_calibrated_by_default(rng):
     """Its targets may be in other units; forcing the inputs' scale on it would be wrong."""
     model = passthrough_care_model({"alpha": 1.0, "beta": 0.0})
-    del model.provenance["photometric_relation"]
-    assert not model.calibrates_intensity
+    del model.state["photometric_relation"]
     noisy = rng.poisson(_scene(rng, (64, 64))).astype(np.float32)
     np.testing.assert_allclose(model.denoise(noisy), 1.3 * noisy + 7, rtol=1e-4, atol=1e-2)
-    assert model.last_intensity_fits == []
+    assert model.last_notes == []
 
 
 def test_self_supervised_models_do_not_calibrate_by_default(rng):
@@ -105,9 +104,12 @@ def test_self_supervised_models_do_not_calibrate_by_default(rng):
         network_options={"depth": 1, "base_filters": 4})
     model = train(rng.poisson(30, (2, 64, 64)).astype(np.float32), method="n2v", axes="SYX",
                   config=config, progress=False)
-    assert not model.calibrates_intensity and model.photometric_relation() == (1.0, 0.0)
+    assert "calibrate" not in model.prediction_options
+    assert "photometric_relation" not in model.state
     model.denoise(rng.poisson(30, (40, 40)).astype(np.float32), axes="YX")
-    assert model.last_intensity_fits == []
+    assert model.last_notes == []
+    with pytest.raises(InfocusInputError, match="has no prediction option 'calibrate'"):
+        model.denoise(rng.poisson(30, (40, 40)).astype(np.float32), calibrate=True)
 
 
 def test_care_training_stores_the_relation_and_it_survives_saving(tmp_path, rng):
@@ -121,6 +123,7 @@ def test_care_training_stores_the_relation_and_it_survives_saving(tmp_path, rng)
         network_options={"depth": 1, "base_filters": 4})
     model = train(noisy, targets=clean, method="care", axes="SYX", config=config,
                   progress=False, output=tmp_path / "care")
-    alpha, beta = model.photometric_relation()
-    assert alpha == pytest.approx(1.0, abs=0.05) and beta == pytest.approx(-100, abs=6)
-    assert load_model(tmp_path / "care").photometric_relation() == (alpha, beta)
+    (relation,) = model.state["photometric_relation"]
+    assert relation["alpha"] == pytest.approx(1.0, abs=0.05)
+    assert relation["beta"] == pytest.approx(-100, abs=6)
+    assert load_model(tmp_path / "care").state["photometric_relation"] == [relation]

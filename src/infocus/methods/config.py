@@ -1,4 +1,8 @@
-"""What a training run needs to know, with defaults chosen per method."""
+"""What a training run needs to know, with defaults chosen per method.
+
+It lives beside the methods (below both training and prediction) because a saved model
+carries it: prediction reads it back without importing the training code.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,7 @@ from typing import Any, Literal
 
 from infocus._errors import InfocusInputError
 
-__all__ = ["TrainingConfig", "default_config", "default_scheme_options"]
-
-#: Network used by each training scheme unless told otherwise.
-_DEFAULT_NETWORK = {"n2v2": "unet_n2v2"}
+__all__ = ["TrainingConfig", "default_config"]
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class TrainingConfig:
     Attributes
     ----------
     method : str
-        Training scheme: ``care``, ``n2n``, ``n2v``, ``n2v2``, ``structn2v`` or ``n2s``.
+        A registered method (:func:`infocus.methods.list_schemes`).
     spatial : str
         Which axes the network sees as space: ``"YX"``, ``"ZYX"``, or ``"TYX"`` (time as a
         third dimension); ``"auto"`` picks ``ZYX`` when the data have ``Z``, else ``YX``.
@@ -30,10 +31,8 @@ class TrainingConfig:
     network, network_options :
         Registered network name and its constructor arguments (``depth``, ``base_filters``...).
     scheme_options :
-        Options of the training scheme (e.g. N2V's masked ``fraction``). N2V and N2V2 take
-        ``blind_spot``: ``"auto"`` (default: measure the noise's spatial correlation and hide
-        the correlated neighbours), ``"pixel"`` (the classic blind spot) or a list of
-        ``[dy, dx]`` offsets; training stores the offsets it used.
+        Options of the method (e.g. N2V's masked ``fraction``); what the method resolves from
+        the data before training (e.g. N2V's measured ``blind_spot`` offsets) is stored here.
     steps, steps_per_epoch :
         Optimizer steps in all, and how many make one epoch (validation, checkpoint, early stop).
     patch_size, batch_size, learning_rate :
@@ -119,38 +118,26 @@ class TrainingConfig:
         return cls(**data)
 
 
-#: Width of the default U-Net. 16 first-level filters trained 2.5-3.7x faster per step than 32
-#: on a 2-core CPU and reached the same PSNR per step (docs/benchmarks.md); pass
-#: ``network_options={"base_filters": 32}`` for the CARE/CAREamics size.
-DEFAULT_BASE_FILTERS = 16
-
-
 def default_config(method: str) -> TrainingConfig:
     """The defaults for ``method`` (see docs/benchmarks.md for how they were chosen).
 
-    1200 steps of 16 patches of 64×64 with a 16-filter U-Net: a few minutes on a 2-core CPU,
-    and past BM3D-VST quality on eight 256×256 images at 30 peak photons.
+    The method chooses its network, the network's options and any training settings that
+    differ from the engine's (:attr:`~infocus.methods.TrainingScheme.default_network_options`,
+    :attr:`~infocus.methods.TrainingScheme.default_training`). The engine's: 1200 steps of 16
+    patches of 64×64, a few minutes on a 2-core CPU for a 16-filter U-Net, and past BM3D-VST
+    quality on eight 256×256 images at 30 peak photons.
+
+    Examples
+    --------
+    >>> default_config("n2v2").network
+    'unet_n2v2'
     """
-    method = method.lower()
+    from infocus.methods._base import create_scheme
+
+    scheme = create_scheme(method)
     return TrainingConfig(
-        method=method,
-        network=_DEFAULT_NETWORK.get(method, "unet"),
-        network_options={"base_filters": DEFAULT_BASE_FILTERS},
+        method=method.lower(),
+        network=scheme.default_network,
+        network_options=dict(scheme.default_network_options),
+        **scheme.default_training,
     )
-
-
-#: Share of pixels masked per patch by the blind-spot schemes, by spatial dimensionality.
-#: Noise2Void used 0.2 %; masking more pixels gives more loss terms per step and converged
-#: faster per CPU-second in our measurements (docs/benchmarks.md, "Choosing the defaults"),
-#: up to the density at which masked pixels would sit inside each other's neighbourhood.
-_MASKED_FRACTION = {
-    "n2v": {2: 0.04, 3: 0.02},
-    "n2v2": {2: 0.04, 3: 0.02},
-    "structn2v": {2: 0.02, 3: 0.005},
-}
-
-
-def default_scheme_options(method: str, ndim: int) -> dict[str, Any]:
-    """Scheme options that depend on the data's dimensionality (user options override them)."""
-    fractions = _MASKED_FRACTION.get(method.lower())
-    return {"fraction": fractions[ndim]} if fractions else {}

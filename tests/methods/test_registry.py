@@ -1,0 +1,92 @@
+"""Every registered method goes through one path: train, save, load, predict. And a method is
+one file: nothing outside infocus.methods names one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import infocus
+from conftest import blobs_image
+from infocus._errors import InfocusInputError
+from infocus.methods import create_scheme, list_schemes, scheme_options
+from infocus.methods.config import default_config
+
+SOURCE = Path(infocus.__file__).parent
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "models"
+
+
+def _tiny(name: str):
+    return default_config(name).with_updates(
+        steps=4, steps_per_epoch=2, patch_size=32, batch_size=2, validation_patches=2)
+
+
+@pytest.mark.parametrize("name", list_schemes())
+def test_every_method_trains_saves_loads_and_predicts(name, tmp_path, rng):
+    scheme = create_scheme(name)
+    clean = np.stack([blobs_image((64, 64), rng, n_blobs=12) for _ in range(2)]) * 40 + 10
+    noisy = rng.poisson(clean).astype(np.float32)
+    targets = clean.astype(np.float32) if scheme.needs_target else None
+    model = infocus.train(noisy, method=name, targets=targets, axes="SYX", config=_tiny(name),
+                          output=tmp_path / "model.zip", progress=False, log=lambda m: None)
+    loaded = infocus.load_model(tmp_path / "model.zip")
+    assert loaded.config == model.config and loaded.state == model.state
+    image = noisy[0]
+    expected = model.denoise(image, backend="torch")
+    np.testing.assert_allclose(loaded.denoise(image, backend="torch"), expected, rtol=1e-5,
+                               atol=1e-4)
+    assert expected.shape == image.shape and expected.dtype == np.float32
+    assert np.isfinite(expected).all()
+    if "uncertainty" in loaded.outputs:
+        result = loaded.predict(image, uncertainty=True, backend="torch")
+        assert result.uncertainty.shape == image.shape and (result.uncertainty >= 0).all()
+    else:
+        with pytest.raises(InfocusInputError, match="no uncertainty"):
+            loaded.predict(image, uncertainty=True)
+    if "samples" in loaded.outputs:
+        drawn = loaded.sample(image, n=3)
+        assert drawn.shape == (3, *image.shape) and np.isfinite(drawn).all()
+        np.testing.assert_array_equal(drawn, loaded.sample(image, n=3))  # seeded
+    else:
+        with pytest.raises(InfocusInputError, match="cannot draw posterior samples"):
+            loaded.sample(image, n=3)
+
+
+@pytest.mark.parametrize("name", list_schemes())
+def test_every_method_describes_itself(name):
+    scheme = create_scheme(name)
+    assert scheme.summary and scheme.summary.endswith(").")
+    assert not scheme.needs_target or scheme.target_help
+    assert default_config(name).network == scheme.default_network
+    assert set(scheme.prediction_options).isdisjoint({"axes", "tile_size", "tta", "out"})
+    for option in scheme_options(name):
+        assert option.isidentifier()
+
+
+def test_no_method_is_named_outside_its_file():
+    """training/, predict/ and cli/ ask the registry; a method name written there as a string
+    would be knowledge that belongs in the method's file."""
+    names = "|".join(map(re.escape, list_schemes()))
+    pattern = re.compile(rf"[\"']({names})[\"']")
+    found = [
+        f"{path.relative_to(SOURCE)}:{number}: {line.strip()}"
+        for folder in ("training", "predict", "cli")
+        for path in sorted((SOURCE / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("name", ["n2v", "care"])
+def test_models_saved_by_infocus_0_1_load_and_predict_as_before(name):
+    """Format-1 models (their method state in the provenance) keep loading, and predict
+    exactly what infocus 0.1 predicted for them."""
+    model = infocus.load_model(FIXTURES / f"model-0.1-{name}.zip")
+    assert model.provenance["infocus_version"] == "0.1.0" and model.state
+    image = np.load(FIXTURES / "input-48x48.npy")
+    expected = np.load(FIXTURES / f"model-0.1-{name}-expected.npy")
+    np.testing.assert_array_equal(model.denoise(image, axes="YX", backend="torch"), expected)
