@@ -138,8 +138,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "parameters": int(parameters),
         "network": config.network,
         "prediction_backend": model.last_backend,
-        "pixel_fusion": model.fuses_noisy_pixel,
-        "intensity_calibration": model.calibrates_intensity,
+        # What the method measured and offers at prediction (pixel fusion, calibration, ...).
+        "method_state": sorted(model.state),
+        "prediction_options": list(model.prediction_options),
+        "prediction_report": model.report(),
         "steps_requested": args.steps,
         "optimizer_steps": counter["steps"],
         "history_last_step": int(history[-1]["step"]) if history else 0,

@@ -549,138 +549,182 @@ def tiled_apply(
     """
     source = _as_source(source)
     spatial = _check_spatial_shape(tuple(source.shape[1:]))
-    ndim = len(spatial)
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, (int, np.integer))
         or batch_size < 1
     ):
         raise InfocusInputError(f"batch_size must be a positive integer (got {batch_size!r}).")
-    tshape, origins = _plan_axes(spatial, tile_shape, overlap, multiple)
-    overlaps = _per_axis(overlap, ndim, "overlap", minimum=0)
-    margins = _check_margin(margin, overlaps)
-    padded = padded_shape(spatial, multiple)
-
-    # Per-axis geometry: readers, 1-D windows and their sums (the separable normaliser).
-    readers = [_axis_readers(spatial[d], origins[d], tshape[d]) for d in range(ndim)]
-    windows = [
-        [
-            _window_1d(tshape[d], overlaps[d], margins[d], j == 0, j == len(origins[d]) - 1)
-            for j in range(len(origins[d]))
-        ]
-        for d in range(ndim)
-    ]
-    norms = []
-    for d in range(ndim):
-        norm = np.zeros(padded[d], dtype=np.float64)
-        for origin, window in zip(origins[d], windows[d], strict=True):
-            norm[origin : origin + tshape[d]] += window
-        if not np.all(norm > 0):  # pragma: no cover - guaranteed by plan_tiles and margin
-            raise RuntimeError("tile weights do not cover the image; this is a bug in infocus")
-        norms.append(norm)
-    rest_norm = np.ones((), dtype=np.float64)
-    for norm in norms[1:]:
-        rest_norm = np.multiply.outer(rest_norm, norm)
-
-    # Tiles are generated lazily in row-major order (no per-tile objects are kept). Tile k lies
-    # in row k // per_row; rows [origin of the next batch's first row, ...) stay open, rows
-    # before it are final after each batch. The buffer spans from the last flush to the end
-    # of the furthest row touched since.
-    counts = [len(o) for o in origins]
-    per_row = math.prod(counts[1:])
-    n_tiles = counts[0] * per_row
-
-    def flush_row(first: int) -> int:
-        return origins[0][first // per_row] if first < n_tiles else padded[0]
-
-    height = max(
-        origins[0][(min(first + batch_size, n_tiles) - 1) // per_row] + tshape[0] - flush_row(first)
-        for first in range(0, n_tiles, batch_size)
-    )
-
-    if out is not None:
-        out_shape = tuple(int(n) for n in out.shape)
-        if len(out_shape) != ndim + 1 or out_shape[1:] != spatial:
-            raise InfocusInputError(
-                f"out has shape {out_shape} but the prediction has shape (C_out, "
-                f"{', '.join(map(str, spatial))}); allocate out with that shape."
-            )
-        if out_channels is not None and out_shape[0] != out_channels:
-            raise InfocusInputError(
-                f"out has {out_shape[0]} channels but out_channels is {out_channels}; make them agree."
-            )
-        out_channels = out_shape[0]
-
-    reader = _StripReader(source, readers)
-    crop_rest = tuple(slice(0, n) for n in spatial[1:])
-    window_cache: dict[tuple[tuple[bool, bool], ...], np.ndarray] = {}
-    buffer: np.ndarray | None = None
-    low = 0  # padded row held at buffer row 0
-    high = 0  # one past the furthest padded row accumulated so far
+    grid = _Grid(spatial, tile_shape, overlap, multiple, margin)
+    out_channels = _check_out(out, spatial, out_channels)
+    reader = _StripReader(source, grid.readers)
+    accumulator: _Accumulator | None = None
     done = 0
-    tile_stream = (_make_tile(index, origins, tshape) for index in np.ndindex(*counts))
-    for first in range(0, n_tiles, batch_size):
-        batch = list(itertools.islice(tile_stream, batch_size))
-        flush = flush_row(first + batch_size)
+    tiles = (_make_tile(index, grid.origins, grid.tile) for index in np.ndindex(*grid.counts))
+    for first in range(0, grid.n_tiles, batch_size):
+        batch = list(itertools.islice(tiles, batch_size))
         reader.release_before(batch[0].index[0])
         x = np.stack([reader.tile(t.index) for t in batch])
         y = np.asarray(function(x))
-        if (
-            y.ndim != ndim + 2
-            or y.shape[0] != len(batch)
-            or tuple(y.shape[2:]) != tshape
-            or (out_channels is not None and y.shape[1] != out_channels)
-        ):
-            raise RuntimeError(
-                f"function returned shape {tuple(y.shape)} for a batch of shape {x.shape}; "
-                f"expected (B, C_out, *tile) = ({len(batch)}, "
-                f"{out_channels if out_channels is not None else 'C_out'}, "
-                f"{', '.join(map(str, tshape))})"
-            )
-        if buffer is None:
+        _check_batch_output(y, x, len(batch), grid.tile, out_channels)
+        if accumulator is None:
             out_channels = int(y.shape[1])
-            buffer = np.zeros((out_channels, height, *padded[1:]), dtype=np.float64)
-            product = np.empty((out_channels, *tshape), dtype=np.float64)
             if out is None:
                 out = np.empty((out_channels, *spatial), dtype=np.float32)
-            writer = _RowWriter(out, spatial[0], _row_chunk(out))
+            accumulator = _Accumulator(grid, out_channels, grid.strip_height(batch_size), out)
         for tile, pred in zip(batch, y, strict=True):
-            # Windows depend only on which sides touch the border: at most 3**ndim kinds.
-            weight = window_cache.get(tile.at_border)
-            if weight is None:
-                weight = np.ones((), dtype=np.float64)
-                for d in range(ndim):
-                    weight = np.multiply.outer(weight, windows[d][tile.index[d]])
-                window_cache[tile.at_border] = weight
-            region = (
-                slice(None),
-                slice(tile.origin[0] - low, tile.stop[0] - low),
-                *tile.slices[1:],
-            )
-            np.multiply(weight, pred, out=product)  # reused: no allocation per tile
-            buffer[region] += product
-            high = max(high, tile.stop[0])
-        # Rows [low, flush) are final: normalise, crop to the image and write them out.
-        rows = flush - low
-        if rows > 0:
-            final = buffer[:, :rows]
-            final /= rest_norm  # in place, broadcast: no strip-sized temporaries
-            final /= norms[0][low:flush].reshape((rows,) + (1,) * (ndim - 1))
-            stop = min(flush, spatial[0])
-            if stop > low:
-                writer.write(final[(slice(None), slice(0, stop - low), *crop_rest)])
-            keep = high - flush
-            # Move the unfinished rows to the front in pieces of at most `rows` rows, so source
-            # and destination never overlap and numpy needs no temporary copy.
-            for start in range(0, max(keep, 0), rows):
-                piece = min(rows, keep - start)
-                buffer[:, start : start + piece] = buffer[:, rows + start : rows + start + piece]
-            buffer[:, max(keep, 0) :] = 0.0
-            low = flush
+            accumulator.add(tile, pred)
+        accumulator.flush(grid.flush_row(first + batch_size))
         done += len(batch)
         if progress is not None:
-            progress(done, n_tiles)
+            progress(done, grid.n_tiles)
     return out
+
+
+def _check_out(out: Any, spatial: tuple[int, ...], out_channels: int | None) -> int | None:
+    """The output channel count ``out`` fixes (or ``out_channels``), after checking its shape."""
+    if out is None:
+        return out_channels
+    out_shape = tuple(int(n) for n in out.shape)
+    if len(out_shape) != len(spatial) + 1 or out_shape[1:] != spatial:
+        raise InfocusInputError(
+            f"out has shape {out_shape} but the prediction has shape (C_out, "
+            f"{', '.join(map(str, spatial))}); allocate out with that shape."
+        )
+    if out_channels is not None and out_shape[0] != out_channels:
+        raise InfocusInputError(
+            f"out has {out_shape[0]} channels but out_channels is {out_channels}; make them agree."
+        )
+    return out_shape[0]
+
+
+def _check_batch_output(y: np.ndarray, x: np.ndarray, count: int, tile: tuple[int, ...],
+                        out_channels: int | None) -> None:
+    if (
+        y.ndim != len(tile) + 2
+        or y.shape[0] != count
+        or tuple(y.shape[2:]) != tile
+        or (out_channels is not None and y.shape[1] != out_channels)
+    ):
+        raise RuntimeError(
+            f"function returned shape {tuple(y.shape)} for a batch of shape {x.shape}; "
+            f"expected (B, C_out, *tile) = ({count}, "
+            f"{out_channels if out_channels is not None else 'C_out'}, "
+            f"{', '.join(map(str, tile))})"
+        )
+
+
+class _Grid:
+    """The tile grid of :func:`tiled_apply`: tile origins, readers, 1-D blending windows and
+    their sums per axis (the separable normaliser), and the order tiles are processed in.
+
+    Tiles are generated lazily in row-major order (no per-tile objects are kept). Tile k lies
+    in row k // per_row of the first axis; rows before the first row of the next batch are
+    final after each batch.
+    """
+
+    def __init__(self, spatial: tuple[int, ...], tile_shape: Any, overlap: Any, multiple: Any,
+                 margin: Any) -> None:
+        ndim = len(spatial)
+        self.spatial = spatial
+        self.tile, self.origins = _plan_axes(spatial, tile_shape, overlap, multiple)
+        overlaps = _per_axis(overlap, ndim, "overlap", minimum=0)
+        margins = _check_margin(margin, overlaps)
+        self.padded = padded_shape(spatial, multiple)
+        self.readers = [_axis_readers(spatial[d], self.origins[d], self.tile[d])
+                        for d in range(ndim)]
+        self.windows = [
+            [
+                _window_1d(self.tile[d], overlaps[d], margins[d], j == 0,
+                           j == len(self.origins[d]) - 1)
+                for j in range(len(self.origins[d]))
+            ]
+            for d in range(ndim)
+        ]
+        self.norms = []
+        for d in range(ndim):
+            norm = np.zeros(self.padded[d], dtype=np.float64)
+            for origin, window in zip(self.origins[d], self.windows[d], strict=True):
+                norm[origin : origin + self.tile[d]] += window
+            if not np.all(norm > 0):  # pragma: no cover - guaranteed by plan_tiles and margin
+                raise RuntimeError("tile weights do not cover the image; this is a bug in infocus")
+            self.norms.append(norm)
+        self.rest_norm = np.ones((), dtype=np.float64)
+        for norm in self.norms[1:]:
+            self.rest_norm = np.multiply.outer(self.rest_norm, norm)
+        self.counts = [len(o) for o in self.origins]
+        self.per_row = math.prod(self.counts[1:])
+        self.n_tiles = self.counts[0] * self.per_row
+        self._weights: dict[tuple[tuple[bool, bool], ...], np.ndarray] = {}
+
+    def flush_row(self, first: int) -> int:
+        """The first padded row that tiles from number ``first`` on still touch."""
+        return self.origins[0][first // self.per_row] if first < self.n_tiles else self.padded[0]
+
+    def strip_height(self, batch_size: int) -> int:
+        """Rows the accumulation buffer needs: from the last flush to the furthest row a batch
+        reaches, over all batches."""
+        return max(
+            self.origins[0][(min(first + batch_size, self.n_tiles) - 1) // self.per_row]
+            + self.tile[0] - self.flush_row(first)
+            for first in range(0, self.n_tiles, batch_size)
+        )
+
+    def weight(self, tile: Tile) -> np.ndarray:
+        """The blending window of ``tile``; it depends only on which sides touch the border,
+        so there are at most 3**ndim kinds."""
+        weight = self._weights.get(tile.at_border)
+        if weight is None:
+            weight = np.ones((), dtype=np.float64)
+            for d in range(len(self.tile)):
+                weight = np.multiply.outer(weight, self.windows[d][tile.index[d]])
+            self._weights[tile.at_border] = weight
+        return weight
+
+
+class _Accumulator:
+    """Weighted predictions summed in float64 over a buffer spanning the open strip(s) of
+    tiles; finished rows are normalised, cropped and handed to a :class:`_RowWriter`."""
+
+    def __init__(self, grid: _Grid, channels: int, height: int, out: Any) -> None:
+        self.grid = grid
+        self.buffer = np.zeros((channels, height, *grid.padded[1:]), dtype=np.float64)
+        self.product = np.empty((channels, *grid.tile), dtype=np.float64)
+        self.writer = _RowWriter(out, grid.spatial[0], _row_chunk(out))
+        self.crop_rest = tuple(slice(0, n) for n in grid.spatial[1:])
+        self.low = 0  # padded row held at buffer row 0
+        self.high = 0  # one past the furthest padded row accumulated so far
+
+    def add(self, tile: Tile, prediction: np.ndarray) -> None:
+        region = (
+            slice(None),
+            slice(tile.origin[0] - self.low, tile.stop[0] - self.low),
+            *tile.slices[1:],
+        )
+        np.multiply(self.grid.weight(tile), prediction, out=self.product)  # no allocation
+        self.buffer[region] += self.product
+        self.high = max(self.high, tile.stop[0])
+
+    def flush(self, until: int) -> None:
+        """Rows [low, until) are final: normalise, crop to the image and write them out."""
+        rows = until - self.low
+        if rows <= 0:
+            return
+        grid, buffer, low = self.grid, self.buffer, self.low
+        final = buffer[:, :rows]
+        final /= grid.rest_norm  # in place, broadcast: no strip-sized temporaries
+        final /= grid.norms[0][low:until].reshape((rows,) + (1,) * (len(grid.tile) - 1))
+        stop = min(until, grid.spatial[0])
+        if stop > low:
+            self.writer.write(final[(slice(None), slice(0, stop - low), *self.crop_rest)])
+        keep = self.high - until
+        # Move the unfinished rows to the front in pieces of at most `rows` rows, so source
+        # and destination never overlap and numpy needs no temporary copy.
+        for start in range(0, max(keep, 0), rows):
+            piece = min(rows, keep - start)
+            buffer[:, start : start + piece] = buffer[:, rows + start : rows + start + piece]
+        buffer[:, max(keep, 0) :] = 0.0
+        self.low = until
 
 
 # --------------------------------------------------------------------------------------------
