@@ -65,6 +65,7 @@ from infocus.methods.blind_spot import (
     stratified_mask,
 )
 from infocus.methods.noise2self import NeighbourMean, Noise2Self, grid_mask, replace_neighbour_mean
+from infocus.methods.pn2v import ProbabilisticNoise2Void
 from infocus.methods.supervised import Supervised
 
 #: The method :func:`infocus.train` uses unless told otherwise: self-supervised, so it needs
@@ -84,6 +85,7 @@ __all__ = [
     "Noise2Void",
     "PredictionContext",
     "PredictionRequest",
+    "ProbabilisticNoise2Void",
     "StructFill",
     "StructPattern",
     "Supervised",

@@ -19,6 +19,7 @@ hook                            what the scheme decides
 ``prepare``, ``loss``           the training batch and the (possibly structured) loss
 ``prediction_network``          what runs on each tile at prediction (the network, or the
                                 network plus a posterior computation or sampling)
+``after_training``              what it measures once trained (e.g. its uncertainty's scale)
 ``finish``                      how the tiles' output becomes the result (denormalisation,
                                 pixel fusion, calibration, MMSE, uncertainty)
 ``prediction_options``,         the prediction options and outputs it offers
@@ -286,8 +287,20 @@ class TrainingScheme:
         for inputs normalised by ``normalizer`` (default: nothing to bind)."""
         return self
 
+    def after_training(self, network: nn.Module, patches: Tensor, generator: torch.Generator
+                       ) -> dict[str, Any]:
+        """What to measure once the network is trained, e.g. a calibration factor of its
+        uncertainty, from normalised validation ``patches`` ``(N, C, *patch)`` (no ground
+        truth); merged into the model's state. Default: nothing."""
+        return {}
+
     def check_state(self, state: dict[str, Any], source: str) -> None:
         """Raise a clear error when a loaded model's ``state`` lacks what prediction needs."""
+
+    def check_input(self, noisy: np.ndarray, state: dict[str, Any]) -> None:
+        """Raise a clear error, before any tile is computed, for a block ``(C, *spatial)`` in
+        camera units that this model cannot predict (e.g. intensities its noise model does not
+        cover)."""
 
     def prepare(self, noisy: Tensor, target: Tensor | None, generator: torch.Generator) -> Batch:
         """Build the batch from noisy patches ``(B, C, [Z,] Y, X)`` and an optional target."""

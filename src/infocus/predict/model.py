@@ -359,6 +359,7 @@ class TrainedModel:
                     "them (e.g. with the background value) before denoising."
                 )
             block = layout.to_network(block)
+            self.scheme.check_input(block, self.state)
             outputs = tiled_apply(self.input_norm.normalize(block, channel_axis=0), run,
                                   batch_size=batch_size, **tiling)
             finished = self.scheme.finish(outputs, block, context)
@@ -541,9 +542,12 @@ def _round_up(value: int, multiple: int) -> int:
 
 
 def _bytes_per_voxel(network: torch.nn.Module) -> int:
-    """Rough working memory per input voxel during inference (activations of the widest level)."""
+    """Rough working memory per input voxel during inference: activations of the widest level,
+    plus, for a network with more outputs than inputs (e.g. PN2V's prior samples), what the
+    method computes on each output (a few float32 intermediates per output channel)."""
     config = getattr(network, "config", {})
-    return int(4 * 6 * config.get("base_filters", 32))
+    extra = max(0, int(config.get("out_channels", 1)) - int(config.get("in_channels", 1)))
+    return int(4 * 6 * config.get("base_filters", 32) + 4 * 24 * extra)
 
 
 def load_model(path: str | os.PathLike[str]) -> TrainedModel:

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 __all__ = ["TrainingProgress", "checkpoint_dir_for", "select_device", "train"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: Settings a method trained first (:attr:`FitData.pretrain`) takes from the run it serves.
+_BUDGET = ("steps", "steps_per_epoch", "patch_size", "batch_size", "learning_rate", "schedule",
+           "validation_fraction", "validation_patches", "augment", "seed")
 #: Patch edge used unless told otherwise (CARE, N2V and CAREamics use 64 as well).
 DEFAULT_PATCH = 64
 
@@ -418,10 +421,12 @@ class _Engine:
         self.scheme = create_scheme(self.config.method, **{**defaults, **options})
 
     def _pretrain(self, method: str, **options: Any) -> TrainedModel:
-        """Train another method on the same data with its defaults (for bootstrapping)."""
+        """Train another method on the same data, with its own network and options but this
+        run's budget (steps, patches, seed), e.g. to bootstrap a noise model."""
+        budget = {name: getattr(self.config, name) for name in _BUDGET}
         config = default_config(method).with_updates(
-            seed=self.config.seed, spatial=self.config.spatial, channels=self.config.channels,
-            scheme_options=options or None)
+            spatial=self.config.spatial, channels=self.config.channels,
+            scheme_options=options or None, **budget)
         self.say(f"Training {method} first ({config.steps} steps) ...")
         engine = _Engine(self.data, config, create_scheme(method, **options), device=None,
                          say=self.say, progress=self.progress, checkpoint_dir=None,
@@ -504,8 +509,18 @@ class _Engine:
         if stopped_early and state.best_weights is not None:
             self.network.load_state_dict(state.best_weights)
         self.network.eval()
+        self._after_training()
         self.seconds = time.perf_counter() - started
         return self._model(state.history)
+
+    def _after_training(self) -> None:
+        """What the method measures on the trained network (stored with its state)."""
+        generator = torch.Generator(device="cpu").manual_seed(self.config.seed + 15485863)
+        with torch.inference_mode():
+            updates = self.scheme.after_training(self.network, self.val_x, generator)
+        if updates:
+            self.fitted = Fitted(self.fitted.options, {**self.fitted.state, **updates})
+            self.scheme = self.scheme.bind(self.fitted.state, self.input_norm)
 
     def _optimise(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                   scheduler: Any, state: _State, started: float) -> bool:
