@@ -534,6 +534,157 @@ def sample(
     console.print(f"Wrote {n} samples to {written}.")
 
 
+noise_model_app = typer.Typer(
+    help="Fit and inspect noise models p(x|s), the likelihoods pn2v and divnoising train through.",
+    no_args_is_help=True, rich_markup_mode="rich",
+)
+app.add_typer(noise_model_app, name="noise-model")
+
+
+@noise_model_app.command("fit")
+@reports_errors
+def noise_model_fit(
+    inputs: Annotated[list[Path], typer.Argument(help="Noisy images (or one calibration stack).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Noise model to write (.json).")],
+    axes: AxesOption = None,
+    calibration: Annotated[
+        bool, typer.Option("--calibration",
+                           help="INPUT is a stack of noisy captures of a static sample along "
+                           "its first axis (S or T); their mean is the signal."),
+    ] = False,
+    signal: Annotated[
+        Path | None, typer.Option(help="A clean (or denoised) image paired with INPUT.")
+    ] = None,
+    kind: Annotated[
+        str, typer.Option(help="gmm (default), histogram, or poisson_gaussian (parametric).")
+    ] = "gmm",
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Bootstrapping: training steps of the Noise2Void it fits to.", min=1),
+    ] = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Fit a noise model: from calibration captures, from (noisy, signal) pairs, or
+    bootstrapped from a Noise2Void prediction of the noisy images (the default).
+
+    Examples:
+
+      [cyan]infocus noise-model fit calibration.tif --axes TYX --calibration -o camera.json[/]
+
+      [cyan]infocus noise-model fit noisy.tif --signal average.tif -o camera.json[/]
+
+      [cyan]infocus noise-model fit stack.tif --axes SYX -o camera.json[/]
+
+    Then: [cyan]infocus train pn2v stack.tif --axes SYX -o model -p noise_model=camera.json[/]
+    """
+    from infocus.noise.models import save_noise_model
+
+    refuse_existing(output, overwrite)
+    if calibration and signal is not None:
+        raise InfocusInputError("Give either --calibration or --signal, not both.")
+    if kind not in ("gmm", "histogram", "poisson_gaussian"):
+        raise InfocusInputError(
+            f"Unknown --kind {kind!r}; choose gmm, histogram or poisson_gaussian."
+        )
+    if calibration or signal is not None:
+        if kind == "poisson_gaussian":
+            raise InfocusInputError(
+                "--kind poisson_gaussian is measured from the noisy images alone; drop "
+                "--calibration/--signal, or fit a gmm or histogram to the pairs."
+            )
+        pairs = _noise_pairs(inputs, axes, calibration, signal)
+        from infocus.noise.models import fit_pairs
+
+        model = fit_pairs(*pairs, kind)
+        how = "calibration captures" if calibration else f"pairs with {signal}"
+    else:
+        from infocus.training.loop import fit_noise_model
+
+        source = "parametric" if kind == "poisson_gaussian" else "bootstrap"
+        with training_progress() as on_step:
+            model = fit_noise_model([str(p) for p in inputs], axes=axes, source=source,
+                                    kind=kind, steps=steps, log=console.print,
+                                    progress=on_step)
+        how = source
+    save_noise_model(model, output, overwrite=overwrite,
+                     metadata={"fitted_from": how, "inputs": [p.name for p in inputs]})
+    low, high = model.signal_range
+    levels = np.linspace(low, high, 4)
+    _, stds = model.mean_and_std(levels)
+    spread = ", ".join(f"{s:.4g}: {d:.3g}" for s, d in zip(levels, stds, strict=True))
+    console.print(f"Wrote {output}: {model.kind} noise model ({how}) for signals "
+                  f"{low:.4g}–{high:.4g}; noise std at signal {spread}.")
+
+
+def _noise_pairs(inputs: list[Path], axes: str | None, calibration: bool, signal: Path | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(signal, observation) pairs from a calibration stack or from an image and its signal."""
+    from infocus.io import read_image
+    from infocus.noise.models import calibration_pairs
+
+    if len(inputs) != 1:
+        raise InfocusInputError(
+            f"Give one input with --calibration or --signal (got {len(inputs)})."
+        )
+    noisy = read_image(inputs[0], axes=axes)
+    if calibration:
+        captures = [a for a in noisy.axes if a in "ST"]
+        if len(captures) != 1 or len(noisy.axes) - 1 != sum(a in "ZYX" for a in noisy.axes):
+            raise InfocusInputError(
+                f"A calibration stack has one capture axis (S or T) and spatial axes, but "
+                f"{inputs[0].name} has axes {noisy.axes}; pass --axes, e.g. TYX."
+            )
+        stack = np.moveaxis(noisy.data, noisy.axes.index(captures[0]), 0)
+        return calibration_pairs(stack)
+    assert signal is not None
+    clean = read_image(signal, axes=axes or noisy.axes)
+    if clean.data.shape != noisy.data.shape:
+        raise InfocusInputError(
+            f"{signal.name} has shape {clean.data.shape} but {inputs[0].name} has "
+            f"{noisy.data.shape}; pair each noisy image with a signal of the same shape."
+        )
+    return clean.data.astype(np.float64).ravel(), noisy.data.astype(np.float64).ravel()
+
+
+@noise_model_app.command("show")
+@reports_errors
+def noise_model_show(
+    model: Annotated[Path, typer.Argument(help="Noise model (.json) from `noise-model fit`.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Figure to write (.png).")],
+    data: Annotated[
+        Path | None, typer.Option(help="Noisy data to compare with (see --calibration/--signal).")
+    ] = None,
+    axes: AxesOption = None,
+    calibration: Annotated[
+        bool, typer.Option("--calibration", help="DATA is a calibration stack.")
+    ] = False,
+    signal: Annotated[Path | None, typer.Option(help="The signal paired with DATA.")] = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Plot p(x|s) against data: densities at a few signal levels over the observed values,
+    and the noise level against the signal.
+
+    Example: [cyan]infocus noise-model show camera.json --data calibration.tif --axes TYX --calibration -o camera.png[/]
+    """
+    from infocus.noise.figures import plot_noise_model
+    from infocus.noise.models import load_noise_model
+
+    refuse_existing(output, overwrite)
+    loaded = load_noise_model(model)
+    pairs = None
+    if data is not None:
+        if not calibration and signal is None:
+            raise InfocusInputError(
+                "Say how DATA gives signals: --calibration (a stack of captures of a static "
+                "sample) or --signal FILE (a clean or denoised image)."
+            )
+        pairs = _noise_pairs([data], axes, calibration, signal)
+    elif calibration or signal is not None:
+        raise InfocusInputError("--calibration and --signal describe --data; give --data too.")
+    written = plot_noise_model(loaded, output, pairs=pairs, overwrite=overwrite)
+    console.print(f"Wrote {written}.")
+
+
 @app.command()
 @reports_errors
 def evaluate(

@@ -22,8 +22,7 @@ from infocus.methods._base import FitData
 from infocus.noise.models import (
     NoiseModel,
     PoissonGaussianNoiseModel,
-    fit_gaussian_mixture,
-    fit_histogram,
+    fit_pairs,
     load_noise_model,
     noise_model_from_dict,
 )
@@ -130,13 +129,7 @@ def _bootstrap(data: FitData, planes: np.ndarray, kind: str) -> NoiseModel:
         signal, observed = signal[keep], observed[keep]
     # The model covers the data's signal range, even where an undertrained (or very smooth)
     # prediction does not reach: its trends extend there.
-    low, high = _signal_range(flat)
-    if kind == "histogram":
-        return fit_histogram(signal, observed, low=min(low, observed.min()),
-                             high=max(high, observed.max()))
-    if kind == "gmm":
-        return fit_gaussian_mixture(signal, observed, signal_range=(low, high), rng=rng)
-    raise InfocusInputError(f"Unknown noise_model_kind {kind!r}; choose 'gmm' or 'histogram'.")
+    return fit_pairs(signal, observed, kind, signal_range=_signal_range(flat), rng=rng)
 
 
 def _signal_range(planes: np.ndarray) -> tuple[float, float]:
@@ -164,3 +157,35 @@ def _parametric(planes: np.ndarray) -> NoiseModel:
 def log_mean_exp(values: Tensor, dim: int) -> Tensor:
     """:math:`\\log \\frac1K \\sum_k e^{v_k}` along ``dim``, computed stably."""
     return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
+
+
+class UsesNoiseModel:
+    """The hooks PN2V and DivNoising share: the stored noise model is checked when a model is
+    loaded, checked against each image before it is predicted, and bound to the network's
+    normalisation (:attr:`likelihood`)."""
+
+    def check_state(self, state: dict[str, Any], source: str) -> None:
+        stored_noise_model(state, source)
+
+    def check_input(self, noisy: np.ndarray, state: dict[str, Any]) -> None:
+        stored_noise_model(state, "this model").check_covers(noisy, what="the image")
+
+    def bind(self, state: dict[str, Any], normalizer: Any) -> Any:
+        import dataclasses
+
+        bound = dataclasses.replace(self)  # type: ignore[type-var]
+        likelihood = NormalizedLikelihood(stored_noise_model(state, "this model"),
+                                          normalizer.mean, normalizer.std)
+        object.__setattr__(bound, "_likelihood", likelihood)
+        return bound
+
+    @property
+    def likelihood(self) -> NormalizedLikelihood:
+        likelihood = getattr(self, "_likelihood", None)
+        if likelihood is None:
+            raise InfocusInputError(
+                "This method needs its noise model before computing a loss or a prediction; "
+                "train it with infocus.train (which fits or bootstraps one) or load a trained "
+                "model."
+            )
+        return likelihood

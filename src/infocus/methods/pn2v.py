@@ -37,7 +37,6 @@ Noise2Void", ISBI 2020.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -58,9 +57,9 @@ from infocus.methods._base import (
 )
 from infocus.methods._likelihood import (
     NormalizedLikelihood,
+    UsesNoiseModel,
     fit_noise_model,
     log_mean_exp,
-    stored_noise_model,
 )
 from infocus.methods.blind_spot import (
     _MEASURED_FILL,
@@ -81,7 +80,7 @@ DEFAULT_SAMPLES = 64
 
 
 @dataclass(frozen=True)
-class ProbabilisticNoise2Void(Noise2Void):
+class ProbabilisticNoise2Void(UsesNoiseModel, Noise2Void):
     """PN2V: N2V's blind spots, a network with ``samples`` outputs per channel, the
     noise-model loss and the Bayesian prediction (module docstring).
 
@@ -137,26 +136,10 @@ class ProbabilisticNoise2Void(Noise2Void):
         _, record = fit_noise_model(data, self.noise_model, self.noise_model_kind)
         return Fitted(options=blind.options, state={**blind.state, **record})
 
-    def check_state(self, state: dict[str, Any], source: str) -> None:
-        stored_noise_model(state, source)
-
     def bind(self, state: dict[str, Any], normalizer: Any) -> ProbabilisticNoise2Void:
-        bound = dataclasses.replace(self)
-        likelihood = NormalizedLikelihood(stored_noise_model(state, "this model"),
-                                          normalizer.mean, normalizer.std)
-        object.__setattr__(bound, "_likelihood", likelihood)
+        bound = super().bind(state, normalizer)
         object.__setattr__(bound, "_prior_scale", float(state.get("prior_scale", 1.0)))
         return bound
-
-    @property
-    def likelihood(self) -> NormalizedLikelihood:
-        likelihood = getattr(self, "_likelihood", None)
-        if likelihood is None:
-            raise InfocusInputError(
-                "PN2V needs its noise model before computing a loss or a prediction; train it "
-                "with infocus.train (which fits or bootstraps one) or load a trained model."
-            )
-        return likelihood
 
     def loss(self, prediction: Tensor, batch: Batch) -> Tensor:
         """Negative log of the mean likelihood of the observation over the prior samples, at
@@ -197,9 +180,6 @@ class ProbabilisticNoise2Void(Noise2Void):
         if prior <= 0:
             return {"prior_scale": 1.0}
         return {"prior_scale": float(np.sqrt(max(residual - noise, 0.0) / prior))}
-
-    def check_input(self, noisy: np.ndarray, state: dict[str, Any]) -> None:
-        stored_noise_model(state, "this model").check_covers(noisy, what="the image")
 
     def prediction_network(self, network: nn.Module, request: PredictionRequest) -> nn.Module:
         estimate = request.options.get("estimate", "mmse")

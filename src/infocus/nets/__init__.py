@@ -5,7 +5,7 @@ model is fully described by ``(name, model.config)``::
 
     from infocus.nets import create_network, list_networks
 
-    list_networks()                                  # ['unet', 'unet_n2v2']
+    list_networks()                                  # ['divnoising_vae', 'unet', ...]
     model = create_network("unet", ndim=2, depth=2, base_filters=32)
     again = create_network("unet", **model.config)   # the same architecture
     again.load_state_dict(model.state_dict())
@@ -17,6 +17,9 @@ Registered architectures
 ``unet_n2v2``
     The same class with the N2V2 changes (Höck et al. 2022): anti-aliased max-blur-pooling and
     no skip connection at full resolution; see :func:`infocus.nets.unet.unet_n2v2`.
+``divnoising_vae``
+    The fully convolutional VAE of DivNoising (Prakash et al. 2021), see
+    :class:`~infocus.nets.vae.DivNoisingVAE`.
 
 Importing this package registers every architecture.
 """
@@ -32,8 +35,10 @@ from torch import nn
 from infocus._errors import InfocusInputError
 from infocus.nets._registry import NETWORKS, NetworkFactory
 from infocus.nets.unet import UNet  # importing the module registers "unet" and "unet_n2v2"
+from infocus.nets.vae import DivNoisingVAE  # registers "divnoising_vae"
 
 __all__ = [
+    "DivNoisingVAE",
     "NETWORKS",
     "NetworkFactory",
     "UNet",

@@ -51,9 +51,11 @@ __all__ = [
     "HistogramNoiseModel",
     "NoiseModel",
     "PoissonGaussianNoiseModel",
+    "FITTED_KINDS",
     "calibration_pairs",
     "fit_gaussian_mixture",
     "fit_histogram",
+    "fit_pairs",
     "load_noise_model",
     "noise_model_from_dict",
     "save_noise_model",
@@ -200,7 +202,7 @@ class PoissonGaussianNoiseModel(NoiseModel):
     --------
     >>> model = PoissonGaussianNoiseModel(gain=2.0, variance_intercept=9.0, low=0, high=100)
     >>> round(float(model.log_likelihood(np.array(50.0), np.array(50.0))), 4)  # N(0; 0, 109)
-    -3.2636
+    -3.2646
     """
 
     gain: float
@@ -239,8 +241,8 @@ class HistogramNoiseModel(NoiseModel):
     :math:`p(x \mid s) = H_{ij} / (w \sum_j H_{ij})` for :math:`x` in bin :math:`j`,
     interpolated linearly in :math:`s` between the centres of neighbouring signal bins (so that
     the likelihood has a gradient with respect to :math:`s`, as in Krull et al. 2020). Empty
-    bins get a small floor probability, and signal bins without pairs borrow the nearest bin
-    that has some.
+    bins, and observations outside the range, get a small floor probability; signal bins
+    without pairs borrow the nearest bin that has some.
 
     Parameters
     ----------
@@ -284,16 +286,17 @@ class HistogramNoiseModel(NoiseModel):
         torch = _torch()
         n = self.bins
         width = (self.high - self.low) / n
-        table = torch.as_tensor(np.log(self.probabilities + self.FLOOR) - math.log(width),
-                                dtype=observed.dtype, device=observed.device)
+        table = torch.as_tensor(self.probabilities + self.FLOOR, dtype=observed.dtype,
+                                device=observed.device)
         observed, signal = torch.broadcast_tensors(observed, signal)
         column = ((observed - self.low) / width).floor().clamp(0, n - 1).long()
         position = ((signal - self.low) / width - 0.5).clamp(0, n - 1)
         row = position.detach().floor().clamp(0, n - 2).long()
         fraction = position - row
-        below = table[row, column]
-        above = table[row + 1, column]
-        return (1 - fraction) * below + fraction * above
+        # Interpolated as probabilities (not their logarithms), so each row stays a density.
+        probability = (1 - fraction) * table[row, column] + fraction * table[row + 1, column]
+        inside = (observed >= self.low) & (observed < self.high)
+        return torch.where(inside, probability.log(), math.log(self.FLOOR)) - math.log(width)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "low": self.low, "high": self.high,
@@ -567,6 +570,30 @@ def fit_gaussian_mixture(
         schedule.step()
     fitted = [p.detach().numpy().copy() for p in params]
     return GaussianMixtureNoiseModel(float(lo), float(hi), *fitted, min_std=min_std)
+
+
+#: What :func:`fit_pairs` can fit.
+FITTED_KINDS = ("gmm", "histogram")
+
+
+def fit_pairs(signal: np.ndarray, observed: np.ndarray, kind: str = "gmm", *,
+              signal_range: tuple[float, float] | None = None,
+              rng: np.random.Generator | int | None = 0) -> NoiseModel:
+    """Fit a noise model of ``kind`` (``"gmm"`` or ``"histogram"``) to (signal, observation)
+    pairs; ``signal_range`` widens the range the model covers (see
+    :func:`fit_gaussian_mixture`)."""
+    if kind == "gmm":
+        return fit_gaussian_mixture(signal, observed, signal_range=signal_range, rng=rng)
+    if kind == "histogram":
+        low = high = None
+        if signal_range is not None:
+            finite = np.asarray(observed)[np.isfinite(observed)]
+            low = min(min(signal_range), float(np.percentile(finite, 0.01)))
+            high = max(max(signal_range), float(np.percentile(finite, 99.99)))
+        return fit_histogram(signal, observed, low=low, high=high)
+    raise InfocusInputError(
+        f"Unknown noise-model kind {kind!r}; choose one of: {', '.join(FITTED_KINDS)}."
+    )
 
 
 def calibration_pairs(

@@ -249,11 +249,8 @@ class TrainedModel:
 
         ``uncertainty_out`` is a writable array to stream the standard deviation into.
         """
-        if uncertainty and "uncertainty" not in self.outputs:
-            raise InfocusInputError(
-                f"Method {self.method!r} gives one estimate per pixel, no uncertainty; train a "
-                "probabilistic method (e.g. pn2v or divnoising) for a per-pixel uncertainty."
-            )
+        if uncertainty:
+            self.require_output("uncertainty")
         request = PredictionRequest(options=self._check_options(options), uncertainty=uncertainty)
         outs = {"denoised": out, **({"uncertainty": uncertainty_out} if uncertainty else {})}
         results = self._run(image, axes, request, outs, tile_size=tile_size, overlap=overlap,
@@ -279,11 +276,7 @@ class TrainedModel:
         """``n`` posterior samples of the clean image, shape ``(n, *image.shape)``: the
         diverse plausible solutions of a generative method (``"samples"`` in :attr:`outputs`).
         ``seed`` makes the draw reproducible."""
-        if "samples" not in self.outputs:
-            raise InfocusInputError(
-                f"Method {self.method!r} gives one estimate per pixel and cannot draw posterior "
-                "samples; train a generative method (e.g. divnoising) to sample."
-            )
+        self.require_output("samples")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise InfocusInputError(f"The number of samples must be a positive integer (got {n!r}).")
         request = PredictionRequest(options={**self._check_options(options), "seed": seed},
@@ -292,6 +285,20 @@ class TrainedModel:
                             overlap=overlap, tta=False, batch_size=batch_size, device=device,
                             backend="torch", progress=progress)
         return results["samples"]
+
+    def require_output(self, output: str) -> None:
+        """Raise a clear error unless the method offers ``output`` (:attr:`outputs`)."""
+        if output in self.outputs:
+            return
+        if output == "samples":
+            raise InfocusInputError(
+                f"Method {self.method!r} gives one estimate per pixel and cannot draw posterior "
+                "samples; train a generative method (e.g. divnoising) to sample."
+            )
+        raise InfocusInputError(
+            f"Method {self.method!r} gives one estimate per pixel, no {output}; train a "
+            "probabilistic method (e.g. pn2v or divnoising) for a per-pixel uncertainty."
+        )
 
     def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """The method's prediction options that were given (None = the default), checked."""
@@ -422,8 +429,12 @@ class TrainedModel:
         request: PredictionRequest,
     ) -> tuple[Any, str]:
         """The batch function for ``network`` (a folded copy of :attr:`network`, maybe wrapped
-        by the method), kept while the weights and the request stay the same: an ONNX export
-        costs about half a second."""
+        by the method); an ONNX Runtime one is kept while the weights and the request stay the
+        same: its export costs about half a second."""
+        if backend == "torch":
+            # Cheap to make, and a method's predictor may hold state (a random generator
+            # that must start afresh with every prediction).
+            return make_runner(network, device=device, ndim=ndim, backend=backend)
         weights = tuple(
             (name, tensor.data_ptr(), tensor._version)
             for name, tensor in self.network.state_dict().items()

@@ -68,6 +68,7 @@ def predict_file(
     output = resolve_path(output)
     targets = {"denoised": output}
     if uncertainty is not None:
+        model.require_output("uncertainty")
         targets["uncertainty"] = resolve_path(uncertainty)
     image = open_image_lazy(source, axes=axes)
     settings = {"tile_size": tile_size, "overlap": overlap, "tta": tta, "batch_size": batch_size,
@@ -106,6 +107,7 @@ def sample_file(
     from infocus.io import open_image_lazy, write_image
     from infocus.io._common import resolve_path
 
+    model.require_output("samples")
     output = resolve_path(output)
     image = open_image_lazy(source, axes=axes)
     if "S" in image.axes:

@@ -30,9 +30,10 @@ from infocus.methods.config import TrainingConfig, default_config
 
 if TYPE_CHECKING:
     from infocus.intensity import Normalizer
+    from infocus.noise.models import NoiseModel
     from infocus.predict.model import TrainedModel
 
-__all__ = ["TrainingProgress", "checkpoint_dir_for", "select_device", "train"]
+__all__ = ["TrainingProgress", "checkpoint_dir_for", "fit_noise_model", "select_device", "train"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 #: Settings a method trained first (:attr:`FitData.pretrain`) takes from the run it serves.
@@ -345,6 +346,41 @@ def train(
     return trained
 
 
+def fit_noise_model(
+    inputs: Any,
+    *,
+    axes: str | None = None,
+    source: str = "bootstrap",
+    kind: str = "gmm",
+    steps: int | None = None,
+    seed: int = 0,
+    progress: bool | ProgressCallback = True,
+    log: Callable[[str], None] | None = None,
+) -> NoiseModel:
+    """The noise model the noise-model methods (PN2V, DivNoising) would fit on ``inputs``.
+
+    Parameters
+    ----------
+    inputs : array, path, or a list of them
+        Noisy images, as for :func:`train`.
+    source : {"bootstrap", "parametric"}
+        ``bootstrap``: fitted to (Noise2Void prediction, noisy) pairs, Noise2Void trained on
+        ``inputs`` for ``steps`` (Prakash et al. 2020); ``parametric``: the Poisson–Gaussian
+        model measured from the noisy images.
+    kind : {"gmm", "histogram"}
+        What a bootstrapped model is.
+    """
+    from infocus.methods._likelihood import fit_noise_model as fit
+
+    say = log or (lambda message: print(message, file=sys.stderr))
+    config = default_config(DEFAULT_METHOD).with_updates(steps=steps, seed=seed)
+    data = _load_data(inputs, None, axes, config)
+    engine = _Engine(data, config, create_scheme(config.method), device=None, say=say,
+                     progress=progress, checkpoint_dir=None, validation=None)
+    model, _ = fit(engine.fit_data(), source, kind)
+    return model
+
+
 def _check_request(
     scheme: TrainingScheme, config: TrainingConfig, targets: Any, output: Path | None,
     checkpoint_dir: Path | None, resume: bool, overwrite: bool,
@@ -408,17 +444,21 @@ class _Engine:
         if resume_state is not None and "fitted" in resume_state:
             self.fitted = Fitted(**json.loads(resume_state["fitted"]))
         else:
-            self.fitted = self.scheme.fit(FitData(
-                inputs=self.data.inputs, targets=self.data.targets, ndim=self.data.ndim,
-                spatial=self.data.spatial, options=dict(self.config.scheme_options),
-                seed=self.config.seed, say=self.say, planes=self.data.planes,
-                pretrain=self._pretrain,
-            ))
+            self.fitted = self.scheme.fit(self.fit_data())
         options = {**self.config.scheme_options, **self.fitted.options}
         self.config = self.config.with_updates(scheme_options=options)
         # With the dimensionality known, rebuild the scheme with its defaults for it.
         defaults = create_scheme(self.config.method, **options).defaults_for(self.data.ndim)
         self.scheme = create_scheme(self.config.method, **{**defaults, **options})
+
+    def fit_data(self) -> FitData:
+        """What the method may look at before training."""
+        return FitData(
+            inputs=self.data.inputs, targets=self.data.targets, ndim=self.data.ndim,
+            spatial=self.data.spatial, options=dict(self.config.scheme_options),
+            seed=self.config.seed, say=self.say, planes=self.data.planes,
+            pretrain=self._pretrain,
+        )
 
     def _pretrain(self, method: str, **options: Any) -> TrainedModel:
         """Train another method on the same data, with its own network and options but this
