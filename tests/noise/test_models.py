@@ -190,3 +190,13 @@ def test_files_round_trip_and_malformed_files_are_refused(tmp_path, gmm):
 def test_docstring_examples_run():
     result = doctest.testmod(models)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_samples_follow_each_model(gmm, rng):
+    """Draws have the model's mean and spread (what the uncertainty calibration simulates)."""
+    for model in _models(gmm):
+        signal = np.full(40_000, 200.0)
+        drawn = model.sample(signal, rng)
+        mean, std = model.mean_and_std(np.array([200.0]), points=8192)
+        assert drawn.mean() == pytest.approx(mean[0], abs=0.05 * std[0]), model.kind
+        assert drawn.std() == pytest.approx(std[0], rel=0.05), model.kind

@@ -28,6 +28,7 @@ from infocus.noise.models import (
 )
 
 __all__ = [
+    "CALIBRATION_MARGIN",
     "NOISE_MODEL_CHOICES",
     "NormalizedLikelihood",
     "fit_noise_model",
@@ -40,6 +41,9 @@ __all__ = [
 #: data (the default, fully unsupervised), or the parametric Poisson–Gaussian model measured
 #: from the noisy data (:func:`~infocus.noise.estimate_noise`).
 NOISE_MODEL_CHOICES = ("bootstrap", "parametric")
+#: Pixels left out at the border of a validation patch when calibrating (the network sees less
+#: context there than in a tiled prediction).
+CALIBRATION_MARGIN = 8
 #: Most (signal, observation) pairs a bootstrapped noise model is fitted on.
 _BOOTSTRAP_PAIRS = 2_000_000
 
@@ -154,15 +158,41 @@ def _parametric(planes: np.ndarray) -> NoiseModel:
     )
 
 
+def interior(tensor: Tensor) -> Tensor:
+    """``tensor`` ``(B, C, ...)`` without :data:`CALIBRATION_MARGIN` pixels at each spatial
+    border (all of it when the patch is too small)."""
+    index = [slice(None), slice(None)]
+    for size in tensor.shape[2:]:
+        cut = CALIBRATION_MARGIN if size > 4 * CALIBRATION_MARGIN else 0
+        index.append(slice(cut, size - cut))
+    return tensor[tuple(index)]
+
+
 def log_mean_exp(values: Tensor, dim: int) -> Tensor:
     """:math:`\\log \\frac1K \\sum_k e^{v_k}` along ``dim``, computed stably."""
     return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
 
 
 class UsesNoiseModel:
-    """The hooks PN2V and DivNoising share: the stored noise model is checked when a model is
-    loaded, checked against each image before it is predicted, and bound to the network's
-    normalisation (:attr:`likelihood`)."""
+    r"""The hooks PN2V and DivNoising share: the stored noise model is checked when a model is
+    loaded, checked against each image before it is predicted, bound to the network's
+    normalisation (:attr:`likelihood`), and used to calibrate the uncertainty.
+
+    Calibrating the uncertainty without ground truth
+    ------------------------------------------------
+    A per-pixel standard deviation is only useful if, where it says :math:`\pm 5`, the error is
+    about 5. Residuals against the noisy image cannot check that: with a bootstrapped noise
+    model the denoiser's own error is already part of the noise model's variance, so it cancels
+    out. Instead the trained model is checked on data it makes itself (a parametric bootstrap):
+    its estimate :math:`\hat s` of the validation patches is taken as a clean image, a noisy
+    image :math:`x^* \sim p(x \mid \hat s)` is drawn from the noise model, and the model's
+    estimate :math:`\hat s^*` and standard deviation :math:`\sigma^*` of :math:`x^*` are
+    compared with :math:`\hat s`. One factor,
+
+    .. math:: u = \sqrt{\overline{(\hat s^* - \hat s)^2} \,/\, \overline{\sigma^{*2}}},
+
+    scales every predicted standard deviation (``uncertainty_scale`` in the model's state).
+    """
 
     def check_state(self, state: dict[str, Any], source: str) -> None:
         stored_noise_model(state, source)
@@ -178,6 +208,18 @@ class UsesNoiseModel:
                                           normalizer.mean, normalizer.std)
         object.__setattr__(bound, "_likelihood", likelihood)
         return bound
+
+    def simulate(self, signal: Tensor, generator: torch.Generator) -> Tensor:
+        """A noisy image drawn from the noise model for a normalised ``signal`` ``(B, C, ...)``,
+        normalised like the network's inputs."""
+        likelihood = self.likelihood
+        shape = (1, -1) + (1,) * (signal.ndim - 2)
+        mean = likelihood.mean.view(shape).double()
+        std = likelihood.std.view(shape).double()
+        camera = (mean + std * signal.detach().double().cpu()).numpy()
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        noisy = likelihood.model.sample(camera, np.random.default_rng(seed))
+        return ((torch.from_numpy(noisy) - mean) / std).to(signal.device, signal.dtype)
 
     @property
     def likelihood(self) -> NormalizedLikelihood:

@@ -23,6 +23,11 @@ The noise model comes from a file (``infocus noise-model fit`` on calibration da
 budget, and a Gaussian mixture is fitted to the (prediction, noisy) pairs (Prakash et al.
 2020, "Boot. GMM", the best fully unsupervised variant of that paper).
 
+The network's prior samples come out too wide where the likelihood hardly constrains their
+spread (low signal-to-noise ratios), which would give the noisy pixel too much weight; after
+training, a factor for their spread is chosen and the uncertainty scaled on data the model
+simulates itself, without ground truth (:meth:`ProbabilisticNoise2Void.after_training`).
+
 The blind spot is N2V's (:class:`~infocus.methods.blind_spot.Noise2Void`), measured and
 widened for spatially correlated noise like ``n2v``'s.
 
@@ -59,6 +64,7 @@ from infocus.methods._likelihood import (
     NormalizedLikelihood,
     UsesNoiseModel,
     fit_noise_model,
+    interior,
     log_mean_exp,
 )
 from infocus.methods.blind_spot import (
@@ -71,9 +77,9 @@ from infocus.methods.blind_spot import (
 
 __all__ = ["ProbabilisticNoise2Void"]
 
-#: Passes of blind-spot masks over the validation patches when calibrating the prior's width:
-#: about 25 passes of 4 % masks see every pixel once.
-_CALIBRATION_PASSES = 25
+#: The factors of the prior's spread :meth:`ProbabilisticNoise2Void.after_training` chooses
+#: among (1: the network's samples as they are).
+PRIOR_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)
 #: Prior samples per pixel. PN2V used 800 on a GPU; on two CPU cores 64 leave the MMSE within
 #: 0.1 dB of 256 on our simulated data at a fraction of the cost (docs/benchmarks.md).
 DEFAULT_SAMPLES = 64
@@ -156,30 +162,31 @@ class ProbabilisticNoise2Void(UsesNoiseModel, Noise2Void):
 
     def after_training(self, network: nn.Module, patches: Tensor, generator: torch.Generator
                        ) -> dict[str, Any]:
-        r"""Calibrate the width of the prior samples without ground truth (module docstring):
-        :math:`c` with :math:`c^2\,\overline{\sigma_p^2} = \overline{(x - \mu_p)^2} -
-        \overline{\sigma_n^2(\mu_p)}` over blind-spot pixels of the validation patches."""
-        residual = prior = noise = 0.0
-        likelihood = self.likelihood
-        for _ in range(_CALIBRATION_PASSES):
-            for start in range(0, patches.shape[0], 16):
-                chunk = patches[start : start + 16]
-                batch = self.prepare(chunk, None, generator)
-                where = batch.mask.nonzero(as_tuple=True)
-                b, c = chunk.shape[:2]
-                output = network(batch.input)
-                samples = output.view(b, c, self.samples, *chunk.shape[2:]).movedim(2, -1)[where]
-                scale = likelihood.std[where[1].cpu()].double()
-                offset = likelihood.mean[where[1].cpu()].double()
-                mean = samples.mean(1).double().cpu()
-                observed = batch.target[where].double().cpu()
-                residual += float((((observed - mean) * scale) ** 2).sum())
-                prior += float((samples.var(1, unbiased=False).double().cpu() * scale**2).sum())
-                _, noise_std = likelihood.model.mean_and_std((offset + scale * mean).numpy())
-                noise += float((noise_std**2).sum())
-        if prior <= 0:
-            return {"prior_scale": 1.0}
-        return {"prior_scale": float(np.sqrt(max(residual - noise, 0.0) / prior))}
+        r"""Choose the prior's width and calibrate the uncertainty on simulated data
+        (:class:`~infocus.methods._likelihood.UsesNoiseModel`).
+
+        PN2V's prior samples come out too wide (at low signal-to-noise ratios the likelihood
+        hardly constrains their spread), and an over-wide prior gives the noisy pixel too
+        much weight. The prior mean of the validation patches is taken as a clean image, a
+        noisy one is drawn from the noise model, and the factor :math:`c` that scales the
+        samples' spread about their mean is chosen among :data:`PRIOR_SCALES` to minimise the
+        MMSE's error on it; the uncertainty is then scaled to match that error.
+        """
+        b, c = patches.shape[:2]
+        truth = network(patches).view(b, c, self.samples, *patches.shape[2:]).mean(2)
+        noisy = self.simulate(truth, generator)
+        samples = network(noisy).view(b, c, self.samples, *patches.shape[2:])
+        best: tuple[float, float, float] | None = None
+        for scale in PRIOR_SCALES:
+            mean, std = posterior_moments(noisy, samples, self.likelihood, prior_scale=scale)
+            error = float(interior(mean - truth).square().mean())
+            spread = float(interior(std).square().mean())
+            if best is None or error < best[1]:
+                best = (scale, error, spread)
+        assert best is not None
+        scale, error, spread = best
+        return {"prior_scale": scale,
+                "uncertainty_scale": float(np.sqrt(error / spread)) if spread > 0 else 1.0}
 
     def prediction_network(self, network: nn.Module, request: PredictionRequest) -> nn.Module:
         estimate = request.options.get("estimate", "mmse")
@@ -192,6 +199,8 @@ class ProbabilisticNoise2Void(UsesNoiseModel, Noise2Void):
                               posterior=estimate == "mmse",
                               prior_scale=getattr(self, "_prior_scale", 1.0))
 
+
+
     def finish(
         self, outputs: np.ndarray, noisy: np.ndarray, context: PredictionContext
     ) -> dict[str, np.ndarray]:
@@ -201,7 +210,8 @@ class ProbabilisticNoise2Void(UsesNoiseModel, Noise2Void):
         if context.request.uncertainty:
             std = np.asarray(context.target_norm.std, dtype=np.float32)
             shape = (-1,) + (1,) * (outputs.ndim - 1)
-            result["uncertainty"] = outputs[channels:] * std.reshape(shape)
+            scale = float(context.state.get("uncertainty_scale", 1.0))
+            result["uncertainty"] = outputs[channels:] * (scale * std.reshape(shape))
         return result
 
 
@@ -223,16 +233,30 @@ class _PosteriorHead(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, c, *spatial = x.shape
         samples = self.network(x).view(b, c, self.samples, *spatial)
-        centre = samples.mean(2, keepdim=True)
-        samples = centre + self.prior_scale * (samples - centre)
-        if self.posterior:
-            channel = torch.arange(c, device=x.device).view(1, c, 1, *[1] * len(spatial))
-            weights = torch.softmax(self.likelihood(x[:, :, None], samples, channel), dim=2)
-        else:
-            weights = torch.full_like(samples, 1.0 / self.samples)
-        mean = (weights * samples).sum(2)
-        variance = (weights * (samples - mean[:, :, None]) ** 2).sum(2)
-        return torch.cat([mean, variance.clamp_min(0).sqrt()], dim=1)
+        mean, std = posterior_moments(x, samples, self.likelihood, prior_scale=self.prior_scale,
+                                      posterior=self.posterior)
+        return torch.cat([mean, std], dim=1)
+
+
+def posterior_moments(
+    noisy: Tensor, samples: Tensor, likelihood: NormalizedLikelihood, *, prior_scale: float,
+    posterior: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """Posterior mean and standard deviation ``(B, C, ...)`` of prior ``samples``
+    ``(B, C, K, ...)`` given the ``noisy`` pixels ``(B, C, ...)`` (module docstring); the
+    samples' spread about their mean is scaled by ``prior_scale`` first. With
+    ``posterior=False``, the prior's moments."""
+    b, c, _, *spatial = samples.shape
+    centre = samples.mean(2, keepdim=True)
+    samples = centre + prior_scale * (samples - centre)
+    if posterior:
+        channel = torch.arange(c, device=noisy.device).view(1, c, 1, *[1] * len(spatial))
+        weights = torch.softmax(likelihood(noisy[:, :, None], samples, channel), dim=2)
+    else:
+        weights = torch.full_like(samples, 1.0 / samples.shape[2])
+    mean = (weights * samples).sum(2)
+    variance = (weights * (samples - mean[:, :, None]) ** 2).sum(2)
+    return mean, variance.clamp_min(0).sqrt()
 
 
 @SCHEMES.register("pn2v")

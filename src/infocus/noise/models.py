@@ -166,8 +166,8 @@ class NoiseModel(ABC):
 
     def sample(self, signal: np.ndarray, rng: np.random.Generator | int | None = None
                ) -> np.ndarray:
-        """Draw one noisy value per signal by inverting the numerical CDF (for checks and
-        plots; slow for large images)."""
+        """Draw one noisy value per signal (here by inverting the numerical CDF; the models
+        override it with exact, fast draws)."""
         generator = np.random.default_rng(rng)
         signal = np.asarray(signal, dtype=np.float64)
         low, high = self.signal_range
@@ -225,6 +225,13 @@ class PoissonGaussianNoiseModel(NoiseModel):
         signal = np.asarray(signal, dtype=np.float64).ravel()
         variance = np.maximum(self.gain * signal + self.variance_intercept, self.min_variance)
         return signal, np.sqrt(variance)
+
+    def sample(self, signal: np.ndarray, rng: np.random.Generator | int | None = None
+               ) -> np.ndarray:
+        signal = np.asarray(signal, dtype=np.float64)
+        _, std = self.mean_and_std(signal)
+        return signal + std.reshape(signal.shape) * np.random.default_rng(rng).normal(
+            size=signal.shape)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "gain": self.gain,
@@ -297,6 +304,22 @@ class HistogramNoiseModel(NoiseModel):
         probability = (1 - fraction) * table[row, column] + fraction * table[row + 1, column]
         inside = (observed >= self.low) & (observed < self.high)
         return torch.where(inside, probability.log(), math.log(self.FLOOR)) - math.log(width)
+
+    def sample(self, signal: np.ndarray, rng: np.random.Generator | int | None = None
+               ) -> np.ndarray:
+        """One draw per signal: the row (or its neighbour, with the interpolation's weight),
+        a bin by the row's probabilities, a value uniformly within the bin."""
+        generator = np.random.default_rng(rng)
+        values = np.asarray(signal, dtype=np.float64)
+        n = self.bins
+        width = (self.high - self.low) / n
+        position = np.clip((values.ravel() - self.low) / width - 0.5, 0, n - 1)
+        row = np.minimum(np.floor(position).astype(int), n - 2)
+        row = row + (generator.random(row.size) < position - row)
+        cdf = np.cumsum(self.probabilities, axis=1)
+        bins = (generator.random((row.size, 1)) > cdf[row]).sum(axis=1).clip(0, n - 1)
+        draw = self.low + (bins + generator.random(row.size)) * width
+        return draw.reshape(values.shape)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "low": self.low, "high": self.high,
@@ -401,6 +424,21 @@ class GaussianMixtureNoiseModel(NoiseModel):
             first = (weight * mean).sum(-1)
             second = (weight * (std**2 + mean**2)).sum(-1)
         return first.numpy(), np.sqrt(np.maximum((second - first**2).numpy(), 0.0))
+
+    def sample(self, signal: np.ndarray, rng: np.random.Generator | int | None = None
+               ) -> np.ndarray:
+        """One draw per signal: a component by its weight, then its Gaussian."""
+        torch = _torch()
+        generator = np.random.default_rng(rng)
+        values = np.asarray(signal, dtype=np.float64)
+        with torch.no_grad():
+            s = torch.as_tensor(values.ravel())
+            weight, mean, std = (t.numpy() for t in self._parameters(s, self._coefficients(s)))
+        chosen = (generator.random((values.size, 1)) > np.cumsum(weight, axis=1)).sum(axis=1)
+        chosen = np.minimum(chosen, self.components - 1)
+        rows = np.arange(values.size)
+        draw = mean[rows, chosen] + std[rows, chosen] * generator.normal(size=values.size)
+        return draw.reshape(values.shape)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "low": self.low, "high": self.high,
