@@ -47,6 +47,12 @@ class Profile:
     #: configuration on the top halves of the captures, scored on the bottom halves).
     learned_fmd_halves_configurations: tuple[str, ...] = (
         "Confocal_BPAE_G", "Confocal_FISH", "TwoPhoton_BPAE_B", "WideField_BPAE_G")
+    # --- probabilistic (noise-model methods beside N2V) -----------------------------------
+    probabilistic_methods: tuple[str, ...] = ("n2v", "pn2v", "divnoising")
+    probabilistic_steps: int | None = None
+    probabilistic_datasets: tuple[str, ...] = ("defaults", "simulated", "emccd", "w2s", "fmd")
+    #: FMD configurations of the probabilistic suite (empty: all 12).
+    probabilistic_fmd_configurations: tuple[str, ...] = ()
     # --- peers ----------------------------------------------------------------------------
     peer_methods: tuple[str, ...] = ("n2v", "n2v2", "care")
     peer_steps: int = 160
@@ -80,6 +86,9 @@ PROFILES: dict[str, Profile] = {
         learned_steps=4,
         learned_fmd_configurations=("Confocal_BPAE_B", "WideField_BPAE_G"),
         learned_datasets=("fmd", "simulated", "convallaria"),
+        probabilistic_steps=4,
+        probabilistic_datasets=("simulated", "emccd", "fmd"),
+        probabilistic_fmd_configurations=("Confocal_BPAE_B",),
         peer_methods=("n2v",),
         peer_steps=2,
         roofline_megapixels=0.06,
@@ -100,6 +109,8 @@ PROFILES: dict[str, Profile] = {
         learned_steps=300,
         learned_fmd_configurations=("Confocal_MICE", "TwoPhoton_BPAE_R", "WideField_BPAE_B"),
         learned_datasets=("fmd", "simulated", "convallaria"),
+        probabilistic_steps=300,
+        probabilistic_datasets=("simulated", "emccd"),
         peer_methods=("n2v",),
         peer_steps=40,
         roofline_megapixels=1.0,

@@ -23,6 +23,7 @@ from infocus.methods import (
     masked_loss,
 )
 from infocus.methods._base import check_batch_tensor
+from infocus.methods._likelihood import UsesNoiseModel
 
 SHAPES = {2: (2, 2, 24, 24), 3: (2, 2, 10, 12, 12)}
 
@@ -78,7 +79,8 @@ def _hidden(scheme: TrainingScheme, mask: torch.Tensor) -> torch.Tensor:
 
 
 def test_registered_names():
-    assert list_schemes() == ["care", "n2n", "n2s", "n2v", "n2v2", "structn2v"]
+    assert list_schemes() == ["care", "divnoising", "n2n", "n2s", "n2v", "n2v2", "pn2v",
+                              "structn2v"]
 
 
 @pytest.mark.parametrize("name", list_schemes())
@@ -87,7 +89,7 @@ def test_every_scheme_prepares_and_scores(name, ndim):
     scheme = create_scheme(name)
     assert isinstance(scheme, TrainingScheme)
     assert scheme.name == name
-    assert scheme.blind_spot is not scheme.needs_target
+    assert not (scheme.blind_spot and scheme.needs_target)
     noisy = _noisy((2, 1, 64, 64) if ndim == 2 else (2, 1, 16, 16, 16), seed=0)
     target = noisy + 1.0 if scheme.needs_target else None
     batch = scheme.prepare(noisy, target, _generator(0))
@@ -101,6 +103,8 @@ def test_every_scheme_prepares_and_scores(name, ndim):
         assert bool(batch.mask.any())
     else:
         assert batch.mask is None
+    if isinstance(scheme, UsesNoiseModel):
+        return  # a likelihood loss, tested in test_pn2v.py and test_divnoising.py
     assert scheme.loss(batch.target, batch).item() == 0.0
     loss = scheme.loss(batch.target + 2.0, batch)
     assert loss.ndim == 0
