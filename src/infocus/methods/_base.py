@@ -132,9 +132,10 @@ class FitData:
         ``planes(role="inputs", size=256, max_planes=32)``: central YX crops of evenly chosen
         planes, ``(C, P, h, w)`` float64 (only the crops are read).
     pretrain : callable or None
-        ``pretrain(method, **options)`` trains another registered method on the same data with
-        its defaults and returns the trained model (an object with ``denoise(image, axes=)``);
-        e.g. for bootstrapping a noise model from Noise2Void predictions.
+        ``pretrain(method, steps=None, **options)`` trains another registered method on the
+        same data with its defaults (at most ``steps`` steps, and never more than this run) and
+        returns the trained model (an object with ``denoise(image, axes=)``); e.g. for
+        bootstrapping a noise model from Noise2Void predictions.
     """
 
     inputs: Sequence[Any]

@@ -28,6 +28,7 @@ from infocus.noise.models import (
 )
 
 __all__ = [
+    "BOOTSTRAP_STEPS",
     "CALIBRATION_MARGIN",
     "NOISE_MODEL_CHOICES",
     "NormalizedLikelihood",
@@ -44,6 +45,11 @@ NOISE_MODEL_CHOICES = ("bootstrap", "parametric")
 #: Pixels left out at the border of a validation patch when calibrating (the network sees less
 #: context there than in a tiled prediction).
 CALIBRATION_MARGIN = 8
+#: Training steps of the Noise2Void a noise model is bootstrapped from: half its default. The
+#: noise model only needs the prediction's error to be small beside the noise (it widens the
+#: fitted noise by that error's variance), and the saving keeps PN2V and DivNoising within ten
+#: minutes on eight 256² images on two CPU cores (docs/benchmarks.md).
+BOOTSTRAP_STEPS = 600
 #: Most (signal, observation) pairs a bootstrapped noise model is fitted on.
 _BOOTSTRAP_PAIRS = 2_000_000
 
@@ -122,7 +128,7 @@ def _bootstrap(data: FitData, planes: np.ndarray, kind: str) -> NoiseModel:
             "Bootstrapping a noise model needs the training engine; pass a noise-model file or "
             "noise_model='parametric'."
         )
-    n2v = data.pretrain("n2v")
+    n2v = data.pretrain("n2v", steps=BOOTSTRAP_STEPS)
     flat = planes.reshape(-1, *planes.shape[-2:])  # every channel's planes, as images
     predicted = n2v.denoise(flat.astype(np.float32), axes="SYX", pixel_fusion=False,
                             backend="torch")
@@ -176,22 +182,24 @@ def log_mean_exp(values: Tensor, dim: int) -> Tensor:
 class UsesNoiseModel:
     r"""The hooks PN2V and DivNoising share: the stored noise model is checked when a model is
     loaded, checked against each image before it is predicted, bound to the network's
-    normalisation (:attr:`likelihood`), and used to calibrate the uncertainty.
+    normalisation (:attr:`likelihood`), and can simulate noisy data (:meth:`simulate`).
 
     Calibrating the uncertainty without ground truth
     ------------------------------------------------
     A per-pixel standard deviation is only useful if, where it says :math:`\pm 5`, the error is
     about 5. Residuals against the noisy image cannot check that: with a bootstrapped noise
     model the denoiser's own error is already part of the noise model's variance, so it cancels
-    out. Instead the trained model is checked on data it makes itself (a parametric bootstrap):
-    its estimate :math:`\hat s` of the validation patches is taken as a clean image, a noisy
-    image :math:`x^* \sim p(x \mid \hat s)` is drawn from the noise model, and the model's
-    estimate :math:`\hat s^*` and standard deviation :math:`\sigma^*` of :math:`x^*` are
-    compared with :math:`\hat s`. One factor,
+    out. A trained model can instead be checked on data it makes itself (a parametric
+    bootstrap): its estimate :math:`\hat s` of the validation patches is taken as a clean
+    image, a noisy image :math:`x^* \sim p(x \mid \hat s)` is drawn from the noise model, and
+    the model's estimate :math:`\hat s^*` and standard deviation :math:`\sigma^*` of
+    :math:`x^*` are compared with :math:`\hat s`. One factor,
 
     .. math:: u = \sqrt{\overline{(\hat s^* - \hat s)^2} \,/\, \overline{\sigma^{*2}}},
 
-    scales every predicted standard deviation (``uncertainty_scale`` in the model's state).
+    then scales every predicted standard deviation (``uncertainty_scale`` in the model's
+    state). PN2V does this; for DivNoising it judged the spread in the wrong direction (see
+    :mod:`infocus.methods.divnoising`).
     """
 
     def check_state(self, state: dict[str, Any], source: str) -> None:

@@ -397,12 +397,19 @@ class GaussianMixtureNoiseModel(NoiseModel):
         torch = _torch()
         c_weight, c_mean, c_var = coefficients
         span = self.high - self.low
-        u = ((signal - self.low) / span).clamp(0.0, 1.0)[..., None]
-        powers = torch.stack([u**i for i in range(c_weight.shape[1])], dim=-1)  # (..., 1, n)
-        weight = torch.softmax((powers * c_weight).sum(-1), dim=-1)
-        offset = (powers * c_mean).sum(-1)
+        u = ((signal - self.low) / span).clamp(0.0, 1.0)[..., None]  # (..., 1)
+
+        def polynomial(c: Any) -> Any:
+            # Horner's scheme, one component per column: (..., K) without (..., K, n) temporaries.
+            value = c[:, -1] + 0.0 * u
+            for i in range(c.shape[1] - 2, -1, -1):
+                value = value * u + c[:, i]
+            return value
+
+        weight = torch.softmax(polynomial(c_weight), dim=-1)
+        offset = polynomial(c_mean)
         mean = signal[..., None] + span * (offset - (weight * offset).sum(-1, keepdim=True))
-        variance = (powers * c_var.exp()).sum(-1).clamp_min(self.min_std**2)
+        variance = polynomial(c_var.exp()).clamp_min(self.min_std**2)
         return weight, mean, span * variance.sqrt()
 
     def _coefficients(self, like: Any) -> tuple[Any, Any, Any]:

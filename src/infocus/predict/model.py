@@ -124,12 +124,11 @@ class TrainedModel:
     # ------------------------------------------------------------------------ the method
     @property
     def scheme(self) -> TrainingScheme:
-        """The method, with its stored options, ready for prediction."""
-        key = (self.config.method, repr(self.config.scheme_options), id(self.state),
-               self.input_norm)
+        """The method with its stored options (not yet bound to its fitted state)."""
+        key = (self.config.method, repr(self.config.scheme_options))
         if self._scheme_cache is None or self._scheme_cache[0] != key:
-            scheme = create_scheme(self.config.method, **self.config.scheme_options)
-            self._scheme_cache = (key, scheme.bind(self.state, self.input_norm))
+            self._scheme_cache = (key, create_scheme(self.config.method,
+                                                     **self.config.scheme_options))
         return self._scheme_cache[1]
 
     @property
@@ -346,9 +345,10 @@ class TrainedModel:
         array = image if lazy else check_image(image, axes)
         axes = check_axes(axes, array.shape) if axes else default_axes(array.shape)
         layout = self._layout(array, axes)
-        run, tiling = self._prepare_run(array, axes, request, tta=tta, tile_size=tile_size,
-                                        overlap=overlap, batch_size=batch_size, device=device,
-                                        backend=backend)
+        scheme = self.scheme.bind(self.state, self.input_norm)
+        run, tiling = self._prepare_run(scheme, array, axes, request, tta=tta,
+                                        tile_size=tile_size, overlap=overlap,
+                                        batch_size=batch_size, device=device, backend=backend)
         lead = (request.samples,) if request.samples else ()
         results = {name: out if out is not None else np.empty(lead + tuple(array.shape),
                                                                dtype=np.float32)
@@ -366,10 +366,10 @@ class TrainedModel:
                     "them (e.g. with the background value) before denoising."
                 )
             block = layout.to_network(block)
-            self.scheme.check_input(block, self.state)
+            scheme.check_input(block, self.state)
             outputs = tiled_apply(self.input_norm.normalize(block, channel_axis=0), run,
                                   batch_size=batch_size, **tiling)
-            finished = self.scheme.finish(outputs, block, context)
+            finished = scheme.finish(outputs, block, context)
             for name, result in results.items():
                 placed = layout.to_image(finished[name])
                 result[(slice(None),) * len(lead) + index] = placed
@@ -378,20 +378,20 @@ class TrainedModel:
         return results
 
     def _prepare_run(
-        self, array: Any, axes: str, request: PredictionRequest, *, tta: bool,
-        tile_size: int | None, overlap: int | None, batch_size: int, device: str | None,
-        backend: Backend,
+        self, scheme: TrainingScheme, array: Any, axes: str, request: PredictionRequest, *,
+        tta: bool, tile_size: int | None, overlap: int | None, batch_size: int,
+        device: str | None, backend: Backend,
     ) -> tuple[Any, dict[str, Any]]:
         """The tile function (network, backend, test-time augmentation) and the tiling."""
         from infocus.nets import channels_last, fused_for_inference
         from infocus.predict.tiling import available_memory
 
-        if backend not in ("auto", "torch") and not self.scheme.exportable:
+        if backend not in ("auto", "torch") and not scheme.exportable:
             raise InfocusInputError(
                 f"Method {self.method!r} predicts with PyTorch only (its prediction samples or "
                 "evaluates a noise model on every tile); use backend 'auto' or 'torch'."
             )
-        if backend == "auto" and (not self.scheme.exportable
+        if backend == "auto" and (not scheme.exportable
                                   or int(np.prod(array.shape)) < ONNX_MIN_PIXELS):
             backend = "torch"  # too little to predict for the export to pay off
         device_ = torch.device(device) if device else next(self.network.parameters()).device
@@ -404,7 +404,7 @@ class TrainedModel:
             network, spatial_shape, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
             memory=available_memory(),
         )
-        predictor = self.scheme.prediction_network(network, request).to(device_).eval()
+        predictor = scheme.prediction_network(network, request).to(device_).eval()
         call, self.last_backend = self._runner(predictor, device_, ndim, backend, request)
         rotations = self.rotation_invariant
 

@@ -460,12 +460,13 @@ class _Engine:
             pretrain=self._pretrain,
         )
 
-    def _pretrain(self, method: str, **options: Any) -> TrainedModel:
+    def _pretrain(self, method: str, *, steps: int | None = None, **options: Any
+                  ) -> TrainedModel:
         """Train another method on the same data, with its own network and options but this
-        run's budget (patches, seed; steps up to the other method's default), e.g. to
-        bootstrap a noise model."""
+        run's budget (patches, seed; at most ``steps``, by default the other method's default
+        steps, and never more than this run's), e.g. to bootstrap a noise model."""
         budget = {name: getattr(self.config, name) for name in _BUDGET}
-        budget["steps"] = min(self.config.steps, default_config(method).steps)
+        budget["steps"] = min(self.config.steps, steps or default_config(method).steps)
         config = default_config(method).with_updates(
             spatial=self.config.spatial, channels=self.config.channels,
             scheme_options=options or None, **budget)
