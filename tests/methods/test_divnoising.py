@@ -65,3 +65,21 @@ def test_options_are_checked():
         create_scheme("divnoising", kl_weight=-1)
     with pytest.raises(InfocusInputError, match="noise_model_kind"):
         create_scheme("divnoising", noise_model_kind="spline")
+
+
+def test_divnoising_trains_and_samples_in_3d(rng):
+    """A volume is denoised with its Z context: the VAE is 3-D when the data have Z."""
+    import infocus
+    from infocus.methods.config import default_config
+
+    clean = rng.uniform(20, 60, (2, 16, 32, 32)).astype(np.float32)
+    noisy = rng.poisson(clean).astype(np.float32)
+    config = default_config("divnoising").with_updates(
+        steps=2, steps_per_epoch=2, patch_size=16, batch_size=2, validation_patches=2,
+        scheme_options={"noise_model": "parametric", "samples": 3})
+    model = infocus.train(noisy, method="divnoising", axes="SZYX", config=config,
+                          progress=False, log=lambda m: None)
+    assert model.spatial == "ZYX" and model.network.config["ndim"] == 3
+    result = model.predict(noisy[0], axes="ZYX", uncertainty=True)
+    assert result.denoised.shape == result.uncertainty.shape == (16, 32, 32)
+    assert model.sample(noisy[0], axes="ZYX", n=2).shape == (2, 16, 32, 32)
