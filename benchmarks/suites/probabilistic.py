@@ -151,17 +151,27 @@ def defaults_timing(context: Context) -> dict[str, Any]:
 
 
 def simulated(context: Context) -> dict[str, Any]:
-    levels: dict[str, Any] = {}
+    levels: dict[str, Any] = dict(_get_partial(context, "simulated").get("levels", {}))
     for photons in context.profile.photon_levels:
+        if f"{photons:g}" in levels:
+            continue
         data = _data.simulated(context.profile, photons)
-        level = levels.setdefault(f"{photons:g}", {})
+        level: dict[str, Any] = {}
         for method in context.profile.probabilistic_methods:
             level[method], model, _ = _evaluate(method, data.noisy, data.clean,
                                                 context.profile.probabilistic_steps)
             context.log(f"simulated {photons:g} photons {method}: {level[method]['psnr']:.2f} dB")
             if "samples" in model.outputs and photons == 20:
                 _save_samples(context, model, data.noisy[0], data.clean[0])
+        levels[f"{photons:g}"] = level
+        context.save({**context.previous, "simulated": {"levels": levels, "partial": True}})
     return {"levels": levels}
+
+
+def _get_partial(context: Context, part: str) -> dict[str, Any]:
+    """What an interrupted run saved of ``part`` (empty when nothing)."""
+    value = context.previous.get(part, {})
+    return value if isinstance(value, dict) else {}
 
 
 def emccd_data(profile: Any) -> _data.Paired:
@@ -193,23 +203,26 @@ def fmd(context: Context) -> dict[str, Any]:
     profile = context.profile
     data = _data.fmd(profile, profile.probabilistic_fmd_configurations)
     configs = _data.fmd_configurations(data.names)
-    result: dict[str, Any] = {k: dict(v) for k, v in context.previous.get("fmd", {}).items()}
-    for method in profile.probabilistic_methods:
-        if method == "n2v":
-            continue  # the learned suite measures it with the same protocol
-        entry = result.setdefault(method, {"per_configuration": {}})
-        for config in sorted(set(configs)):
+    result: dict[str, Any] = {k: dict(v) for k, v in _get_partial(context, "fmd").items()
+                              if isinstance(v, dict)}
+    # N2V is measured by the learned suite with the same protocol.
+    methods = [m for m in profile.probabilistic_methods if m != "n2v"]
+    # Configuration by configuration, so an interrupted run still compares the methods.
+    order = profile.probabilistic_fmd_configurations or sorted(set(configs))
+    for config in [c for c in order if c in configs]:
+        members = np.array([c == config for c in configs])
+        for method in methods:
+            entry = result.setdefault(method, {"per_configuration": {}})
             if config in entry["per_configuration"]:
                 continue
-            members = np.array([c == config for c in configs])
             scores, _, _ = _evaluate(method, data.noisy[members], data.clean[members],
                                      profile.probabilistic_steps, data_range=255.0)
             entry["per_configuration"][config] = scores
             context.log(f"fmd {method} {config}: {scores['psnr']:.2f} dB "
                         f"({scores['train_seconds']:.0f} s)")
+            done = entry["per_configuration"].values()
+            entry["psnr"] = float(np.mean([p for s in done for p in s["per_image_psnr"]]))
             context.save({**context.previous, "fmd": result})
-        done = entry["per_configuration"].values()
-        entry["psnr"] = float(np.mean([p for s in done for p in s["per_image_psnr"]]))
     return result
 
 
@@ -259,7 +272,7 @@ def run(context: Context) -> dict[str, Any]:
     result["budget"] = {"steps": context.profile.probabilistic_steps or "shipped defaults",
                         "methods": list(context.profile.probabilistic_methods)}
     for part in context.profile.probabilistic_datasets:
-        if part in result and part != "fmd":
+        if part in result and part != "fmd" and not _get_partial(context, part).get("partial"):
             continue
         context.log(f"{part} ...")
         started = time.perf_counter()
@@ -267,8 +280,10 @@ def run(context: Context) -> dict[str, Any]:
             result[part] = PARTS[part](context)
         except DatasetMissing as missing:
             context.log(f"skipped: {missing}")
-            result[part] = {"skipped": str(missing)}
+            result[part] = context.previous[part] = {"skipped": str(missing)}
             continue
         result[part]["wall_seconds"] = time.perf_counter() - started
+        # A part's partial saves start from context.previous: keep finished parts in it.
+        context.previous[part] = result[part]
         context.save(result)
     return result
