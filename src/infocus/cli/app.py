@@ -58,15 +58,21 @@ def _parse_params(pairs: list[str], function: Any, method: str) -> dict[str, Any
     """``["sigma=2", "size=5"]`` -> typed keyword arguments accepted by ``function``."""
     from infocus._api import check_options
 
-    params: dict[str, Any] = {}
+    params = _name_value_pairs(pairs, example="sigma=2")
+    check_options(method, function, params, reserved=_RESERVED)
+    return params
+
+
+def _name_value_pairs(pairs: list[str], example: str) -> dict[str, Any]:
+    """``["sigma=2", "size=5"]`` -> ``{"sigma": 2, "size": 5}`` (values typed by _coerce)."""
+    options: dict[str, Any] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not name:
-            raise InfocusInputError(f"Method option {pair!r} is not NAME=VALUE; write e.g. -p sigma=2.")
-        params[name] = _coerce(text.strip())
-    check_options(method, function, params, reserved=_RESERVED)
-    return params
+            raise InfocusInputError(f"Method option {pair!r} is not NAME=VALUE; write e.g. -p {example}.")
+        options[name] = _coerce(text.strip())
+    return options
 
 
 def _coerce(text: str) -> Any:
@@ -202,13 +208,7 @@ def _method_options(method: str, pairs: list[str], blind_spot: str | None) -> di
     from infocus.methods import list_schemes, scheme_options
 
     accepted = scheme_options(method)
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or not name:
-            raise InfocusInputError(f"Method option {pair!r} is not NAME=VALUE; write e.g. -p radius=3.")
-        options[name] = _coerce(text.strip())
+    options = _name_value_pairs(pairs, example="radius=3")
     if blind_spot is not None:
         if "blind_spot" not in accepted:
             measuring = [n for n in list_schemes() if "blind_spot" in scheme_options(n)]

@@ -20,6 +20,7 @@ Design choices
 
 from __future__ import annotations
 
+import numbers
 from typing import Literal
 
 import torch
@@ -33,11 +34,13 @@ __all__ = [
     "ConvBlock",
     "MaxBlurPool",
     "activation",
+    "check_input_tensor",
     "check_ndim",
     "conv",
     "dense_max",
     "max_pool",
     "norm",
+    "positive_int",
     "upsample",
 ]
 
@@ -236,3 +239,40 @@ class ConvBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act1(self.norm1(self.conv1(x)))
         return self.act2(self.norm2(self.conv2(x)))
+
+
+_TENSOR_AXES = {2: "(B, C, H, W)", 3: "(B, C, D, H, W)"}
+
+
+def check_input_tensor(x: torch.Tensor, network: str, ndim: int, in_channels: int,
+                       size_multiple: int) -> None:
+    """Refuse, in one sentence, a tensor a network of ``ndim`` spatial axes cannot take.
+
+    The batch and channel axes must be present, the channels must match, and every spatial size
+    must be a positive multiple of ``size_multiple`` (``2**depth`` for the pooling levels).
+    """
+    if x.ndim != ndim + 2:
+        raise InfocusInputError(
+            f"This {ndim}-D {network} expects a {_TENSOR_AXES[ndim]} tensor but got shape "
+            f"{tuple(x.shape)}; add the batch and channel axes, or build the network with "
+            f"the ndim that matches the data."
+        )
+    if x.shape[1] != in_channels:
+        raise InfocusInputError(
+            f"The {network} expects {in_channels} input channel(s) but got {x.shape[1]} "
+            f"(shape {tuple(x.shape)}); pass the channels on axis 1 or set in_channels."
+        )
+    spatial = tuple(x.shape[2:])
+    if any(n == 0 or n % size_multiple for n in spatial):
+        raise InfocusInputError(
+            f"Spatial size {spatial} is not a multiple of {size_multiple} (2**depth); pad "
+            f"the image to a multiple of {size_multiple} or use tiled prediction with tiles "
+            f"of such sizes."
+        )
+
+
+def positive_int(name: str, value: object) -> int:
+    """``value`` as an int, or one sentence saying that the option ``name`` must be one."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InfocusInputError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)

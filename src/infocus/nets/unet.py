@@ -35,17 +35,18 @@ from torch import nn
 
 from infocus._errors import InfocusInputError
 from infocus.nets._registry import NETWORKS
-from infocus.nets.blocks import ConvBlock, MaxBlurPool, check_ndim, conv, max_pool, upsample
+from infocus.nets.blocks import (
+    ConvBlock,
+    MaxBlurPool,
+    check_input_tensor,
+    check_ndim,
+    conv,
+    max_pool,
+    positive_int,
+    upsample,
+)
 
 __all__ = ["UNet", "unet_n2v2"]
-
-_AXES = {2: "(B, C, H, W)", 3: "(B, C, D, H, W)"}
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InfocusInputError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def _flag(name: str, value: object) -> bool:
@@ -125,10 +126,10 @@ class UNet(nn.Module):
     ) -> None:
         super().__init__()
         ndim = check_ndim(ndim)
-        in_channels = _positive_int("in_channels", in_channels)
-        out_channels = _positive_int("out_channels", out_channels)
-        depth = _positive_int("depth", depth)
-        base_filters = _positive_int("base_filters", base_filters)
+        in_channels = positive_int("in_channels", in_channels)
+        out_channels = positive_int("out_channels", out_channels)
+        depth = positive_int("depth", depth)
+        base_filters = positive_int("base_filters", base_filters)
         residual = _flag("residual", residual)
         blur_pool = _flag("blur_pool", blur_pool)
         skip_top = _flag("skip_top", skip_top)
@@ -229,24 +230,7 @@ class UNet(nn.Module):
         return out
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.ndim != self.ndim + 2:
-            raise InfocusInputError(
-                f"This {self.ndim}-D UNet expects a {_AXES[self.ndim]} tensor but got shape "
-                f"{tuple(x.shape)}; add the batch and channel axes, or build the network with "
-                f"the ndim that matches the data."
-            )
-        if x.shape[1] != self.in_channels:
-            raise InfocusInputError(
-                f"The UNet expects {self.in_channels} input channel(s) but got {x.shape[1]} "
-                f"(shape {tuple(x.shape)}); pass the channels on axis 1 or set in_channels."
-            )
-        spatial = tuple(x.shape[2:])
-        if any(n == 0 or n % self.size_multiple for n in spatial):
-            raise InfocusInputError(
-                f"Spatial size {spatial} is not a multiple of {self.size_multiple} "
-                f"(2**depth for depth={self.depth}); pad the image to a multiple of "
-                f"{self.size_multiple} or use tiled prediction with tiles of such sizes."
-            )
+        check_input_tensor(x, "UNet", self.ndim, self.in_channels, self.size_multiple)
 
 
 @NETWORKS.register("unet_n2v2")

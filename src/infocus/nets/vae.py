@@ -31,17 +31,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from infocus._errors import InfocusInputError
 from infocus.nets._registry import NETWORKS
-from infocus.nets.blocks import activation, check_ndim, conv, max_pool, upsample
+from infocus.nets.blocks import (
+    activation,
+    check_input_tensor,
+    check_ndim,
+    conv,
+    max_pool,
+    positive_int,
+    upsample,
+)
 
 __all__ = ["DivNoisingVAE"]
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InfocusInputError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def _two_convs(ndim: int, in_channels: int, out_channels: int) -> nn.Sequential:
@@ -88,11 +89,11 @@ class DivNoisingVAE(nn.Module):
     ) -> None:
         super().__init__()
         ndim = check_ndim(ndim)
-        in_channels = _positive_int("in_channels", in_channels)
-        out_channels = _positive_int("out_channels", out_channels)
-        depth = _positive_int("depth", depth)
-        base_filters = _positive_int("base_filters", base_filters)
-        latent_channels = _positive_int("latent_channels", latent_channels)
+        in_channels = positive_int("in_channels", in_channels)
+        out_channels = positive_int("out_channels", out_channels)
+        depth = positive_int("depth", depth)
+        base_filters = positive_int("base_filters", base_filters)
+        latent_channels = positive_int("latent_channels", latent_channels)
         self.config: dict[str, Any] = {
             "ndim": ndim, "in_channels": in_channels, "out_channels": out_channels,
             "depth": depth, "base_filters": base_filters, "latent_channels": latent_channels,
@@ -146,15 +147,5 @@ class DivNoisingVAE(nn.Module):
         return self.decode(z), mean, log_variance
 
     def _check(self, x: torch.Tensor) -> None:
-        ndim = self.config["ndim"]
-        if x.ndim != ndim + 2 or x.shape[1] != self.in_channels:
-            raise InfocusInputError(
-                f"DivNoisingVAE({ndim}-D, {self.in_channels} channel(s)) got a tensor of shape "
-                f"{tuple(x.shape)}; pass (B, {self.in_channels}, *{ndim} spatial axes)."
-            )
-        spatial = tuple(x.shape[2:])
-        if any(n == 0 or n % self._multiple for n in spatial):
-            raise InfocusInputError(
-                f"Spatial size {spatial} is not a multiple of {self._multiple} (2**depth); crop "
-                f"or pad to a multiple of {self._multiple}, or use tiled prediction."
-            )
+        check_input_tensor(x, "DivNoisingVAE", self.config["ndim"], self.in_channels,
+                           self._multiple)
