@@ -7,7 +7,7 @@ import numpy as np
 from infocus._errors import InfocusInputError
 from infocus.axes import check_axes
 
-__all__ = ["check_image", "MIN_SPATIAL_SIZE"]
+__all__ = ["MIN_SPATIAL_SIZE", "check_float32_exact", "check_image", "check_spatial_size"]
 
 #: Smallest height/width any method accepts; smaller images carry too little to denoise.
 MIN_SPATIAL_SIZE = 8
@@ -56,22 +56,53 @@ def check_image(
         raise InfocusInputError(
             f"The {name} has shape {array.shape} but needs at least two dimensions (Y and X)."
         )
-    if axes is not None:
-        axes = check_axes(axes, array.shape)
-        spatial = [array.shape[axes.index(a)] for a in "YX"]
-    else:
-        spatial = list(array.shape[-2:])
-    if min(spatial) < MIN_SPATIAL_SIZE:
-        raise InfocusInputError(
-            f"The {name} is {spatial[0]}x{spatial[1]} pixels in Y/X, smaller than the "
-            f"{MIN_SPATIAL_SIZE}x{MIN_SPATIAL_SIZE} minimum; check the axes or use a larger image."
-        )
+    check_spatial_size(array.shape, axes, name=name)
+    if dtype == np.float32:
+        check_float32_exact(array, name=name)
     out = array.astype(dtype, copy=False)
     finite = np.isfinite(out)
     if not finite.all():
         bad = int(out.size - np.count_nonzero(finite))
         raise InfocusInputError(
             f"The {name} contains {bad} NaN or infinite pixel(s); replace them (e.g. with the "
-            "background value) before denoising."
+            "background value) first."
         )
     return out
+
+
+def check_spatial_size(shape: tuple[int, ...], axes: str | None, *, name: str = "image") -> None:
+    """Refuse an image whose Y or X size is below :data:`MIN_SPATIAL_SIZE` (``axes`` checked
+    against ``shape`` when given, else Y and X are the last two axes)."""
+    if axes is not None:
+        axes = check_axes(axes, shape)
+        spatial = [shape[axes.index(a)] for a in "YX"]
+    else:
+        spatial = list(shape[-2:])
+    if min(spatial) < MIN_SPATIAL_SIZE:
+        raise InfocusInputError(
+            f"The {name} is {spatial[0]}x{spatial[1]} pixels in Y/X, smaller than the "
+            f"{MIN_SPATIAL_SIZE}x{MIN_SPATIAL_SIZE} minimum; check the axes or use a larger image."
+        )
+
+
+#: float32 represents every integer up to 2**24 exactly; above, neighbouring values merge.
+FLOAT32_EXACT = 2**24
+
+
+def check_float32_exact(array: np.ndarray, *, name: str = "image") -> None:
+    """Refuse integer pixels that float32, the working precision, cannot hold exactly.
+
+    A 32- or 64-bit integer image with values beyond :math:`2^{24}` would lose its small
+    variations (the noise and the fine signal) when converted; the user can subtract the
+    offset or rescale knowingly instead.
+    """
+    if not np.issubdtype(array.dtype, np.integer) or array.dtype.itemsize < 4:
+        return
+    low, high = int(array.min()), int(array.max())
+    peak = max(abs(low), abs(high))
+    if peak > FLOAT32_EXACT:
+        raise InfocusInputError(
+            f"The {name} ({array.dtype}) holds values up to {peak}, beyond the {FLOAT32_EXACT} "
+            "that infocus's 32-bit floating-point arithmetic represents exactly; subtract the "
+            "offset (e.g. the minimum, " + str(low) + ") or rescale the data first."
+        )

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from infocus._errors import OutputExistsError
+from infocus._errors import InfocusInputError, OutputExistsError
+from infocus.io import is_infocus_folder
 
 __all__ = ["load_sample", "run_demo"]
 
@@ -61,10 +62,18 @@ def run_demo(
         raise OutputExistsError(
             f"Output folder {output} already exists; pass --overwrite to replace it or choose another."
         )
+    if output.exists() and not is_infocus_folder(output):
+        raise InfocusInputError(
+            f"{output} is not a demo output (no metrics.json and comparison.png); --overwrite "
+            "replaces only a folder the demo wrote, so choose another output folder."
+        )
     if methods is None:
         methods = [m for m in list_denoisers() if m != "bm4d"]  # bm4d equals bm3d on one plane
         if learned_steps:
-            methods.append("n2v")
+            from infocus.methods import DEFAULT_METHOD
+
+            methods.append(DEFAULT_METHOD)
+    learned = _self_supervised(methods)
 
     sample = load_sample().astype(np.float32)
     noisy, true_noise = simulate_poisson_gaussian(sample, photons=photons, rng=seed, **DEMO_CAMERA)
@@ -89,8 +98,8 @@ def run_demo(
         for name in methods:
             try:
                 start = time.perf_counter()
-                if name == "n2v":
-                    denoised = _noise2void(noisy, learned_steps, seed)
+                if name in learned:
+                    denoised = _trained_on_itself(noisy, name, learned_steps, seed)
                 else:
                     denoised = get_denoiser(name)(noisy, axes="YX", noise=estimated)
             except ImportError as error:  # optional extra not installed
@@ -121,11 +130,23 @@ def run_demo(
     return results
 
 
-def _noise2void(noisy: np.ndarray, steps: int, seed: int) -> np.ndarray:
-    """Noise2Void trained on the noisy image alone (self-supervised), then applied to it."""
+def _self_supervised(methods: list[str]) -> set[str]:
+    """The registered learned methods among ``methods`` that train on the noisy image alone."""
+    from infocus.classical import list_denoisers
+
+    candidates = [m for m in methods if m not in list_denoisers()]
+    if not candidates:
+        return set()
+    from infocus.methods import create_scheme, list_schemes
+
+    return {m for m in candidates if m in list_schemes() and not create_scheme(m).needs_target}
+
+
+def _trained_on_itself(noisy: np.ndarray, method: str, steps: int, seed: int) -> np.ndarray:
+    """A self-supervised method trained on the noisy image alone, then applied to it."""
     from infocus.training.loop import train
 
-    model = train(noisy, method="n2v", axes="YX", steps=steps, seed=seed, progress=False)
+    model = train(noisy, method=method, axes="YX", steps=steps, seed=seed, progress=False)
     return model.denoise(noisy, axes="YX")
 
 
@@ -145,7 +166,7 @@ def _markdown(results: dict[str, dict[str, float]], photons: float) -> str:
         f"# infocus demo: {photons:g} peak photons, camera {DEMO_CAMERA}",
         "",
         "PSNR/SSIM against the clean image (data range = its max − min). Parameters automatic;",
-        "n2v is trained on the noisy image itself (seconds include its training).",
+        "Learned methods train on the noisy image itself (seconds include their training).",
         "",
         "| method | PSNR (dB) | SSIM | SI-PSNR (dB) | seconds |",
         "|---|---:|---:|---:|---:|",

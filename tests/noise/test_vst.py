@@ -146,13 +146,30 @@ def test_exact_inverse_is_monotone_for_any_camera(gain, read, offset):
     assert np.all(np.diff(m) >= -1e-5 * np.maximum(np.abs(m[1:]), 1.0))
 
 
+def test_invalid_noise_parameters_raise():
+    with pytest.raises(InfocusInputError, match="positive variance_intercept"):
+        generalized_anscombe(np.ones((8, 8)), NoiseParams(gain=0.0, variance_intercept=0.0))
+
+
 @pytest.mark.parametrize(
-    "noise",
-    [NoiseParams(gain=-1.0, variance_intercept=1.0), NoiseParams(gain=0.0, variance_intercept=0.0)],
+    ("fields", "words"),
+    [
+        ({"gain": -1.0, "variance_intercept": 1.0}, "gain must be zero or positive"),
+        ({"gain": math.nan, "variance_intercept": 1.0}, "gain must be finite"),
+        ({"gain": 1.0, "variance_intercept": math.inf}, "variance intercept must be finite"),
+        ({"gain": 1.0, "variance_intercept": 0.0, "read_noise": -2.0}, "read noise must be zero"),
+        ({"gain": "1", "variance_intercept": 0.0}, "gain must be a number"),
+    ],
 )
-def test_invalid_noise_parameters_raise(noise):
-    with pytest.raises(InfocusInputError):
-        generalized_anscombe(np.ones((8, 8)), noise)
+def test_noise_parameters_are_checked_where_they_are_made(fields, words):
+    with pytest.raises(InfocusInputError, match=words):
+        NoiseParams(**fields)
+
+
+@pytest.mark.parametrize("sigma", [0.0, -3.0, math.nan, math.inf])
+def test_gaussian_noise_needs_a_positive_finite_sigma(sigma):
+    with pytest.raises(InfocusInputError, match="positive finite number"):
+        NoiseParams.gaussian(sigma)
 
 
 def test_unknown_method_and_wrong_type_raise():

@@ -192,6 +192,25 @@ def test_resume_with_other_settings_is_refused(tmp_path, noisy_stack):
         train(noisy, axes="SYX", config=tiny(batch_size=2), output=output, resume=True)
 
 
+def test_resume_on_other_data_and_a_forgotten_checkpoint_are_refused(tmp_path, noisy_stack):
+    noisy, _ = noisy_stack
+    output = tmp_path / "model"
+
+    def die(message: str) -> None:
+        if message.startswith("epoch 2"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(noisy, axes="SYX", config=tiny(), output=output, log=die)
+    with pytest.raises(InfocusInputError, match="other training data"):
+        train(noisy[:, ::-1].copy(), axes="SYX", config=tiny(), output=output, resume=True)
+    with pytest.raises(InfocusInputError, match="pass --resume to continue it, or --overwrite"):
+        train(noisy, axes="SYX", config=tiny(), output=output)
+    assert (checkpoint_dir_for(output) / "checkpoint.pt").is_file()  # kept for --resume
+    train(noisy, axes="SYX", config=tiny(), output=output, overwrite=True, log=lambda m: None)
+    assert output.is_dir() and not checkpoint_dir_for(output).exists()
+
+
 def test_early_stopping_keeps_best(noisy_stack):
     noisy, _ = noisy_stack
     # With a vanishing learning rate only the batch-norm statistics move; improvement stalls.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from infocus._errors import InfocusInputError, OutputExistsError
@@ -33,7 +36,12 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except (InfocusInputError, ImportError) as error:
-            console.print(f"[bold red]Error:[/] {error}", highlight=False)
+            # escape: a message's own brackets (image[c], [0, 1]) are text, not rich markup
+            console.print(f"[bold red]Error:[/] {escape(str(error))}", highlight=False)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except OSError as error:  # full or read-only disk, permissions, a vanished file
+            console.print(f"[bold red]Error:[/] {escape(describe_os_error(error))}",
+                          highlight=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
             console.print("[yellow]Interrupted; no output was written.[/]")
@@ -42,12 +50,40 @@ def reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def refuse_existing(path: Path, overwrite: bool) -> None:
-    """Fail before any long work if ``path`` exists and ``overwrite`` is off."""
+def describe_os_error(error: OSError) -> str:
+    """One sentence for an operating-system error: what failed, on which file, and what to do."""
+    where = f" ({error.filename})" if error.filename else ""
+    reason = error.strerror or str(error)
+    if error.errno == errno.ENOSPC:
+        return (f"The disk is full{where}; no output was written: free some space or write to "
+                "another disk.")
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (f"{reason}{where}; no output was written: choose a folder you can write to, or "
+                "check the file's permissions.")
+    return f"{reason}{where}; no output was written: check the path and try again."
+
+
+def check_output(path: Path, overwrite: bool, *, image_dtype: str | None = None) -> None:
+    """Fail before any long work if ``path`` exists and ``overwrite`` is off, if its folder is
+    missing or not writable, if it is a folder infocus did not write (which ``--overwrite``
+    never deletes), or, for an image (``image_dtype`` given), if its ending or data type
+    cannot be written."""
+    from infocus.io import check_image_output, check_output_path, check_writable_folder
+    from infocus.io._atomic import remove_stale_temporaries
+
     if path.exists() and not overwrite:
         raise OutputExistsError(
             f"Output {path} already exists; pass --overwrite to replace it or choose another path."
         )
+    removed = remove_stale_temporaries(path)
+    if removed:
+        console.print(f"[yellow]Removed {len(removed)} temporary file(s) that an interrupted "
+                      f"earlier run left beside {path.name}.[/]", highlight=False)
+    if image_dtype is not None:
+        check_image_output(path, dtype=image_dtype, overwrite=True)
+    else:
+        check_output_path(path, overwrite=True)
+        check_writable_folder(path.parent)
 
 
 @contextmanager
@@ -70,8 +106,19 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def print_json(payload: Any) -> None:
-    """Machine-readable output on stdout (no colours, no wrapping)."""
-    sys.stdout.write(json.dumps(payload, indent=2, allow_nan=True) + "\n")
+    """Machine-readable output on stdout (no colours, no wrapping): valid JSON, so a value
+    that is not a finite number (the PSNR of two identical images) is written as null."""
+    sys.stdout.write(json.dumps(_finite_or_null(payload), indent=2, allow_nan=False) + "\n")
+
+
+def _finite_or_null(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 @contextmanager

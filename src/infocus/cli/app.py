@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import inspect
 import os
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from infocus._errors import InfocusInputError
 from infocus.cli._common import (
+    check_output,
     console,
     print_json,
     progress_bar,
-    refuse_existing,
     reports_errors,
     stdout,
     training_progress,
@@ -139,7 +141,7 @@ def simulate(
     from infocus.io import read_image, write_image
     from infocus.noise import simulate_poisson_gaussian
 
-    refuse_existing(output, overwrite)
+    check_output(output, overwrite, image_dtype=dtype)
     image = read_image(clean, axes=axes)
     noisy, params = simulate_poisson_gaussian(
         image.data, photons=photons, gain=gain, offset=offset, read_noise=read_noise, rng=seed
@@ -169,22 +171,41 @@ def estimate_noise_command(
     Example: [cyan]infocus estimate-noise noisy.tif --json[/]
     """
     from infocus.io import read_image
-    from infocus.noise import estimate_noise, estimate_noise_correlation
 
     loaded = read_image(image, axes=axes)
-    params = estimate_noise(loaded.data, axes=loaded.axes, offset=offset)
-    correlation = estimate_noise_correlation(loaded.data, loaded.axes)
-    values = {**params.to_dict(), "correlation_x": correlation.at(0, 1),
-              "correlation_y": correlation.at(1, 0)}
+    per_channel = {name: _noise_values(data, plane_axes, offset)
+                   for name, data, plane_axes in _channels(loaded)}
     if as_json:
-        print_json(values)
+        # One channel: the parameters themselves (as before); several: one entry each.
+        print_json(next(iter(per_channel.values())) if len(per_channel) == 1 else per_channel)
         return
-    table = Table(title=f"Noise model of {image.name}: Var = gain·E[x] + variance_intercept")
+    table = Table(title=escape(f"Noise model of {image.name}: Var = gain·E[x] + variance_intercept"))
     table.add_column("parameter")
-    table.add_column("value", justify="right")
-    for key, value in values.items():
-        table.add_row(key, f"{value:.6g}")
+    for name in per_channel:
+        table.add_column(name or "value", justify="right")
+    for key in next(iter(per_channel.values())):
+        table.add_row(key, *(f"{v.get(key, float('nan')):.6g}" for v in per_channel.values()))
     stdout.print(table)
+
+
+def _channels(image: Any) -> list[tuple[str, np.ndarray, str]]:
+    """``(name, data, axes)`` per channel (name "" for an image without channels)."""
+    if "C" not in image.axes or image.size("C") == 1:
+        return [("", image.data, image.axes)]
+    axis = image.axes.index("C")
+    names = image.channel_names or [f"channel {c}" for c in range(image.size("C"))]
+    rest = image.axes.replace("C", "")
+    return [(str(names[c]), np.take(image.data, c, axis=axis), rest)
+            for c in range(image.size("C"))]
+
+
+def _noise_values(data: np.ndarray, axes: str, offset: float | None) -> dict[str, float]:
+    from infocus.noise import estimate_noise, estimate_noise_correlation
+
+    params = estimate_noise(data, axes=axes, offset=offset)
+    correlation = estimate_noise_correlation(data, axes)
+    return {**params.to_dict(), "correlation_x": correlation.at(0, 1),
+            "correlation_y": correlation.at(1, 0)}
 
 
 BlindSpotOption = Annotated[
@@ -312,7 +333,7 @@ def denoise(
     function = get_denoiser(method)
     params = _parse_params(param or [], function, method)
     noise = _noise_from_options(sigma, gain, offset, read_noise)
-    refuse_existing(output, overwrite)
+    check_output(output, overwrite, image_dtype=dtype)
     loaded = read_image(image, axes=axes)
     with progress_bar(f"{method}") as progress:
         result = function(
@@ -330,9 +351,9 @@ def _denoise_learned(
     from infocus.methods.config import default_config
     from infocus.training.loop import train as train_model
 
-    refuse_existing(output, overwrite)
+    check_output(output, overwrite, image_dtype=dtype)
     if save_model is not None:
-        refuse_existing(save_model, overwrite)
+        check_output(save_model, overwrite)
     loaded = read_image(image, axes=axes)
     config = default_config(method)
     config = config.with_updates(scheme_options={**config.scheme_options, **scheme_options})
@@ -410,8 +431,8 @@ def train_command(
         config = config.with_updates(scheme_options={**config.scheme_options, **extra})
     if epochs is not None:
         steps = epochs * config.steps_per_epoch
-    if output.exists() and not overwrite and not resume:
-        refuse_existing(output, overwrite)
+    if not resume:  # a resumed run writes where the interrupted one would have
+        check_output(output, overwrite)
     with training_progress() as on_step:
         train_model(
             [str(p) for p in inputs], method=method.lower(), axes=axes,
@@ -484,9 +505,9 @@ def predict(
     from infocus.predict.model import load_model
     from infocus.predict.stream import predict_file
 
-    refuse_existing(output, overwrite)
+    check_output(output, overwrite, image_dtype=dtype)
     if uncertainty is not None:
-        refuse_existing(uncertainty, overwrite)
+        check_output(uncertainty, overwrite, image_dtype="float32")
     loaded = load_model(model)
     options = {"pixel_fusion": pixel_fusion, "calibrate": calibrate, "samples": samples}
     with progress_bar("predict") as progress:
@@ -525,7 +546,7 @@ def sample(
     from infocus.predict.model import load_model
     from infocus.predict.stream import sample_file
 
-    refuse_existing(output, overwrite)
+    check_output(output, overwrite, image_dtype=dtype)
     loaded = load_model(model)
     with progress_bar(f"sample ×{n}") as progress:
         written = sample_file(loaded, image, output, n=n, axes=axes, seed=seed,
@@ -579,7 +600,7 @@ def noise_model_fit(
     """
     from infocus.noise.models import save_noise_model
 
-    refuse_existing(output, overwrite)
+    check_output(output, overwrite)
     if calibration and signal is not None:
         raise InfocusInputError("Give either --calibration or --signal, not both.")
     if kind not in ("gmm", "histogram", "poisson_gaussian"):
@@ -669,7 +690,7 @@ def noise_model_show(
     from infocus.noise.figures import plot_noise_model
     from infocus.noise.models import load_noise_model
 
-    refuse_existing(output, overwrite)
+    check_output(output, overwrite)
     loaded = load_noise_model(model)
     pairs = None
     if data is not None:
@@ -713,8 +734,13 @@ def evaluate(
     rows: list[dict[str, Any]] = []
     for pred_path, gt_path in pairs:
         gt = read_image(gt_path, axes=axes)
-        pred = read_image(pred_path, axes=axes or gt.axes)
-        result = evaluate_arrays(pred.data, gt.data, axes=gt.axes, data_range=data_range)
+        pred = _prediction_like(pred_path, gt, gt_path, axes)
+        try:
+            result = evaluate_arrays(pred.data, gt.data, axes=gt.axes, data_range=data_range)
+        except InfocusInputError as error:
+            if len(pairs) == 1:
+                raise
+            raise InfocusInputError(f"{pred_path.name}: {error}") from None
         for row in result["per_image"]:
             rows.append({"file": pred_path.name, **row})
     mean = {name: float(np.mean([r[name] for r in rows])) for name in METRICS}
@@ -737,6 +763,24 @@ def evaluate(
     stdout.print(table)
 
 
+def _prediction_like(path: Path, gt: Any, gt_path: Path, axes: str | None) -> Any:
+    """The prediction read with the ground truth's axes (a file without axes metadata takes
+    them), or one sentence saying how the two differ."""
+    from infocus.io import read_image
+
+    try:
+        return read_image(path, axes=axes or gt.axes)
+    except InfocusInputError:
+        if axes:
+            raise
+    own = read_image(path)
+    raise InfocusInputError(
+        f"{path.name} is {own.axes} {own.data.shape} but its ground truth {gt_path.name} is "
+        f"{gt.axes} {gt.data.shape}; compare images of the same shape (or give --axes when a "
+        "file's metadata has them wrong)."
+    )
+
+
 def _pairs(prediction: Path, ground_truth: Path) -> list[tuple[Path, Path]]:
     if prediction.is_dir() != ground_truth.is_dir() and ground_truth.exists():
         raise InfocusInputError(
@@ -749,6 +793,14 @@ def _pairs(prediction: Path, ground_truth: Path) -> list[tuple[Path, Path]]:
     if not pairs:
         raise InfocusInputError(
             f"No file in {prediction} has a namesake in {ground_truth}; pair images by file name."
+        )
+    unpaired = [p.name for p in files if not (ground_truth / p.name).exists()]
+    if unpaired:
+        # A mean over some of the images would read as a score for all of them.
+        shown = ", ".join(unpaired[:3]) + (", ..." if len(unpaired) > 3 else "")
+        raise InfocusInputError(
+            f"{len(unpaired)} file(s) in {prediction} have no namesake in {ground_truth} "
+            f"({shown}); give every prediction its ground truth, or move the others out."
         )
     return pairs
 
@@ -809,4 +861,11 @@ def main() -> None:
     # competed for the cores (docs/benchmarks.md); passive waiting costs nothing when idle.
     # Must be set before torch is imported, which every command does lazily.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # A job scheduler or `kill` stops a run with SIGTERM: clean up as for Ctrl-C, so no
+    # temporary output is left behind.
+    signal.signal(signal.SIGTERM, _interrupt)
     app()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

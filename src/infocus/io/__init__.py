@@ -15,7 +15,8 @@ Examples
 
 from __future__ import annotations
 
-from infocus.io._api import open_image_lazy, read_image, write_image
+from infocus.io._api import check_image_output, open_image_lazy, read_image, write_image
+from infocus.io._atomic import check_output_path, check_writable_folder, is_infocus_folder
 from infocus.io._common import (
     OUTPUT_DTYPES,
     SUPPORTED_SUFFIXES,
@@ -29,7 +30,11 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "ClippingWarning",
     "Image",
+    "check_image_output",
+    "check_output_path",
+    "check_writable_folder",
     "convert_dtype",
+    "is_infocus_folder",
     "normalize_unit",
     "open_image_lazy",
     "read_image",

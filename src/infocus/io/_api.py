@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +13,29 @@ import numpy as np
 
 from infocus._errors import InfocusInputError
 from infocus.axes import default_axes
-from infocus.io._atomic import atomic_output, check_output_path
+from infocus.io._atomic import atomic_output, check_output_path, check_writable_folder
 from infocus.io._common import (
     OUTPUT_DTYPES,
     convert_dtype_warn,
     detect_format,
     file_suffix,
     resolve_path,
+    short_reason,
 )
 from infocus.io._image import Image
-from infocus.io._simple import check_png, open_npy_lazy, read_npy, read_png, write_npy, write_png
+from infocus.io._simple import (
+    check_png,
+    check_png_dtype,
+    open_npy_lazy,
+    read_npy,
+    read_png,
+    write_npy,
+    write_png,
+)
 from infocus.io._tiff import open_tiff_lazy, read_tiff, write_tiff
 from infocus.io._zarr import open_zarr_lazy, read_zarr, write_zarr
 
-__all__ = ["open_image_lazy", "read_image", "write_image"]
+__all__ = ["check_image_output", "open_image_lazy", "read_image", "write_image"]
 
 PathLike = str | os.PathLike[str]
 
@@ -113,7 +123,31 @@ def read_image(path: PathLike, *, axes: str | None = None) -> Image:
     ('ZYX', {'Z': 0.5, 'Y': 0.1, 'X': 0.1})
     """
     resolved, fmt = _input_path(path)
-    return _READERS[fmt](resolved, axes=axes)
+    with _damage_is_input_error(resolved, fmt):
+        return _READERS[fmt](resolved, axes=axes)
+
+
+@contextlib.contextmanager
+def _damage_is_input_error(path: Path, fmt: str) -> Iterator[None]:
+    """The one place where a reader's unexpected failure on a damaged file (a parser's own
+    exception deep in tifffile, zarr or a codec) becomes one sentence naming the file."""
+    try:
+        yield
+    except (InfocusInputError, KeyboardInterrupt):
+        raise
+    except MemoryError:
+        raise InfocusInputError(
+            f"{str(path)!r} declares more pixels than fit in memory; if it is intact, open it "
+            "with open_image_lazy (the predict command streams such files)."
+        ) from None
+    except Exception as exc:
+        raise InfocusInputError(
+            f"{str(path)!r} is damaged or not a valid {_FORMAT_NAMES[fmt]} "
+            f"({short_reason(exc)}); check the file or export it again."
+        ) from None
+
+
+_FORMAT_NAMES = {"tiff": "TIFF", "zarr": "Zarr store", "png": "PNG", "npy": ".npy file"}
 
 
 def open_image_lazy(path: PathLike, *, axes: str | None = None) -> Image:
@@ -132,7 +166,30 @@ def open_image_lazy(path: PathLike, *, axes: str | None = None) -> Image:
     >>> block = image.data[0, :, :256, :256]  # doctest: +SKIP
     """
     resolved, fmt = _input_path(path)
-    return _LAZY_OPENERS[fmt](resolved, axes=axes)
+    with _damage_is_input_error(resolved, fmt):
+        return _LAZY_OPENERS[fmt](resolved, axes=axes)
+
+
+def check_image_output(path: str | os.PathLike[str], *, dtype: Any = "float32",
+                       overwrite: bool = False) -> Path:
+    """Everything about an image output that can be checked before the work that fills it:
+    a supported ending, a supported ``dtype`` (and one the format can store: PNG holds only
+    8/16-bit integers), an existing, writable folder, and an existing output only with
+    ``overwrite`` (never a folder infocus did not write). Returns the resolved path.
+
+    Raises
+    ------
+    InfocusInputError, OutputExistsError
+        With one sentence naming the problem and the fix.
+    """
+    resolved = resolve_path(path)
+    fmt = detect_format(resolved, for_writing=True)
+    name = _dtype_name(dtype)
+    if fmt == "png":
+        check_png_dtype(name)
+    check_output_path(resolved, overwrite=overwrite)
+    check_writable_folder(resolved.parent)
+    return resolved
 
 
 def _dtype_name(dtype: Any) -> str:

@@ -10,15 +10,24 @@ renamed aside and deleted only after the new one is in place.
 from __future__ import annotations
 
 import contextlib
+import glob
+import json
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from infocus._errors import InfocusInputError, OutputExistsError
 
-__all__ = ["atomic_output", "check_output_path"]
+__all__ = [
+    "atomic_output",
+    "check_output_path",
+    "check_writable_folder",
+    "is_infocus_folder",
+    "remove_stale_temporaries",
+]
 
 
 def check_output_path(path: Path, *, overwrite: bool) -> None:
@@ -27,7 +36,8 @@ def check_output_path(path: Path, *, overwrite: bool) -> None:
     Raises
     ------
     InfocusInputError
-        The directory that should hold ``path`` does not exist or is not a directory.
+        The directory that should hold ``path`` does not exist or is not a directory, or
+        ``path`` is a folder infocus did not write (:func:`is_infocus_folder`).
     OutputExistsError
         ``path`` exists and ``overwrite`` is false.
     """
@@ -41,6 +51,44 @@ def check_output_path(path: Path, *, overwrite: bool) -> None:
         raise OutputExistsError(
             f"{str(path)!r} exists; pass --overwrite to replace it or choose another output path."
         )
+    if path.is_dir() and not path.is_symlink() and not is_infocus_folder(path):
+        raise InfocusInputError(
+            f"{str(path)!r} is a folder that infocus did not write (not a Zarr store, model or "
+            "demo output); --overwrite replaces only those, so remove it yourself or choose "
+            "another output path."
+        )
+
+
+def check_writable_folder(folder: Path) -> None:
+    """Refuse a folder that cannot take a new file (permissions, a read-only disk), found by
+    creating and deleting a hidden probe file there: cheap, and true for every user."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".infocus-probe-"):
+            pass
+    except OSError as error:
+        raise InfocusInputError(
+            f"Cannot write to the output folder {str(folder)!r} ({error.strerror or error}); "
+            "choose a folder you can write to."
+        ) from None
+
+
+def is_infocus_folder(path: Path) -> bool:
+    """Whether the folder ``path`` looks like something infocus writes, so ``--overwrite`` may
+    replace it: a Zarr store (v2 or v3), a model folder (``config.json`` of an infocus model
+    format) or a demo output (``metrics.json`` beside ``comparison.png``). Anything else may
+    hold the user's data and is never deleted."""
+    if any((path / marker).is_file() for marker in (".zgroup", ".zarray", "zarr.json")):
+        return True
+    if (path / "metrics.json").is_file() and (path / "comparison.png").is_file():
+        return True
+    config = path / "config.json"
+    if not config.is_file() or config.is_symlink():
+        return False
+    try:
+        data = json.loads(config.read_text()[:1_000_000])
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and str(data.get("format", "")).startswith("infocus-model")
 
 
 def _remove(path: Path) -> None:
@@ -50,6 +98,21 @@ def _remove(path: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
         elif path.exists() or path.is_symlink():
             path.unlink()
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete what a killed earlier write of ``path`` left beside it (its hidden
+    ``.{name}.tmp-*`` output and ``.{name}.old-*`` backup); returns what was removed.
+
+    An interrupted write cleans up after itself; only SIGKILL or a power cut leaves these.
+    """
+    if not path.parent.is_dir():
+        return []
+    pattern = glob.escape(path.name)
+    stale = sorted(p for tag in ("tmp", "old") for p in path.parent.glob(f".{pattern}.{tag}-*"))
+    for leftover in stale:
+        _remove(leftover)
+    return stale
 
 
 def _temporary_name(path: Path, tag: str, suffix: str) -> Path:

@@ -25,7 +25,8 @@ def read_png(path: Path, *, axes: str | None = None) -> Image:
     import imageio.v3 as iio
 
     try:
-        data = np.asarray(iio.imread(path, extension=".png"))
+        # From bytes: imageio leaves a file open when no plugin can read it.
+        data = np.asarray(iio.imread(path.read_bytes(), extension=".png"))
     except Exception as exc:
         raise InfocusInputError(
             f"{str(path)!r} is not a readable PNG (file may be corrupt or truncated): {short_reason(exc)}."
@@ -54,14 +55,19 @@ def _png_layout(image: Image) -> tuple[str, tuple[int, ...]]:
     return stored, shape
 
 
-def check_png(image: Image, dtype: str) -> None:
-    """Raise a clear error before writing if ``image`` cannot become a ``dtype`` PNG."""
-    _png_layout(image)
+def check_png_dtype(dtype: str) -> None:
+    """PNG holds 8- and 16-bit integers only."""
     if dtype not in ("uint8", "uint16"):
         raise InfocusInputError(
             f"PNG stores only 8- or 16-bit integers, not {dtype}; pass --dtype uint8 or "
             "--dtype uint16 (values are rounded and clipped), or write a TIFF to keep float32."
         )
+
+
+def check_png(image: Image, dtype: str) -> None:
+    """Raise a clear error before writing if ``image`` cannot become a ``dtype`` PNG."""
+    _png_layout(image)
+    check_png_dtype(dtype)
     if dtype == "uint16" and image.size("C") > 1:
         raise InfocusInputError(
             "16-bit PNG is supported only for grey images; pass --dtype uint8 or write a TIFF."

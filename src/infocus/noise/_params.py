@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from infocus._errors import InfocusInputError
+
 __all__ = ["NoiseParams"]
+
+_LABELS = {"gain": "gain", "variance_intercept": "variance intercept", "offset": "offset",
+           "read_noise": "read noise"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,28 @@ class NoiseParams:
     offset: float | None = None
     read_noise: float | None = None
 
+    def __post_init__(self) -> None:
+        # Every way of building noise parameters (flags, -p options, Python) passes here, so a
+        # NaN or negative value is refused once instead of giving a NaN or unchanged image.
+        for name in ("gain", "offset", "read_noise", "variance_intercept"):
+            value = getattr(self, name)
+            if value is None and name in ("offset", "read_noise"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise InfocusInputError(f"Noise {_LABELS[name]} must be a number, got {value!r}.")
+            if not math.isfinite(value):
+                raise InfocusInputError(
+                    f"Noise {_LABELS[name]} must be finite, got {value}; give a measured value "
+                    "or leave it out to estimate the noise from the image."
+                )
+        for name in ("gain", "read_noise"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise InfocusInputError(
+                    f"Noise {_LABELS[name]} must be zero or positive, got {value}; pass the "
+                    "camera's value (gain 0 means purely Gaussian noise)."
+                )
+
     @classmethod
     def from_camera(cls, *, gain: float, offset: float, read_noise: float) -> NoiseParams:
         """Build from camera gain, offset and read noise (so that ``b = σ² − a·μ``)."""
@@ -48,7 +76,13 @@ class NoiseParams:
 
     @classmethod
     def gaussian(cls, sigma: float) -> NoiseParams:
-        """Signal-independent Gaussian noise of standard deviation ``sigma``."""
+        """Signal-independent Gaussian noise of standard deviation ``sigma`` (> 0)."""
+        if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not sigma > 0 \
+                or not math.isfinite(sigma):
+            raise InfocusInputError(
+                f"The noise standard deviation (sigma) must be a positive finite number, got "
+                f"{sigma!r}; e.g. --sigma 5, or leave it out to estimate it from the image."
+            )
         return cls(gain=0.0, variance_intercept=float(sigma) ** 2, offset=0.0, read_noise=float(sigma))
 
     def variance(self, expected: np.ndarray | float) -> np.ndarray | float:

@@ -87,6 +87,11 @@ def _as_planes(image: np.ndarray, axes: str | None) -> np.ndarray:
     Larger inputs keep evenly spaced planes (and a central 2048x2048 crop of planes larger than
     that); four million pixels measure the noise far more precisely than needed.
     """
+    if np.asarray(image).dtype == np.bool_:
+        raise InfocusInputError(
+            "The image is boolean (a mask?); noise can only be measured on intensities: pass "
+            "the raw camera image."
+        )
     array = check_image(image, axes)
     if axes is None:
         if array.ndim != 2:
@@ -99,7 +104,8 @@ def _as_planes(image: np.ndarray, axes: str | None) -> np.ndarray:
     if "C" in axes and array.shape[axes.index("C")] > 1:
         raise InfocusInputError(
             "Channels usually have different noise parameters; estimate each channel "
-            "separately (e.g. estimate_noise(image[c], axes=...))."
+            "separately (in Python: estimate_noise(image[c], axes=...); the estimate-noise "
+            "command does so for every channel)."
         )
     planes = yx_planes(array, axes)
     n_planes, height, width = planes.shape

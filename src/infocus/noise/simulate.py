@@ -12,6 +12,7 @@ r"""Simulated camera noise for fluorescence microscopy.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 from scipy import ndimage
@@ -29,9 +30,17 @@ __all__ = [
 ]
 
 
+#: numpy's Poisson sampler takes means up to about 9.2e18; far beyond any camera's full well.
+MAX_PHOTONS = 1e15
+
+
 def _generator(rng: np.random.Generator | int | None) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
+    if isinstance(rng, bool | float) or (isinstance(rng, numbers.Integral) and rng < 0):
+        raise InfocusInputError(
+            f"The random seed must be a whole number >= 0 (got {rng!r}); e.g. --seed 0."
+        )
     return np.random.default_rng(rng)
 
 
@@ -69,6 +78,11 @@ def scale_to_photons(clean: np.ndarray, photons: float) -> np.ndarray:
         Negative or all-zero ``clean``, or ``photons`` <= 0.
     """
     photons = _check_positive(photons, "photons", "pass the expected photon count at the peak")
+    if photons > MAX_PHOTONS:
+        raise InfocusInputError(
+            f"photons must be at most {MAX_PHOTONS:g} (got {photons:g}); a camera pixel holds far "
+            "fewer, and Poisson noise at such counts is negligible anyway."
+        )
     image = check_image(clean, name="clean image").astype(np.float64)
     low = float(image.min())
     if low < 0:

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,10 @@ import numpy as np
 import torch
 
 from infocus._errors import InfocusInputError, OutputExistsError
-from infocus._validate import check_image
+from infocus._validate import check_float32_exact, check_image, check_spatial_size
 from infocus.axes import check_axes, default_axes
 from infocus.intensity import Normalizer
+from infocus.io import check_output_path
 from infocus.methods import PredictionContext, PredictionRequest, TrainingScheme, create_scheme
 from infocus.methods.config import TrainingConfig
 from infocus.predict.backends import ONNX_MIN_PIXELS, Backend, make_runner
@@ -344,6 +346,8 @@ class TrainedModel:
         lazy = hasattr(image, "chunks") and not isinstance(image, np.ndarray)
         array = image if lazy else check_image(image, axes)
         axes = check_axes(axes, array.shape) if axes else default_axes(array.shape)
+        if lazy:  # an in-memory image was checked whole by check_image
+            check_spatial_size(tuple(array.shape), axes)
         layout = self._layout(array, axes)
         scheme = self.scheme.bind(self.state, self.input_norm)
         run, tiling = self._prepare_run(scheme, array, axes, request, tta=tta,
@@ -359,17 +363,21 @@ class TrainedModel:
         self.last_notes = context.notes
         blocks = list(layout.blocks(tuple(array.shape)))
         for count, (position, index) in enumerate(blocks, 1):
-            block = np.asarray(array[index], dtype=np.float32)
+            raw = np.asarray(array[index])
+            if lazy:
+                check_float32_exact(raw)
+            block = raw.astype(np.float32, copy=False)
             if lazy and not np.isfinite(block).all():
                 raise InfocusInputError(
                     f"The image contains NaN or infinite pixels (in block {position}); replace "
-                    "them (e.g. with the background value) before denoising."
+                    "them (e.g. with the background value) first."
                 )
             block = layout.to_network(block)
             scheme.check_input(block, self.state)
             outputs = tiled_apply(self.input_norm.normalize(block, channel_axis=0), run,
                                   batch_size=batch_size, **tiling)
             finished = scheme.finish(outputs, block, context)
+            _check_finite_output(finished, position)
             for name, result in results.items():
                 placed = layout.to_image(finished[name])
                 result[(slice(None),) * len(lead) + index] = placed
@@ -457,6 +465,7 @@ class TrainedModel:
             )
         if not path.parent.is_dir():
             raise InfocusInputError(f"Folder {path.parent} does not exist; create it first.")
+        check_output_path(path, overwrite=True)  # never replaces a folder infocus did not write
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
         try:
             folder = staging / "model"
@@ -574,8 +583,6 @@ def load_model(path: str | os.PathLike[str]) -> TrainedModel:
         For a missing, foreign, corrupt or truncated model, an unknown method, or a method
         state (e.g. a noise model) that is missing or malformed.
     """
-    from safetensors.torch import load_file
-
     path = Path(path).expanduser()
     if not path.exists():
         raise InfocusInputError(f"No such model: {path}; check the path.")
@@ -584,57 +591,200 @@ def load_model(path: str | os.PathLike[str]) -> TrainedModel:
             f"{path} is a pickle-based file, which can run arbitrary code when loaded; infocus only "
             "loads its own model folders or .zip files (JSON + safetensors)."
         )
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = _unpacked(path, Path(scratch))
-        config = _read_config(folder / "config.json", path)
-        weights_path = folder / "weights.safetensors"
-        try:
-            weights = load_file(weights_path)
-        except Exception as error:  # safetensors raises its own error types
-            raise InfocusInputError(
-                f"{weights_path.name} in {path} is corrupt or truncated ({error})."
-            ) from None
-        history_path = folder / "history.json"
-        history = json.loads(history_path.read_text()) if history_path.is_file() else []
+    files = _model_files(path)
+    config = _read_config(files["config.json"], path)
+    weights = _read_weights(files["weights.safetensors"], path)
+    history = _read_history(files.get("history.json"), path)
     return _model_from(config, weights, history, path)
 
 
-def _unpacked(path: Path, scratch: Path) -> Path:
-    """The model folder: ``path`` itself, or a .zip model extracted into ``scratch``."""
+#: The most each model file may hold: a model is read into memory, never extracted, so a
+#: crafted file cannot fill the disk or the memory. The largest networks infocus ships have a
+#: few million weights (tens of MB).
+MAX_MODEL_BYTES = {"config.json": 16 * 2**20, "history.json": 16 * 2**20,
+                   "weights.safetensors": 2**30}
+
+
+def _model_files(path: Path) -> dict[str, bytes]:
+    """The bytes of a model's files, from its folder or its .zip, each within its cap."""
     if path.is_file():
-        if not zipfile.is_zipfile(path):
-            raise InfocusInputError(
-                f"{path} is neither an infocus model folder nor a .zip model; check the path."
-            )
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            unexpected = sorted(names - set(_FILES))
-            if unexpected or not {"config.json", "weights.safetensors"} <= names:
-                raise InfocusInputError(
-                    f"{path} is not an infocus model (unexpected or missing entries: "
-                    f"{', '.join(unexpected) or 'config.json/weights.safetensors'})."
-                )
-            for name in names:
-                zf.extract(name, scratch)
-        return scratch
+        return _zip_files(path)
     if not (path / "config.json").is_file() or not (path / "weights.safetensors").is_file():
         raise InfocusInputError(
             f"{path} is not an infocus model: config.json and weights.safetensors are missing."
         )
-    return path
+    root = path.resolve()
+    files = {}
+    for name in _FILES:
+        member = path / name
+        if not (member.exists() or member.is_symlink()):
+            continue
+        if not member.resolve().is_relative_to(root):
+            raise InfocusInputError(
+                f"{member} is a link to {member.resolve()}, outside the model folder; a model's "
+                "files must be inside it: copy the file in or retrain the model."
+            )
+        if not member.is_file():
+            raise InfocusInputError(f"{member} is not a file; the model folder is damaged.")
+        _check_size(name, member.stat().st_size, path)
+        files[name] = member.read_bytes()
+    return files
 
 
-def _read_config(config_path: Path, path: Path) -> dict[str, Any]:
+def _zip_files(path: Path) -> dict[str, bytes]:
+    if not zipfile.is_zipfile(path):
+        raise InfocusInputError(
+            f"{path} is neither an infocus model folder nor a .zip model; check the path."
+        )
     try:
-        config = json.loads(config_path.read_text())
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            names = [info.filename for info in infos]
+            unexpected = sorted(set(names) - set(_FILES))
+            if unexpected or not {"config.json", "weights.safetensors"} <= set(names):
+                raise InfocusInputError(
+                    f"{path} is not an infocus model (unexpected or missing entries: "
+                    f"{', '.join(unexpected) or 'config.json/weights.safetensors'})."
+                )
+            if len(names) != len(set(names)):
+                raise InfocusInputError(
+                    f"{path} holds the same entry twice; the .zip is damaged or was tampered "
+                    "with: export the model again."
+                )
+            for info in infos:  # the declared sizes, before anything is decompressed
+                _check_size(info.filename, info.file_size, path)
+            # ZipExtFile stops at the declared size and checks the CRC at the end.
+            return {info.filename: zf.read(info) for info in infos}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError,
+            ValueError, RuntimeError, NotImplementedError) as error:  # RuntimeError: encrypted
+        raise InfocusInputError(f"{path} is a damaged .zip ({error}); export the model again.") \
+            from None
+
+
+def _check_size(name: str, size: int, path: Path) -> None:
+    if size > MAX_MODEL_BYTES[name]:
+        raise InfocusInputError(
+            f"{name} in {path} is {size / 2**20:.0f} MiB, more than the "
+            f"{MAX_MODEL_BYTES[name] / 2**20:.0f} MiB an infocus model file may hold; the file "
+            "is damaged or not an infocus model."
+        )
+
+
+def _read_config(data: bytes, path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InfocusInputError(f"{config_path} is not valid JSON ({error}).") from None
+        raise InfocusInputError(f"config.json in {path} is not valid JSON ({error}).") from None
     if not isinstance(config, dict) or config.get("format") not in _READABLE_FORMATS:
         raise InfocusInputError(
             f"{path} is not an infocus model of format {MODEL_FORMAT!r} "
             f"(found {config.get('format') if isinstance(config, dict) else None!r})."
         )
+    _check_config_layout(config, path)
     return config
+
+
+#: The sections of config.json and the type each must have.
+_CONFIG_LAYOUT = {"training": dict, "network": dict, "normalization": dict, "spatial": str}
+
+
+def _check_config_layout(config: dict[str, Any], path: Path) -> None:
+    """Every section a model needs is there with the right type, so a damaged file is named as
+    such (and never blamed on the image)."""
+    for key, kind in _CONFIG_LAYOUT.items():
+        if not isinstance(config.get(key), kind):
+            raise _damaged(path, f"its '{key}' section is missing or malformed")
+    network, normalization = config["network"], config["normalization"]
+    if not isinstance(network.get("name"), str) or not isinstance(network.get("config"), dict):
+        raise _damaged(path, "its network description is missing or malformed")
+    if not all(isinstance(normalization.get(k), dict) for k in ("input", "target")):
+        raise _damaged(path, "its normalisation is missing or malformed")
+    if config["spatial"] not in ("YX", "ZYX"):
+        raise _damaged(path, f"its spatial axes {config['spatial']!r} are not YX or ZYX")
+
+
+def _damaged(path: Path, what: str) -> InfocusInputError:
+    return InfocusInputError(
+        f"The model {path} is damaged: {what} in config.json; export it again from an intact "
+        "copy or retrain it."
+    )
+
+
+def _read_weights(data: bytes, path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load as load_safetensors
+
+    try:
+        return load_safetensors(data)
+    except Exception as error:  # safetensors raises its own error types
+        raise InfocusInputError(
+            f"weights.safetensors in {path} is corrupt or truncated ({str(error)[:200]}); "
+            "export the model again from an intact copy or retrain it."
+        ) from None
+
+
+def _read_history(data: bytes | None, path: Path) -> list[dict[str, Any]]:
+    if data is None:
+        return []
+    try:
+        history = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InfocusInputError(
+            f"history.json in {path} is not valid JSON ({error}); the model folder is damaged: "
+            "remove history.json (it only records the training) or export the model again."
+        ) from None
+    if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
+        raise InfocusInputError(
+            f"history.json in {path} is not a list of epochs; the model folder is damaged: "
+            "remove history.json (it only records the training) or export the model again."
+        )
+    return history
+
+
+def _check_finite_output(finished: dict[str, np.ndarray], position: Any) -> None:
+    """Finite pixels in must give finite pixels out; never write NaN as a result."""
+    where = f", block {position}" if position else ""
+    for name, values in finished.items():
+        if not np.isfinite(values).all():
+            raise InfocusInputError(
+                f"The model produced NaN or infinite values ({name}{where}) from a "
+                "finite image; its weights or noise model are unusable for this data: retrain "
+                "the model on data like this image."
+            )
+
+
+def _check_weights_fit(name: str, options: dict[str, Any], weights: dict[str, torch.Tensor],
+                       path: Path) -> None:
+    """Compare the network description with the weights before building anything: the
+    network is first made on PyTorch's meta device, which allocates no memory, so a damaged
+    description (depth 50, 100000 filters) costs nothing."""
+    from infocus.nets import create_network
+
+    try:
+        with torch.device("meta"):
+            skeleton = create_network(name, **options)
+    except (InfocusInputError, TypeError, ValueError, RuntimeError, OverflowError) as error:
+        raise _damaged(path, f"its network description does not build ({str(error)[:120]})"
+                       ) from None
+    expected = {key: tuple(value.shape) for key, value in skeleton.state_dict().items()}
+    found = {key: tuple(value.shape) for key, value in weights.items()}
+    if expected != found:
+        differing = sorted(set(expected) ^ set(found)) or sorted(
+            key for key in expected if expected[key] != found[key])
+        raise InfocusInputError(
+            f"The weights in {path} do not fit its network description (first difference: "
+            f"{differing[0]}); the model is damaged: export it again or retrain it."
+        )
+
+
+def _check_finite_weights(weights: dict[str, torch.Tensor], path: Path) -> None:
+    """A NaN or infinite weight makes every prediction NaN: refuse the model instead."""
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise InfocusInputError(
+                f"The weights of {path} contain NaN or infinite values ({name}), so every "
+                "prediction would be NaN; the training diverged or the file is damaged: retrain "
+                "the model (with a lower --learning-rate if it diverged)."
+            )
 
 
 def _model_from(config: dict[str, Any], weights: dict[str, torch.Tensor],
@@ -642,7 +792,13 @@ def _model_from(config: dict[str, Any], weights: dict[str, torch.Tensor],
     """Rebuild the network, the method and its state from a model's config and weights."""
     from infocus.nets import create_network
 
-    training = TrainingConfig.from_dict(config["training"])
+    try:
+        training = TrainingConfig.from_dict(config["training"])
+        input_norm = Normalizer.from_dict(config["normalization"]["input"])
+        target_norm = Normalizer.from_dict(config["normalization"]["target"])
+    except (TypeError, ValueError, KeyError) as error:
+        raise _damaged(path, f"its training or normalisation settings are malformed ({error})"
+                       ) from None
     provenance = config.get("provenance", {})
     if config["format"] == MODEL_FORMAT:
         state = config.get("state")
@@ -661,20 +817,18 @@ def _model_from(config: dict[str, Any], weights: dict[str, torch.Tensor],
             f"rebuild ({error}); upgrade infocus or retrain the model."
         ) from None
     scheme.check_state(state, str(path))
-    network = create_network(config["network"]["name"], **config["network"]["config"])
-    try:
-        network.load_state_dict(weights)
-    except RuntimeError as error:
-        raise InfocusInputError(
-            f"The weights in {path} do not fit its network description ({str(error)[:200]})."
-        ) from None
+    _check_finite_weights(weights, path)
+    name, options = config["network"]["name"], config["network"]["config"]
+    _check_weights_fit(name, options, weights, path)
+    network = create_network(name, **options)
+    network.load_state_dict(weights)
     network.eval()
     return TrainedModel(
         network=network,
         config=training,
         spatial=config["spatial"],
-        input_norm=Normalizer.from_dict(config["normalization"]["input"]),
-        target_norm=Normalizer.from_dict(config["normalization"]["target"]),
+        input_norm=input_norm,
+        target_norm=target_norm,
         history=history,
         provenance=provenance,
         state=state,

@@ -10,12 +10,15 @@ and never names a method.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
+import pickle
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 
 from infocus._errors import InfocusInputError, OutputExistsError
+from infocus.io import check_output_path, check_writable_folder
 from infocus.methods import DEFAULT_METHOD, FitData, Fitted, TrainingScheme, create_scheme
 from infocus.methods.config import TrainingConfig, default_config
 
@@ -36,6 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["TrainingProgress", "checkpoint_dir_for", "fit_noise_model", "select_device", "train"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: What every checkpoint holds (see _Engine._save_checkpoint).
+_CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "torch_generator", "torch_rng",
+                    "numpy_rng", "history", "step", "best_val_loss", "config")
 #: Settings a method trained first (:attr:`FitData.pretrain`) takes from the run it serves.
 _BUDGET = ("steps", "steps_per_epoch", "patch_size", "batch_size", "learning_rate", "schedule",
            "validation_fraction", "validation_patches", "augment", "seed")
@@ -390,9 +397,18 @@ def _check_request(
         raise OutputExistsError(
             f"Model {output} already exists; pass --overwrite to replace it or choose another path."
         )
+    if output is not None:
+        check_output_path(output, overwrite=True)  # its folder exists; not a folder of data
+        check_writable_folder(output.parent)  # checkpoints go there too, from the first epoch
     if resume and (checkpoint_dir is None or not (checkpoint_dir / CHECKPOINT_NAME).is_file()):
         raise InfocusInputError(
             f"Nothing to resume: no checkpoint for {output} was found; start without --resume."
+        )
+    if (not resume and not overwrite and checkpoint_dir is not None
+            and (checkpoint_dir / CHECKPOINT_NAME).is_file()):
+        raise InfocusInputError(
+            f"An interrupted training of {output} left a checkpoint in {checkpoint_dir}; pass "
+            "--resume to continue it, or --overwrite to discard it and start afresh."
         )
     if scheme.needs_target and targets is None:
         raise InfocusInputError(
@@ -418,6 +434,22 @@ class _State:
     best_epoch: int = 0
 
 
+#: A validation loss this far above the best one (in units of max(|best|, 1)) means the
+#: optimisation has left the basin it was in; a normal epoch never moves by this much.
+DIVERGENCE_JUMP = 100.0
+
+
+def diverged(val_loss: float, reference: float) -> bool:
+    """Whether an epoch's validation loss says the training has diverged: non-finite, or
+    ``DIVERGENCE_JUMP`` × max(|reference|, 1) above ``reference`` (the best loss so far, or the
+    untrained network's; losses may be negative)."""
+    if not math.isfinite(val_loss):
+        return True
+    if not math.isfinite(reference):
+        return False
+    return val_loss - reference > DIVERGENCE_JUMP * max(abs(reference), 1.0)
+
+
 class _Engine:
     """One training run: set up from the data and the method, optimise, hand back the model."""
 
@@ -437,6 +469,7 @@ class _Engine:
         self.validation = validation
         self.seconds = 0.0
         self.fitted = Fitted()
+        self.initial_val_loss = math.inf
 
     # --- set-up -------------------------------------------------------------------------
     def _fit(self, resume_state: dict[str, Any] | None) -> None:
@@ -548,6 +581,9 @@ class _Engine:
         if resume_state is not None:
             state = self._restore(resume_state, optimizer, scheduler)
         started = time.perf_counter()
+        # The untrained network's validation loss: what a diverging run is measured against
+        # when it has no good epoch yet.
+        self.initial_val_loss = self._validate()
         stopped_early = self._optimise(model, optimizer, scheduler, state, started)
         if stopped_early and state.best_weights is not None:
             self.network.load_state_dict(state.best_weights)
@@ -574,6 +610,8 @@ class _Engine:
         self.network.train()
         for step in range(state.step, config.steps):
             loss, logged = self._step(model, optimizer)
+            if not math.isfinite(loss):
+                return self._stop_diverged(step + 1, loss, state)
             if config.schedule == "cosine":
                 scheduler.step()
             running.append(loss)
@@ -586,6 +624,9 @@ class _Engine:
                 self._report(done, recent, last, None)
                 continue
             entry = self._end_epoch(done, running, terms, optimizer, scheduler, started)
+            if diverged(entry["val_loss"], min(state.best_val_loss, self.initial_val_loss)):
+                # Before the checkpoint: the last good one stays on disk.
+                return self._stop_diverged(done, entry["val_loss"], state)
             running, terms = [], {}
             state.history.append(entry)
             state.step = done
@@ -602,6 +643,21 @@ class _Engine:
                          f"keeping the weights of epoch {state.best_epoch}.")
                 return True
         return False
+
+    def _stop_diverged(self, step: int, loss: float, state: _State) -> bool:
+        """Stop a diverged run: keep the best epoch's weights, or refuse when there is none."""
+        rate = self.config.learning_rate
+        if state.best_weights is None:
+            raise InfocusInputError(
+                f"Training diverged at step {step} (loss {loss:.3g}) before any epoch gave a "
+                f"usable model, so nothing was saved; train again with a lower --learning-rate "
+                f"(now {rate:g})."
+            )
+        self.say(f"Training diverged at step {step} (validation loss {loss:.3g}, best "
+                 f"{state.best_val_loss:.3g} at epoch {state.best_epoch}); stopped, keeping the "
+                 f"weights of epoch {state.best_epoch}. A lower --learning-rate (now {rate:g}) "
+                 "may train further.")
+        return True
 
     def _step(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer
               ) -> tuple[float, dict[str, float]]:
@@ -678,10 +734,33 @@ class _Engine:
                      f"{entry['train_loss']:.4g}, val loss {entry['val_loss']:.4g}{extra}")
 
     # --- checkpoints --------------------------------------------------------------------
+    @functools.cached_property
+    def data_sha256(self) -> str:
+        """The training data's fingerprint (:func:`data_digest`), kept with each checkpoint."""
+        return data_digest(self.data.loaded)
+
     def _read_checkpoint(self) -> dict[str, Any]:
         assert self.checkpoint_dir is not None
-        return torch.load(self.checkpoint_dir / CHECKPOINT_NAME, map_location=self.device,
-                          weights_only=True)
+        path = self.checkpoint_dir / CHECKPOINT_NAME
+        try:
+            with warnings.catch_warnings():  # torch's notes on foreign pickles; we refuse them
+                warnings.simplefilter("ignore")
+                saved = torch.load(path, map_location=self.device, weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
+            # weights_only=True refuses pickled code; a truncated file fails to unzip.
+            raise InfocusInputError(
+                f"The checkpoint {path} is damaged or not an infocus checkpoint "
+                f"({str(error).splitlines()[0][:120]}); start afresh with --overwrite instead "
+                "of --resume."
+            ) from None
+        missing = [key for key in _CHECKPOINT_KEYS if key not in saved] if isinstance(
+            saved, dict) else list(_CHECKPOINT_KEYS)
+        if missing:
+            raise InfocusInputError(
+                f"The checkpoint {path} lacks {missing[0]!r}, so it is not an infocus "
+                "checkpoint; start afresh with --overwrite instead of --resume."
+            )
+        return saved
 
     def _restore(self, saved: dict[str, Any], optimizer: torch.optim.Optimizer, scheduler: Any
                  ) -> _State:
@@ -689,6 +768,12 @@ class _Engine:
             raise InfocusInputError(
                 "The checkpoint was made with other training settings; rerun with the same "
                 "options as the killed run, or start afresh without --resume."
+            )
+        if "data_sha256" in saved and saved["data_sha256"] != self.data_sha256:
+            raise InfocusInputError(
+                "The checkpoint was made on other training data (other images, shapes or "
+                "axes); give the same data as the interrupted run, or start afresh with "
+                "--overwrite instead of --resume."
             )
         self.network.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -719,6 +804,7 @@ class _Engine:
             "best_val_loss": state.best_val_loss,
             "config": json.dumps(self.config.to_dict()),
             "fitted": json.dumps({"options": self.fitted.options, "state": self.fitted.state}),
+            "data_sha256": self.data_sha256,
         }
         temporary = self.checkpoint_dir / f".{CHECKPOINT_NAME}.tmp"
         torch.save(saved, temporary)
@@ -733,28 +819,34 @@ def _split_loss(loss: torch.Tensor | dict[str, torch.Tensor]
     return loss, {}
 
 
-def _provenance(
-    config: TrainingConfig, loaded: Sequence[tuple[Any, str]], device: torch.device, seconds: float
-) -> dict[str, Any]:
+def data_digest(loaded: Sequence[tuple[Any, str]]) -> str:
+    """SHA-256 of the training images' axes, shapes and a strided sample of their pixels:
+    enough to tell data sets apart without reading a huge array whole."""
     import hashlib
-    import platform
-
-    from infocus import __version__
 
     digest = hashlib.sha256()
     for data, axes in loaded:
         digest.update(axes.encode())
         digest.update(str(tuple(data.shape)).encode())
-        # Hash a strided sample: enough to tell data sets apart without reading a huge array.
         index = tuple(slice(None, None, max(1, n // 64)) for n in data.shape)
         digest.update(np.ascontiguousarray(np.asarray(data[index]), dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def _provenance(
+    config: TrainingConfig, loaded: Sequence[tuple[Any, str]], device: torch.device, seconds: float
+) -> dict[str, Any]:
+    import platform
+
+    from infocus import __version__
+
     return {
         "infocus_version": __version__,
         "torch_version": torch.__version__,
         "python": platform.python_version(),
         "device": str(device),
         "seed": config.seed,
-        "data_sha256": digest.hexdigest(),
+        "data_sha256": data_digest(loaded),
         "data_shapes": [[list(map(int, d.shape)), ax] for d, ax in loaded],
         "training_seconds": round(seconds, 2),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
