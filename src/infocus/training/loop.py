@@ -767,7 +767,7 @@ class _Engine:
         if json.loads(saved["config"]) != self.config.to_dict():
             raise InfocusInputError(
                 "The checkpoint was made with other training settings; rerun with the same "
-                "options as the killed run, or start afresh without --resume."
+                "options as the killed run, or start afresh with --overwrite instead of --resume."
             )
         if "data_sha256" in saved and saved["data_sha256"] != self.data_sha256:
             raise InfocusInputError(
