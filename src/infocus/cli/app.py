@@ -399,6 +399,15 @@ def train_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue a killed run from its last checkpoint.")
     ] = False,
+    init: Annotated[
+        Path | None,
+        typer.Option("--init", help="Fine-tune this trained model on the new data (its network; "
+                     "by default a quarter of the steps and a tenth of the learning rate)."),
+    ] = None,
+    freeze: Annotated[
+        str | None,
+        typer.Option(help="With --init: a part of the network to keep fixed, e.g. encoder."),
+    ] = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Train a denoising network and save it as a model (config JSON + safetensors weights).
@@ -414,6 +423,8 @@ def train_command(
       [cyan]infocus train n2n capture1/ --target capture2/ -o n2n-model[/]
 
       [cyan]infocus train pn2v stack.tif --axes SYX -o pn2v-model -p noise_model=camera.json[/]
+
+      [cyan]infocus train n2v new-sample.tif -o tuned-model --init n2v-model[/]
     """
     from infocus.methods import list_schemes
     from infocus.methods.config import default_config
@@ -439,7 +450,7 @@ def train_command(
             targets=[str(p) for p in target] if target else None, output=output, config=config,
             steps=steps, patch_size=patch_size, batch_size=batch_size,
             learning_rate=learning_rate, seed=seed, resume=resume, overwrite=overwrite,
-            log=console.print, progress=on_step,
+            init=init, freeze=freeze, log=console.print, progress=on_step,
         )
     console.print(f"Saved model to {output}.")
 

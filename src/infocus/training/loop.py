@@ -273,7 +273,7 @@ class _Distributed:
 def train(
     inputs: Any,
     *,
-    method: str = DEFAULT_METHOD,
+    method: str | None = None,
     axes: str | None = None,
     targets: Any = None,
     output: str | os.PathLike[str] | None = None,
@@ -286,6 +286,8 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     validation: tuple[np.ndarray, np.ndarray, str] | None = None,
+    init: str | os.PathLike[str] | TrainedModel | None = None,
+    freeze: str | None = None,
     device: str | None = None,
     progress: bool | ProgressCallback = True,
     log: Callable[[str], None] | None = None,
@@ -296,9 +298,9 @@ def train(
     ----------
     inputs : array, path, or a list of them
         Noisy images (files, folders, Zarr arrays that are never loaded whole, or arrays).
-    method : str
-        A registered method (``infocus methods`` lists them); methods that need targets say so
-        in their error message.
+    method : str, optional
+        A registered method (``infocus methods`` lists them; default ``n2v``, or the method of
+        ``init``); methods that need targets say so in their error message.
     axes : str, optional
         Axes of the inputs when the files carry none (e.g. ``"SYX"`` for a stack of images).
     targets : like ``inputs``, optional
@@ -317,6 +319,14 @@ def train(
         Replace an existing ``output``.
     validation : (noisy, clean, axes), optional
         An image with ground truth: its PSNR is reported after every epoch.
+    init : path or TrainedModel, optional
+        Fine-tune this model instead of starting from random weights (transfer learning,
+        Laine et al. 2021 §6): its network is kept, its weights are the start, and unless
+        given, the steps are a quarter and the learning rate a tenth of the method's defaults
+        (:func:`fine_tuning_config`). Normalisation and what the method fits (blind spot, noise
+        model) are measured on the new data.
+    freeze : str, optional
+        With ``init``: a part of the network whose weights stay fixed, e.g. ``"encoder"``.
     device : str, optional
         ``"cpu"``, ``"cuda"``, ``"mps"``; default the best available.
     progress : bool or callable
@@ -331,7 +341,13 @@ def train(
         With the same ``denoise(image, axes=...)`` call as the classical denoisers.
     """
     say = log or (lambda message: print(message, file=sys.stderr))
-    config = (config or default_config(method)).with_updates(
+    base = _initial_model(init, freeze)
+    # Fine-tuning continues the model's own method unless another is named.
+    method = method or (base.config.method if base is not None else DEFAULT_METHOD)
+    config = config or default_config(method)
+    if base is not None:
+        config = fine_tuning_config(config, base)
+    config = config.with_updates(
         steps=steps, patch_size=patch_size, batch_size=batch_size,
         learning_rate=learning_rate, seed=seed,
     )
@@ -343,14 +359,53 @@ def train(
     data = _load_data(inputs, targets, axes, config)
     engine = _Engine(data, config, scheme, device=device, say=say, progress=progress,
                      checkpoint_dir=checkpoint_dir, validation=validation)
+    if base is not None:
+        engine.start_from(base, freeze)
     trained = engine.run(resume=resume)
     trained.provenance.update(_provenance(config, data.loaded, engine.device, engine.seconds))
+    if base is not None:
+        trained.provenance["fine_tuned_from"] = {
+            "method": base.config.method, "data_sha256": base.provenance.get("data_sha256"),
+            "frozen": freeze}
     if output_path is not None and engine.dist.is_main:
         trained.save(output_path, overwrite=overwrite)
         if checkpoint_dir is not None:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
     engine.dist.barrier()
     return trained
+
+
+#: Fine-tuning defaults, as fractions of the method's: a pretrained network needs fewer steps,
+#: and a lower learning rate keeps what it learnt (the usual transfer-learning practice).
+FINE_TUNE_STEPS = 0.25
+FINE_TUNE_LEARNING_RATE = 0.1
+
+
+def fine_tuning_config(config: TrainingConfig, base: TrainedModel) -> TrainingConfig:
+    """``config`` for fine-tuning ``base``: its network (name, options, dimensionality and
+    channel handling), a quarter of the steps and a tenth of the learning rate."""
+    return config.with_updates(
+        network=base.config.network, network_options=dict(base.config.network_options),
+        spatial=base.spatial, channels=base.config.channels,
+        steps=max(1, round(config.steps * FINE_TUNE_STEPS)),
+        learning_rate=config.learning_rate * FINE_TUNE_LEARNING_RATE,
+    )
+
+
+def _initial_model(init: Any, freeze: str | None) -> TrainedModel | None:
+    """The model to fine-tune (loaded when given as a path), or None."""
+    if init is None:
+        if freeze is not None:
+            raise InfocusInputError(
+                f"--freeze {freeze} keeps part of a pretrained network fixed; give the model "
+                "to start from with --init."
+            )
+        return None
+    if hasattr(init, "network") and hasattr(init, "config"):
+        return init
+    from infocus.predict.model import load_model
+
+    return load_model(init)
 
 
 def fit_noise_model(
@@ -470,6 +525,12 @@ class _Engine:
         self.seconds = 0.0
         self.fitted = Fitted()
         self.initial_val_loss = math.inf
+        self._start: tuple[dict[str, torch.Tensor], str | None] | None = None
+
+    def start_from(self, base: TrainedModel, freeze: str | None) -> None:
+        """Begin from ``base``'s weights (keeping its part ``freeze`` fixed)."""
+        self._start = ({k: v.detach().clone() for k, v in base.network.state_dict().items()},
+                       freeze)
 
     # --- set-up -------------------------------------------------------------------------
     def _fit(self, resume_state: dict[str, Any] | None) -> None:
@@ -536,6 +597,8 @@ class _Engine:
         self.generator = torch.Generator(device="cpu").manual_seed(
             config.seed + 7919 * self.dist.rank)
         self.network = self._build_network()
+        if self._start is not None:
+            _load_start(self.network, *self._start)
         patch_shape = _patch_shape(config, self.data.inputs, int(self.network.size_multiple))
         train_in, train_tg, val_in, val_tg = split_validation(
             self.data.inputs, self.data.targets, fraction=config.validation_fraction,
@@ -809,6 +872,32 @@ class _Engine:
         temporary = self.checkpoint_dir / f".{CHECKPOINT_NAME}.tmp"
         torch.save(saved, temporary)
         os.replace(temporary, self.checkpoint_dir / CHECKPOINT_NAME)
+
+
+def _load_start(network: torch.nn.Module, weights: dict[str, torch.Tensor],
+                freeze: str | None) -> None:
+    """Copy a pretrained network's weights in, after checking that they fit, and freeze a part."""
+    expected = network.state_dict()
+    for key, value in expected.items():
+        if key not in weights or tuple(weights[key].shape) != tuple(value.shape):
+            found = tuple(weights[key].shape) if key in weights else "nothing"
+            raise InfocusInputError(
+                f"The model given with --init does not fit these data: {key} is {found} there "
+                f"but {tuple(value.shape)} here (another number of channels, dimensionality or "
+                "network); fine-tune on data like the model's, or train from scratch."
+            )
+    network.load_state_dict(weights)
+    if freeze is None:
+        return
+    try:
+        part = network.get_submodule(freeze)
+    except AttributeError:
+        parts = ", ".join(name for name, _ in network.named_children())
+        raise InfocusInputError(
+            f"The network has no part {freeze!r} to freeze; its parts are: {parts}."
+        ) from None
+    for parameter in part.parameters():
+        parameter.requires_grad_(False)
 
 
 def _split_loss(loss: torch.Tensor | dict[str, torch.Tensor]
