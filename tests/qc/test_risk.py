@@ -1,0 +1,104 @@
+"""The ground-truth-free MSE estimate against the true MSE."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter, median_filter, uniform_filter
+
+from conftest import blobs_image
+from infocus._errors import InfocusInputError
+from infocus.noise import NoiseParams, simulate_poisson_gaussian
+from infocus.qc import estimate_mse, estimated_psnr
+
+CAMERA = {"gain": 2.0, "offset": 100.0, "read_noise": 3.0}
+
+DENOISERS = {
+    "gaussian 1": lambda x: gaussian_filter(x, 1.0),
+    "gaussian 2.5": lambda x: gaussian_filter(x, 2.5),
+    "box 5": lambda x: uniform_filter(x, 5),
+    "median 3": lambda x: median_filter(x, 3),
+}
+
+
+def _scene(photons: float, seed: int):
+    rng = np.random.default_rng(seed)
+    clean = blobs_image((192, 192), rng, n_blobs=40)
+    noisy, noise = simulate_poisson_gaussian(clean, photons=photons, rng=seed, **CAMERA)
+    expected = clean / clean.max() * photons * CAMERA["gain"] + CAMERA["offset"]
+    return noisy.astype(np.float64), expected, noise
+
+
+def test_the_estimate_is_within_1_db_of_the_true_psnr_in_most_cases():
+    """The issue's criterion (80 % of cases within 1 dB), over 4 denoisers x 3 photon levels.
+
+    Where it misses: heavy smoothing at 5 photons, whose true MSE (about 0.2) is 1 % of the
+    noise variance; the estimate's spread (a few tenths) is then larger than the MSE itself.
+    """
+    within, covered, cases = 0, 0, 0
+    for photons in (5.0, 20.0, 100.0):
+        noisy, expected, noise = _scene(photons, seed=int(photons))
+        peak = float(expected.max() - expected.min())
+        for denoise in DENOISERS.values():
+            denoised = denoise(noisy)
+            estimate = estimate_mse(noisy, denoised, noise, denoiser=denoise)
+            true = float(np.mean((denoised - expected) ** 2))
+            assert estimate.method == "sure"
+            error = estimated_psnr(estimate, peak)[0] - 10 * math.log10(peak**2 / true)
+            within += abs(error) < 1.0
+            covered += estimate.low <= true <= estimate.high
+            cases += 1
+    assert within >= 0.8 * cases
+    assert covered >= 0.8 * cases
+
+
+def test_the_estimate_ranks_denoisers_as_the_truth_does():
+    noisy, expected, noise = _scene(20.0, seed=3)
+    true, estimated = {}, {}
+    for name, denoise in DENOISERS.items():
+        denoised = denoise(noisy)
+        true[name] = float(np.mean((denoised - expected) ** 2))
+        estimated[name] = estimate_mse(noisy, denoised, noise, denoiser=denoise).mse
+    assert sorted(true, key=true.get) == sorted(estimated, key=estimated.get)
+
+
+def test_the_interval_covers_the_truth_over_noise_draws():
+    denoise = DENOISERS["gaussian 1"]
+    covered = 0
+    for seed in range(20):
+        noisy, expected, noise = _scene(20.0, seed=100 + seed)
+        denoised = denoise(noisy)
+        estimate = estimate_mse(noisy, denoised, noise, denoiser=denoise, seed=seed)
+        covered += estimate.low <= float(np.mean((denoised - expected) ** 2)) <= estimate.high
+    assert covered >= 16  # a 95 % interval; 16 of 20 leaves room for chance
+
+
+def test_without_the_denoiser_the_mse_is_bracketed():
+    noisy, expected, noise = _scene(20.0, seed=4)
+    for denoise in DENOISERS.values():
+        denoised = denoise(noisy)
+        estimate = estimate_mse(noisy, denoised, noise)
+        true = float(np.mean((denoised - expected) ** 2))
+        assert estimate.method == "bounds" and estimate.low <= true <= estimate.high
+
+
+def test_the_identity_and_gaussian_noise_are_exact_cases():
+    rng = np.random.default_rng(5)
+    clean = gaussian_filter(rng.uniform(50, 150, (128, 128)), 4)
+    noisy = clean + rng.normal(0, 5, clean.shape)
+    estimate = estimate_mse(noisy, noisy, NoiseParams.gaussian(5.0), denoiser=lambda x: x)
+    assert estimate.mse == pytest.approx(25.0, rel=0.05)  # the identity keeps all the noise
+
+
+def test_bad_input_is_one_sentence():
+    noisy, _, noise = _scene(20.0, seed=6)
+    with pytest.raises(InfocusInputError, match="shape"):
+        estimate_mse(noisy, noisy[:-1], noise)
+    with pytest.raises(InfocusInputError, match="NoiseParams"):
+        estimate_mse(noisy, noisy, 3.0)
+    with pytest.raises(InfocusInputError, match="same shape"):
+        estimate_mse(noisy, noisy, noise, denoiser=lambda x: x[:-1])
+    with pytest.raises(InfocusInputError, match="probes"):
+        estimate_mse(noisy, noisy, noise, denoiser=lambda x: x, probes=0)
