@@ -161,7 +161,7 @@ def _weighted_divergence(y: np.ndarray, f: np.ndarray, variance: np.ndarray,
     total = np.zeros_like(y)
     for _ in range(probes):
         probe = rng.choice(np.array([-1.0, 1.0]), size=y.shape)
-        shifted = np.asarray(denoiser((y + epsilon * probe).astype(np.float32)), np.float64)
+        shifted = np.asarray(denoiser(y + epsilon * probe), np.float64)
         if shifted.shape != y.shape:
             raise InfocusInputError(
                 f"The denoiser returned shape {shifted.shape} for an image of shape {y.shape}; "
