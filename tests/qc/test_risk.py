@@ -84,6 +84,23 @@ def test_without_the_denoiser_the_mse_is_bracketed():
         assert estimate.method == "bounds" and estimate.low <= true <= estimate.high
 
 
+def test_a_second_capture_estimates_the_mse_without_the_denoiser():
+    rng = np.random.default_rng(7)
+    clean = blobs_image((192, 192), rng, n_blobs=40)
+    first, noise = simulate_poisson_gaussian(clean, photons=20.0, rng=1, **CAMERA)
+    second, _ = simulate_poisson_gaussian(clean, photons=20.0, rng=2, **CAMERA)
+    expected = clean / clean.max() * 20.0 * CAMERA["gain"] + CAMERA["offset"]
+    for denoise in DENOISERS.values():
+        denoised = denoise(first.astype(np.float64))
+        estimate = estimate_mse(first, denoised, noise, capture=second)
+        true = float(np.mean((denoised - expected) ** 2))
+        assert estimate.method == "second capture"
+        assert estimate.low <= true <= estimate.high
+        assert abs(estimate.mse - true) < 0.25 * true + 0.3
+    with pytest.raises(InfocusInputError, match="second capture has shape"):
+        estimate_mse(first, first, noise, capture=second[:-1])
+
+
 def test_the_identity_and_gaussian_noise_are_exact_cases():
     rng = np.random.default_rng(5)
     clean = gaussian_filter(rng.uniform(50, 150, (128, 128)), 4)

@@ -21,6 +21,11 @@ measured by Monte-Carlo (Ramani, Blu & Unser 2008, "Monte-Carlo SURE"): for a ra
 again, the divergence of a denoiser that averages a pixel with its neighbours lies in
 :math:`[0, 1]` per pixel, which bounds the MSE; :func:`estimate_mse` then reports that interval.
 
+A second capture :math:`y'` of the same scene, with independent noise, gives an estimate that
+needs neither the denoiser nor its divergence (the Noise2Noise identity, Lehtinen et al. 2018):
+:math:`\mathrm{E}\lVert f(y) - y'\rVert^2 = N\,\mathrm{MSE} + \sum_i v(\theta_i)`, so
+:math:`\widehat{\mathrm{MSE}} = \frac1N\big(\lVert f(y) - y'\rVert^2 - \sum_i v(y'_i)\big)`.
+
 The interval of an estimate comes from its spatial spread: the per-pixel terms are averaged
 over blocks (large enough that the denoiser's dependence between blocks is small), and the
 standard error of the block means gives a 95 % interval.
@@ -57,8 +62,9 @@ class RiskEstimate:
     low, high : float
         A 95 % interval (for ``method="bounds"``: the bounds themselves).
     method : str
-        ``"sure"`` (the denoiser was run again for the divergence) or ``"bounds"`` (it could
-        not be: the divergence is only known to lie in [0, 1] per pixel).
+        ``"sure"`` (the denoiser was run again for the divergence), ``"second capture"``
+        (another capture of the scene was given) or ``"bounds"`` (neither: the divergence is
+        only known to lie in [0, 1] per pixel).
     """
 
     mse: float
@@ -73,6 +79,7 @@ def estimate_mse(
     noise: NoiseParams,
     *,
     denoiser: Callable[[np.ndarray], np.ndarray] | None = None,
+    capture: np.ndarray | None = None,
     probes: int = 2,
     seed: int = 0,
 ) -> RiskEstimate:
@@ -88,6 +95,9 @@ def estimate_mse(
     denoiser : callable, optional
         ``denoiser(noisy) -> denoised``, deterministic; lets the divergence be measured
         (``method="sure"``). Without it the estimate is an interval (``method="bounds"``).
+    capture : ndarray, optional
+        A second capture of the same scene with independent noise (not denoised):
+        ``method="second capture"``, which needs no denoiser.
     probes : int
         Monte-Carlo probes for the divergence (each runs the denoiser once more).
     seed : int
@@ -125,6 +135,9 @@ def estimate_mse(
         )
     if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
         raise InfocusInputError(f"probes must be a positive integer, got {probes!r}.")
+    if capture is not None:
+        return _from_second_capture(f, check_image(capture, name="second capture",
+                                                   dtype=np.float64), noise)
     variance = np.maximum(noise.gain * y + noise.variance_intercept, 0.0)
     base = (f - y) ** 2 - variance
     if denoiser is None:
@@ -136,6 +149,21 @@ def estimate_mse(
     mse = float(np.mean(terms))
     spread = _block_standard_error(terms)
     return RiskEstimate(mse=mse, low=mse - Z95 * spread, high=mse + Z95 * spread, method="sure")
+
+
+def _from_second_capture(f: np.ndarray, capture: np.ndarray, noise: NoiseParams
+                         ) -> RiskEstimate:
+    if capture.shape != f.shape:
+        raise InfocusInputError(
+            f"The second capture has shape {capture.shape} but the denoised image {f.shape}; "
+            "pass another capture of the same field of view."
+        )
+    variance = np.maximum(noise.gain * capture + noise.variance_intercept, 0.0)
+    terms = (f - capture) ** 2 - variance
+    mse = float(np.mean(terms))
+    spread = _block_standard_error(terms)
+    return RiskEstimate(mse=mse, low=mse - Z95 * spread, high=mse + Z95 * spread,
+                        method="second capture")
 
 
 def estimated_psnr(estimate: RiskEstimate, data_range: float) -> tuple[float, float, float]:
