@@ -178,9 +178,8 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, noisy_stack):
     assert [h["step"] for h in load_model(output).history] == [2, 4, 6]
 
 
-def test_resume_with_other_settings_is_refused(tmp_path, noisy_stack):
-    noisy, _ = noisy_stack
-    output = tmp_path / "model"
+def _interrupt_after_epoch_two(noisy: np.ndarray, output) -> None:
+    """A run writing ``output`` that dies after logging epoch 2, leaving its checkpoint."""
 
     def die(message: str) -> None:
         if message.startswith("epoch 2"):
@@ -188,6 +187,12 @@ def test_resume_with_other_settings_is_refused(tmp_path, noisy_stack):
 
     with pytest.raises(KeyboardInterrupt):
         train(noisy, axes="SYX", config=tiny(), output=output, log=die)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, noisy_stack):
+    noisy, _ = noisy_stack
+    output = tmp_path / "model"
+    _interrupt_after_epoch_two(noisy, output)
     with pytest.raises(InfocusInputError, match="other training settings"):
         train(noisy, axes="SYX", config=tiny(batch_size=2), output=output, resume=True)
 
@@ -195,13 +200,7 @@ def test_resume_with_other_settings_is_refused(tmp_path, noisy_stack):
 def test_resume_on_other_data_and_a_forgotten_checkpoint_are_refused(tmp_path, noisy_stack):
     noisy, _ = noisy_stack
     output = tmp_path / "model"
-
-    def die(message: str) -> None:
-        if message.startswith("epoch 2"):
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(noisy, axes="SYX", config=tiny(), output=output, log=die)
+    _interrupt_after_epoch_two(noisy, output)
     with pytest.raises(InfocusInputError, match="other training data"):
         train(noisy[:, ::-1].copy(), axes="SYX", config=tiny(), output=output, resume=True)
     with pytest.raises(InfocusInputError, match="pass --resume to continue it, or --overwrite"):
