@@ -120,6 +120,8 @@ PROFILES: dict[str, Profile] = {
     ),
     "full": Profile(
         name="full",
+        # FMD first: it is saved configuration by configuration, W2S only as a whole.
+        probabilistic_datasets=("defaults", "simulated", "emccd", "fmd", "w2s"),
         probabilistic_fmd_configurations=("Confocal_BPAE_B", "WideField_BPAE_G",
                                           "TwoPhoton_MICE"),
     ),
