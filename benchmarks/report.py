@@ -882,7 +882,8 @@ class Report:
         for method in methods:
             closed = [c for c in configs if c in bm3d and c in n2v and n2v[c] < bm3d[c]
                       and (_get(fmd, method, "per_configuration", c, "psnr") or -1) >= bm3d[c]]
-            trailing = [c for c in configs if c in bm3d and c in n2v and n2v[c] < bm3d[c]]
+            trailing = [c for c in configs if c in bm3d and c in n2v and n2v[c] < bm3d[c]
+                        and _get(fmd, method, "per_configuration", c, "psnr") is not None]
             if trailing:
                 self.add(f"Where N2V trails BM3D-VST ({', '.join(trailing)}), "
                          f"{LEARNED_NAMES[method]} reaches or passes it in "
