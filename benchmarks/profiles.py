@@ -54,6 +54,14 @@ class Profile:
     probabilistic_datasets: tuple[str, ...] = ("defaults", "simulated", "emccd", "w2s", "fmd")
     #: FMD configurations of the probabilistic suite, in the order they run (empty: all 12).
     probabilistic_fmd_configurations: tuple[str, ...] = ()
+    # --- qc (ground-truth-free estimates and flags) ----------------------------------------
+    qc_parts: tuple[str, ...] = ("planted", "simulated", "fmd")
+    #: Scenes per photon level for the estimates, and seeds per level for the planted defects.
+    qc_images: int = 4
+    qc_defect_seeds: int = 20
+    #: Training steps of the N2V and CARE models whose estimates are checked.
+    qc_steps: int = 400
+    qc_fmd_configurations: tuple[str, ...] = ()
     # --- peers ----------------------------------------------------------------------------
     peer_methods: tuple[str, ...] = ("n2v", "n2v2", "care")
     peer_steps: int = 160
@@ -90,6 +98,10 @@ PROFILES: dict[str, Profile] = {
         probabilistic_steps=4,
         probabilistic_datasets=("simulated", "emccd", "fmd"),
         probabilistic_fmd_configurations=("Confocal_BPAE_B",),
+        qc_images=1,
+        qc_defect_seeds=1,
+        qc_steps=4,
+        qc_fmd_configurations=("Confocal_BPAE_B",),
         peer_methods=("n2v",),
         peer_steps=2,
         roofline_megapixels=0.06,

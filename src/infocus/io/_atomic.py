@@ -53,8 +53,8 @@ def check_output_path(path: Path, *, overwrite: bool) -> None:
         )
     if path.is_dir() and not path.is_symlink() and not is_infocus_folder(path):
         raise InfocusInputError(
-            f"{str(path)!r} is a folder that infocus did not write (not a Zarr store, model or "
-            "demo output); --overwrite replaces only those, so remove it yourself or choose "
+            f"{str(path)!r} is a folder that infocus did not write (not a Zarr store, model, "
+            "demo output or quality report); --overwrite replaces only those, so remove it yourself or choose "
             "another output path."
         )
 
@@ -75,12 +75,14 @@ def check_writable_folder(folder: Path) -> None:
 def is_infocus_folder(path: Path) -> bool:
     """Whether the folder ``path`` looks like something infocus writes, so ``--overwrite`` may
     replace it: a Zarr store (v2 or v3), a model folder (``config.json`` of an infocus model
-    format) or a demo output (``metrics.json`` beside ``comparison.png``). Anything else may
-    hold the user's data and is never deleted."""
+    format), a demo output (``metrics.json`` beside ``comparison.png``) or a quality report
+    (``qc.json`` beside ``report.html``). Anything else may hold the user's data and is never
+    deleted."""
     if any((path / marker).is_file() for marker in (".zgroup", ".zarray", "zarr.json")):
         return True
-    if (path / "metrics.json").is_file() and (path / "comparison.png").is_file():
-        return True
+    for summary, figure in (("metrics.json", "comparison.png"), ("qc.json", "report.html")):
+        if (path / summary).is_file() and (path / figure).is_file():
+            return True
     config = path / "config.json"
     if not config.is_file() or config.is_symlink():
         return False

@@ -1,6 +1,29 @@
-"""Trust without ground truth: how good a denoised image is, estimated from the measurement and
-its noise model (``infocus.qc.risk``)."""
+"""Trust without ground truth: how good a denoised image is, and where not to believe it.
 
+:func:`quality_check` runs every check on one noisy image and one output and returns a
+:class:`QualityReport` (its ``to_dict()`` is the JSON summary of ``infocus qc``);
+:func:`write_report` writes the report folder (JSON, TIFF maps, an HTML page with figures).
+The checks are also usable on their own: :func:`estimate_mse` (``infocus.qc.risk``),
+:func:`check_consistency` (``infocus.qc.consistency``) and :func:`check_intensity`
+(``infocus.qc.intensity``).
+"""
+
+from infocus.qc.consistency import Consistency, check_consistency
+from infocus.qc.intensity import IntensityCheck, check_intensity, segment_objects
+from infocus.qc.quality import QC_FORMAT, Check, QualityReport, quality_check
 from infocus.qc.risk import RiskEstimate, estimate_mse, estimated_psnr
 
-__all__ = ["RiskEstimate", "estimate_mse", "estimated_psnr"]
+__all__ = [
+    "QC_FORMAT",
+    "Check",
+    "Consistency",
+    "IntensityCheck",
+    "QualityReport",
+    "RiskEstimate",
+    "check_consistency",
+    "check_intensity",
+    "estimate_mse",
+    "estimated_psnr",
+    "quality_check",
+    "segment_objects",
+]

@@ -18,13 +18,17 @@ The weighted divergence :math:`\sum_i v_i \partial_i f_i` needs the denoiser aga
 measured by Monte-Carlo (Ramani, Blu & Unser 2008, "Monte-Carlo SURE"): for a random
 :math:`\pm1` probe :math:`n`, :math:`\sum_i v_i \partial_i f_i \approx \frac1\varepsilon
 \sum_i v_i n_i \big(f_i(y + \varepsilon n) - f_i(y)\big)`. Without a way to run the denoiser
-again, the divergence of a denoiser that averages a pixel with its neighbours lies in
-:math:`[0, 1]` per pixel, which bounds the MSE; :func:`estimate_mse` then reports that interval.
+again, the MSE can only be bounded: the divergence of a denoiser that averages a pixel with its
+neighbours lies in :math:`[0, 1]` per pixel, and a reference denoiser whose MSE is known bounds
+the output's by the triangle inequality (:func:`_output_only_bounds`).
 
 A second capture :math:`y'` of the same scene, with independent noise, gives an estimate that
 needs neither the denoiser nor its divergence (the Noise2Noise identity, Lehtinen et al. 2018):
-:math:`\mathrm{E}\lVert f(y) - y'\rVert^2 = N\,\mathrm{MSE} + \sum_i v(\theta_i)`, so
-:math:`\widehat{\mathrm{MSE}} = \frac1N\big(\lVert f(y) - y'\rVert^2 - \sum_i v(y'_i)\big)`.
+:math:`\mathrm{E}\lVert f(y) - y'\rVert^2 = N\,\mathrm{MSE} + \sum_i v(\theta_i)`, and the
+noise variance is measured from the captures too, :math:`\mathrm{E}(y_i - y'_i)^2 = 2 v(\theta_i)`,
+so :math:`\widehat{\mathrm{MSE}} = \frac1N\big(\lVert f(y) - y'\rVert^2 - \tfrac12\lVert y -
+y'\rVert^2\big)` needs no noise model. A scene that moved or bleached between the captures
+biases it upwards.
 
 The interval of an estimate comes from its spatial spread: the per-pixel terms are averaged
 over blocks (large enough that the denoiser's dependence between blocks is small), and the
@@ -34,13 +38,15 @@ standard error of the block means gives a 95 % interval.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from infocus._errors import InfocusInputError
 from infocus._validate import check_image
+from infocus.axes import check_axes, yx_planes
 from infocus.noise import NoiseParams
 
 __all__ = ["RiskEstimate", "estimate_mse", "estimated_psnr"]
@@ -63,8 +69,8 @@ class RiskEstimate:
         A 95 % interval (for ``method="bounds"``: the bounds themselves).
     method : str
         ``"sure"`` (the denoiser was run again for the divergence), ``"second capture"``
-        (another capture of the scene was given) or ``"bounds"`` (neither: the divergence is
-        only known to lie in [0, 1] per pixel).
+        (another capture of the scene was given) or ``"bounds"`` (neither: ``mse`` is then the
+        interval's upper end, see :func:`_output_only_bounds`).
     """
 
     mse: float
@@ -76,12 +82,13 @@ class RiskEstimate:
 def estimate_mse(
     noisy: np.ndarray,
     denoised: np.ndarray,
-    noise: NoiseParams,
+    noise: NoiseParams | Callable[[np.ndarray], np.ndarray],
     *,
     denoiser: Callable[[np.ndarray], np.ndarray] | None = None,
-    capture: np.ndarray | None = None,
+    capture: np.ndarray | Sequence[np.ndarray] | None = None,
     probes: int = 2,
     seed: int = 0,
+    axes: str | None = None,
 ) -> RiskEstimate:
     r"""Estimate :math:`\frac1N\lVert f(y) - \theta\rVert^2` without the clean image.
 
@@ -90,18 +97,23 @@ def estimate_mse(
     noisy, denoised : ndarray
         The measurement :math:`y` and the denoiser's output :math:`f(y)`, same shape, camera
         units (the output must not be rescaled or normalised).
-    noise : NoiseParams
-        The noise model of ``noisy`` (e.g. :func:`~infocus.noise.estimate_noise`).
+    noise : NoiseParams or callable
+        The noise model of ``noisy`` (e.g. :func:`~infocus.noise.estimate_noise`), or a function
+        giving the noise variance of every pixel of an image (channels with their own
+        parameters).
     denoiser : callable, optional
         ``denoiser(noisy) -> denoised``, deterministic; lets the divergence be measured
         (``method="sure"``). Without it the estimate is an interval (``method="bounds"``).
-    capture : ndarray, optional
-        A second capture of the same scene with independent noise (not denoised):
-        ``method="second capture"``, which needs no denoiser.
+    capture : ndarray or sequence of ndarray, optional
+        Another capture of the same scene with independent noise (not denoised), or several:
+        ``method="second capture"``, which needs no denoiser; several captures average their
+        estimates.
     probes : int
         Monte-Carlo probes for the divergence (each runs the denoiser once more).
     seed : int
         Seeds the probes.
+    axes : str, optional
+        Axes of the images (to find Y and X); default: the last two are Y and X.
 
     Returns
     -------
@@ -121,14 +133,20 @@ def estimate_mse(
     >>> abs(estimate.mse - true) / true < 0.1
     True
     """
-    y = check_image(noisy, name="noisy image", dtype=np.float64)
-    f = check_image(denoised, name="denoised image", dtype=np.float64)
-    if y.shape != f.shape:
+    shape = np.shape(noisy)
+    axes = check_axes(axes, shape) if axes is not None else "S" * (len(shape) - 2) + "YX"
+    y = check_image(noisy, axes, name="noisy image", dtype=np.float64)
+    if np.shape(denoised) != y.shape:
         raise InfocusInputError(
-            f"The denoised image has shape {f.shape} but the noisy one {y.shape}; pass the "
-            "denoiser's output for this very image."
+            f"The denoised image has shape {np.shape(denoised)} but the noisy one {y.shape}; "
+            "pass the denoiser's output for this very image."
         )
-    if not isinstance(noise, NoiseParams):
+    f = check_image(denoised, axes, name="denoised image", dtype=np.float64)
+    if isinstance(noise, NoiseParams):
+        variance_of = _variance_function(noise)
+    elif callable(noise):
+        variance_of = noise
+    else:
         raise InfocusInputError(
             f"noise must be a NoiseParams (got {type(noise).__name__}); estimate it with "
             "infocus.noise.estimate_noise(noisy)."
@@ -136,32 +154,50 @@ def estimate_mse(
     if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
         raise InfocusInputError(f"probes must be a positive integer, got {probes!r}.")
     if capture is not None:
-        return _from_second_capture(f, check_image(capture, name="second capture",
-                                                   dtype=np.float64), noise)
-    variance = np.maximum(noise.gain * y + noise.variance_intercept, 0.0)
+        captures = [capture] if isinstance(capture, np.ndarray) else list(capture)
+        return _from_captures(y, f, [check_image(c, axes, name="second capture", dtype=np.float64)
+                                  for c in captures], axes)
+    variance = variance_of(y)
     base = (f - y) ** 2 - variance
     if denoiser is None:
-        return RiskEstimate(mse=float(np.mean(base + variance)),
-                            low=float(np.mean(base)), high=float(np.mean(base + 2 * variance)),
-                            method="bounds")
+        return _output_only_bounds(y, f, variance, axes)
     divergence = _weighted_divergence(y, f, variance, denoiser, probes, seed)
     terms = base + 2.0 * divergence
     mse = float(np.mean(terms))
-    spread = _block_standard_error(terms)
+    spread = _block_standard_error(terms, axes)
     return RiskEstimate(mse=mse, low=mse - Z95 * spread, high=mse + Z95 * spread, method="sure")
 
 
-def _from_second_capture(f: np.ndarray, capture: np.ndarray, noise: NoiseParams
-                         ) -> RiskEstimate:
-    if capture.shape != f.shape:
-        raise InfocusInputError(
-            f"The second capture has shape {capture.shape} but the denoised image {f.shape}; "
-            "pass another capture of the same field of view."
-        )
-    variance = np.maximum(noise.gain * capture + noise.variance_intercept, 0.0)
-    terms = (f - capture) ** 2 - variance
+def _variance_function(noise: NoiseParams) -> Callable[[np.ndarray], np.ndarray]:
+    # Not clipped at zero: a y + b is an unbiased estimate of a θ + b only unclipped (a noisy
+    # dark pixel may fall below the offset), and only means of it enter the estimates.
+    def variance(image: np.ndarray) -> np.ndarray:
+        return noise.gain * image + noise.variance_intercept
+
+    return variance
+
+
+def _from_captures(y: np.ndarray, f: np.ndarray, captures: list[np.ndarray], axes: str
+                   ) -> RiskEstimate:
+    r"""The Noise2Noise identity with the noise variance measured from the captures themselves:
+    for two captures :math:`y_j, y_k` of one scene, :math:`\mathrm{E}[(y_j - y_k)^2]/2 = v(\theta)`
+    exactly, so no noise model (and none of its estimation error) enters. All pairs among
+    ``y`` and ``captures`` are averaged."""
+    if not captures:
+        raise InfocusInputError("No second capture was given; pass at least one, or none.")
+    for capture in captures:
+        if capture.shape != f.shape:
+            raise InfocusInputError(
+                f"A second capture has shape {capture.shape} but the denoised image {f.shape}; "
+                "pass another capture of the same field of view."
+            )
+    images = [y, *captures]
+    pairs = [(j, k) for j in range(len(images)) for k in range(j + 1, len(images))]
+    noise_variance = sum((images[j] - images[k]) ** 2 for j, k in pairs) / (2 * len(pairs))
+    squared = sum((f - capture) ** 2 for capture in captures) / len(captures)
+    terms = squared - noise_variance
     mse = float(np.mean(terms))
-    spread = _block_standard_error(terms)
+    spread = _block_standard_error(terms, axes)
     return RiskEstimate(mse=mse, low=mse - Z95 * spread, high=mse + Z95 * spread,
                         method="second capture")
 
@@ -186,22 +222,96 @@ def _weighted_divergence(y: np.ndarray, f: np.ndarray, variance: np.ndarray,
     """
     rng = np.random.default_rng(seed)
     epsilon = 0.01 * math.sqrt(max(float(np.mean(variance)), 1e-12))
+    # Differences are taken against the denoiser's own output, not the given one: an output
+    # saved as integers differs from it by rounding, which the division by epsilon would blow up.
+    reference = _run(denoiser, y)
+    _check_reproduces(reference, f)
     total = np.zeros_like(y)
     for _ in range(probes):
         probe = rng.choice(np.array([-1.0, 1.0]), size=y.shape)
-        shifted = np.asarray(denoiser(y + epsilon * probe), np.float64)
-        if shifted.shape != y.shape:
-            raise InfocusInputError(
-                f"The denoiser returned shape {shifted.shape} for an image of shape {y.shape}; "
-                "it must return an image of the same shape."
-            )
-        total += probe * (shifted - f) / epsilon
+        total += probe * (_run(denoiser, y + epsilon * probe) - reference) / epsilon
     return variance * total / probes
 
 
-def _block_standard_error(terms: np.ndarray) -> float:
+#: Widths (pixels) among which the reference Gaussian filter is chosen by SURE.
+REFERENCE_WIDTHS = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6)
+
+
+def _output_only_bounds(y: np.ndarray, f: np.ndarray, variance: np.ndarray, axes: str
+                        ) -> RiskEstimate:
+    r"""An interval for the MSE of an output whose denoiser cannot be run again.
+
+    Two bounds are intersected. (1) The divergence of an averaging denoiser lies in [0, 1] per
+    pixel, so :math:`\overline{(f-y)^2} - \bar v \le \mathrm{MSE} \le \overline{(f-y)^2} +
+    \bar v`. (2) A reference denoiser :math:`g` whose MSE we can estimate (a Gaussian filter,
+    its width chosen by SURE, whose divergence is its kernel's centre weight exactly) bounds
+    the output's root MSE by the triangle inequality:
+    :math:`\lvert d - \rho_g\rvert \le \rho_f \le d + \rho_g` with
+    :math:`d = \lVert f - g\rVert / \sqrt N`. The estimate reported is the interval's upper
+    end (a PSNR the output reaches at least): no point inside it can be preferred without the
+    denoiser.
+    """
+    residual = float(np.mean((f - y) ** 2))
+    mean_variance = float(np.mean(variance))
+    low, high = max(residual - mean_variance, 0.0), residual + mean_variance
+    reference_mse, reference = _reference_filter(y, variance, axes)
+    if reference_mse > 0:
+        distance = math.sqrt(float(np.mean((f - reference) ** 2)))
+        root = math.sqrt(reference_mse)
+        low = max(low, max(distance - root, 0.0) ** 2)
+        high = min(high, (distance + root) ** 2)
+    high = max(high, low)
+    return RiskEstimate(mse=high, low=low, high=high, method="bounds")
+
+
+def _reference_filter(y: np.ndarray, variance: np.ndarray, axes: str
+                      ) -> tuple[float, np.ndarray]:
+    """The Gaussian filter of :data:`REFERENCE_WIDTHS` with the lowest SURE, and that SURE."""
+    best: tuple[float, np.ndarray] | None = None
+    for width in REFERENCE_WIDTHS:
+        sigma = [width if axis in "YX" else 0.0 for axis in axes]
+        smoothed = ndimage.gaussian_filter(y, sigma, truncate=4.0)
+        impulse = np.zeros((33, 33))
+        impulse[16, 16] = 1.0
+        centre = float(ndimage.gaussian_filter(impulse, width, truncate=4.0)[16, 16])
+        risk = float(np.mean((smoothed - y) ** 2 - variance + 2 * centre * variance))
+        if best is None or risk < best[0]:
+            best = (risk, smoothed)
+    assert best is not None
+    return best
+
+
+def _run(denoiser: Callable[[np.ndarray], np.ndarray], image: np.ndarray) -> np.ndarray:
+    result = np.asarray(denoiser(image), np.float64)
+    if result.shape != image.shape:
+        raise InfocusInputError(
+            f"The denoiser returned shape {result.shape} for an image of shape {image.shape}; "
+            "it must return an image of the same shape."
+        )
+    return result
+
+
+#: How far the re-run denoiser may differ from the given output (fraction of its range, at
+#: the 99th percentile of pixels): rounding to 8-bit is 0.2 %.
+REPRODUCTION_TOLERANCE = 0.01
+
+
+def _check_reproduces(reference: np.ndarray, f: np.ndarray) -> None:
+    """Refuse a denoiser that does not make the given output: its divergence would be another
+    denoiser's."""
+    scale = float(np.ptp(f)) or 1.0
+    difference = float(np.percentile(np.abs(reference - f), 99)) / scale
+    if difference > REPRODUCTION_TOLERANCE:
+        raise InfocusInputError(
+            f"The denoiser given does not reproduce the denoised image (they differ by "
+            f"{100 * difference:.2g} % of its range); give the method and options that made it, "
+            "or leave them out for an estimate from the output alone."
+        )
+
+
+def _block_standard_error(terms: np.ndarray, axes: str) -> float:
     """Standard error of the mean of ``terms`` from the means of ``BLOCK``-pixel YX blocks."""
-    planes = terms.reshape((-1,) + terms.shape[-2:])
+    planes = yx_planes(terms, axes)
     height, width = (n // BLOCK * BLOCK for n in planes.shape[1:])
     if height == 0 or width == 0:
         return float(np.std(terms) / math.sqrt(terms.size))

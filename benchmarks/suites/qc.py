@@ -1,0 +1,269 @@
+"""``infocus qc`` measured: its PSNR estimates against the truth, its flags against planted defects.
+
+* **Simulated estimates**: spot scenes (256², Poisson–Gaussian camera of the other suites) at
+  5/20/100 photons; denoisers Gaussian (σ 1 and 2), BM3D, N2V and CARE (trained with the
+  profile's ``qc_steps``); each output's SURE estimate (the denoiser re-run) and output-only
+  bounds against the true PSNR; pairwise ranking of the denoisers of one image.
+* **FMD estimates**: every test_mix capture (central 256² crop), Gaussian σ 1 and BM3D; the
+  estimate from the image alone (SURE) and with the other three captures of the view.
+* **Planted defects**: on a good output (a 0.7-pixel blur of the truth, or BM3D's output) a
+  spot added, an object erased or an object's brightness scaled by 1.2–1.5; whether the flags
+  cover the defect, flags elsewhere, and flags on the untouched good outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from benchmarks.suites import _data
+from benchmarks.suites._data import CAMERA
+
+SHAPE = (256, 256)
+DEFECTS = ("added", "erased", "scaled")
+GOOD = ("blur", "bm3d")
+#: Flags farther than this from a defect (half the largest test window) count as elsewhere.
+ELSEWHERE = 15
+
+
+def spot_scene(photons: float, seed: int, n: int = 40) -> dict[str, Any]:
+    """Gaussian spots (widths 1.5–12 px) on a dim background under the simulated camera."""
+    from infocus.noise import simulate_poisson_gaussian
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]].astype(np.float64)
+    objects = []
+    for _ in range(n):
+        cy, cx, width = rng.uniform(0, SHAPE[0]), rng.uniform(0, SHAPE[1]), rng.uniform(1.5, 12)
+        objects.append(rng.uniform(0.3, 1.0)
+                       * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * width**2)))
+    clean = 0.05 + sum(objects)
+    peak = clean.max()
+    scale = photons * CAMERA["gain"] / peak
+    noisy, _ = simulate_poisson_gaussian(clean / peak, photons=photons, rng=seed, **CAMERA)
+    return {"noisy": noisy.astype(np.float64), "clean": clean * scale + CAMERA["offset"],
+            "objects": [o * scale for o in objects], "rng": rng}
+
+
+def _psnr(output: np.ndarray, clean: np.ndarray) -> float:
+    peak = float(clean.max() - clean.min())
+    return 10 * math.log10(peak**2 / float(np.mean((output - clean) ** 2)))
+
+
+def _classical(name: str, **options: Any):
+    from infocus.classical import get_denoiser
+
+    function = get_denoiser(name)
+    return lambda image, noise=None: function(np.asarray(image, np.float32), axes="YX",
+                                             noise=noise, **options)
+
+
+def _estimate(noisy: np.ndarray, output: np.ndarray, clean: np.ndarray, denoiser: Any,
+              noise: Any, captures: list[np.ndarray] | None = None) -> dict[str, Any]:
+    from infocus.qc import quality_check
+
+    peak = float(clean.max() - clean.min())
+    report = quality_check(noisy, output, noise=noise, denoiser=denoiser,
+                           captures=captures or (), data_range=peak)
+    psnr, low, high = report.psnr
+    return {"estimate": psnr, "low": low, "high": high, "method": report.risk.method,
+            "flagged": report.flagged}
+
+
+def simulated_estimates(context: Any) -> dict[str, Any]:
+    from infocus.noise import estimate_noise
+
+    profile = context.profile
+    images = profile.qc_images
+    result: dict[str, Any] = {}
+    for photons in profile.photon_levels:
+        scenes = [spot_scene(photons, seed) for seed in range(images)]
+        trained = _trained_denoisers(photons, profile.qc_steps, images)
+        rows = []
+        for index, scene in enumerate(scenes):
+            noisy, clean = scene["noisy"], scene["clean"]
+            noise = estimate_noise(noisy)
+            denoisers = {"gaussian 1": _classical("gaussian", sigma=1.0),
+                         "gaussian 2": _classical("gaussian", sigma=2.0),
+                         "bm3d": _classical("bm3d")}
+            for name, function in denoisers.items():
+                rows.append(_row(index, name, noisy, clean,
+                                 lambda x, f=function, n=noise: f(x, n), noise))
+            for name, model in trained.items():
+                rows.append(_row(index, name, noisy, clean,
+                                 lambda x, m=model: m.denoise(x, axes="YX"), noise))
+        result[str(photons)] = _summarise(rows)
+        context.log(f"simulated {photons:g} photons: {result[str(photons)]['within_1db']:.0%} "
+                    f"within 1 dB, ranking {result[str(photons)]['ranking']:.0%}")
+    return result
+
+
+def _row(index: int, name: str, noisy: np.ndarray, clean: np.ndarray, denoiser: Any,
+         noise: Any) -> dict[str, Any]:
+    output = np.asarray(denoiser(noisy), np.float64)
+    true = _psnr(output, clean)
+    sure = _estimate(noisy, output, clean, denoiser, noise)
+    bounds = _estimate(noisy, output, clean, None, noise)
+    return {"image": index, "denoiser": name, "true": true, "sure": sure, "bounds": bounds}
+
+
+def _trained_denoisers(photons: float, steps: int, images: int) -> dict[str, Any]:
+    """N2V trained on the evaluation images themselves (self-supervised), CARE on other
+    scenes of the same kind with their clean targets."""
+    import infocus
+    from infocus.methods.config import default_config
+
+    noisy = np.stack([spot_scene(photons, seed)["noisy"] for seed in range(images)])
+    training = [spot_scene(photons, 1000 + seed) for seed in range(max(images, 4))]
+    models = {}
+    for method, inputs, targets in (
+        ("n2v", noisy, None),
+        ("care", np.stack([s["noisy"] for s in training]),
+         np.stack([s["clean"] for s in training])),
+    ):
+        config = default_config(method).with_updates(steps=steps)
+        models[method] = infocus.train(inputs.astype(np.float32), method=method, axes="SYX",
+                                       targets=None if targets is None else
+                                       targets.astype(np.float32),
+                                       config=config, progress=False, log=lambda _: None)
+    return models
+
+
+def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    errors = [r["sure"]["estimate"] - r["true"] for r in rows]
+    covered = [r["sure"]["low"] <= r["true"] <= r["sure"]["high"] for r in rows]
+    bounds = [r["bounds"]["low"] <= r["true"] <= r["bounds"]["high"] for r in rows]
+    by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_image[row["image"]].append(row)
+    agree = [(a["true"] > b["true"]) == (a["sure"]["estimate"] > b["sure"]["estimate"])
+             for group in by_image.values() for a, b in combinations(group, 2)]
+    per_denoiser: dict[str, list[float]] = defaultdict(list)
+    for row, error in zip(rows, errors, strict=True):
+        per_denoiser[row["denoiser"]].append(error)
+    return {
+        "cases": len(rows),
+        "within_1db": float(np.mean(np.abs(errors) < 1.0)),
+        "median_abs_error_db": float(np.median(np.abs(errors))),
+        "interval_coverage": float(np.mean(covered)),
+        "ranking": float(np.mean(agree)),
+        "pairs": len(agree),
+        "bounds_coverage": float(np.mean(bounds)),
+        "bounds_low_gap_db": float(np.median([r["true"] - r["bounds"]["estimate"]
+                                              for r in rows])),
+        "false_flags": float(np.mean([r["sure"]["flagged"] for r in rows])),
+        "mean_error_db": {k: float(np.mean(v)) for k, v in per_denoiser.items()},
+        "rows": rows,
+    }
+
+
+def fmd_estimates(context: Any) -> dict[str, Any]:
+    from infocus.noise import estimate_noise
+
+    data = _data.fmd(context.profile, context.profile.qc_fmd_configurations)
+    configs = _data.fmd_configurations(data.names)
+    noisy_all = _data.crop(data.noisy.astype(np.float64), 256)
+    clean_all = _data.crop(data.clean.astype(np.float64), 256)
+    rows_single, rows_captures = [], []
+    for index, (config, noisy, clean) in enumerate(zip(configs, noisy_all, clean_all,
+                                                       strict=True)):
+        others = [noisy_all[j] for j, c in enumerate(configs) if c == config and j != index]
+        noise = estimate_noise(noisy)
+        for name, function in (("gaussian 1", _classical("gaussian", sigma=1.0)),
+                               ("bm3d", _classical("bm3d"))):
+            def denoiser(x, f=function, n=noise):
+                return f(x, n)
+
+            output = np.asarray(denoiser(noisy), np.float64)
+            true = 10 * math.log10(255.0**2 / float(np.mean((output - clean) ** 2)))
+            single = _estimate(noisy, output, np.array([0.0, 255.0]), denoiser, noise)
+            rows_single.append({"image": index, "denoiser": name, "true": true, "sure": single,
+                                "bounds": _estimate(noisy, output, np.array([0.0, 255.0]),
+                                                    None, noise), "config": config})
+            if others:
+                with_captures = _estimate(noisy, output, np.array([0.0, 255.0]), None, noise,
+                                          captures=others)
+                rows_captures.append({"image": index, "denoiser": name, "true": true,
+                                      "sure": with_captures, "bounds": with_captures,
+                                      "config": config})
+    result = {"single": _summarise(rows_single), "captures": _summarise(rows_captures)}
+    context.log(f"fmd: {result['single']['within_1db']:.0%} within 1 dB alone, "
+                f"{result['captures']['within_1db']:.0%} with the other captures")
+    return result
+
+
+def planted_defects(context: Any) -> dict[str, Any]:
+    from infocus.qc import quality_check
+
+    profile = context.profile
+    result: dict[str, Any] = {}
+    for photons in profile.photon_levels:
+        counts: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+        for seed in range(profile.qc_defect_seeds):
+            scene = spot_scene(photons, seed)
+            rng = scene["rng"]
+            outputs = {"blur": ndimage.gaussian_filter(scene["clean"], 0.7),
+                       "bm3d": _classical("bm3d")(scene["noisy"]).astype(np.float64)}
+            for name, output in outputs.items():
+                counts[f"good {name}"].append((quality_check(scene["noisy"], output).flagged,
+                                               False))
+            base = outputs[GOOD[seed % len(GOOD)]]
+            for kind in DEFECTS:
+                change = _defect(kind, scene, rng)
+                report = quality_check(scene["noisy"], base + change)
+                region = np.abs(change) > 0.1 * np.abs(change).max()
+                near = ndimage.binary_dilation(region, np.ones((2 * ELSEWHERE + 1,) * 2, bool))
+                flags = report.flags > 0
+                counts[kind].append((bool(flags[region].any()), bool(flags[~near].any())))
+        result[str(photons)] = {
+            kind: {"rate": float(np.mean([hit for hit, _ in values])),
+                   "elsewhere": float(np.mean([other for _, other in values])),
+                   "cases": len(values)}
+            for kind, values in counts.items()}
+        context.log(f"planted {photons:g} photons: " + ", ".join(
+            f"{k} {v['rate']:.0%}" for k, v in result[str(photons)].items()))
+    return result
+
+
+def _defect(kind: str, scene: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+    """The change planted in a good output (camera units)."""
+    objects = scene["objects"]
+    if kind == "added":
+        yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]].astype(np.float64)
+        cy, cx = rng.uniform(20, SHAPE[0] - 20), rng.uniform(20, SHAPE[1] - 20)
+        width = rng.uniform(1.5, 4.0)
+        amplitude = rng.uniform(0.3, 1.0) * max(o.max() for o in objects)
+        return amplitude * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * width**2))
+    target = objects[int(rng.integers(len(objects)))]
+    blurred = ndimage.gaussian_filter(target, 0.7)
+    if kind == "erased":
+        return -blurred
+    return (rng.uniform(1.2, 1.5) - 1.0) * blurred
+
+
+PARTS = {"planted": planted_defects, "simulated": simulated_estimates, "fmd": fmd_estimates}
+
+
+def run(context: Any) -> dict[str, Any]:
+    from benchmarks.datasets import DatasetMissing
+
+    result = dict(context.previous)
+    result["budget"] = {"trained_steps": context.profile.qc_steps,
+                        "images_per_level": context.profile.qc_images,
+                        "defect_seeds": context.profile.qc_defect_seeds}
+    for part in context.profile.qc_parts:
+        if part in result:
+            continue
+        context.log(f"{part} ...")
+        try:
+            result[part] = PARTS[part](context)
+        except DatasetMissing as missing:
+            context.log(f"skipped: {missing}")
+            result[part] = {"skipped": str(missing)}
+        context.save(result)
+    return result

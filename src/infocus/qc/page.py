@@ -1,0 +1,224 @@
+"""The report folder of ``infocus qc``: JSON summary, TIFF maps and an HTML page with figures.
+
+Layout (all written under a temporary name, then renamed, so a failure leaves nothing)::
+
+    REPORT_DIR/
+        qc.json          the summary (QualityReport.to_dict)
+        flags.tif        uint8, non-zero exactly where the output should not be trusted
+                         (1: disagrees with the measurement, 2: object intensity changed)
+        consistency.tif  float32, the residual z-score map (negative: output brighter)
+        objects.tif      the objects of the intensity check (labels)
+        overview.png     noisy, denoised, consistency map and objects (error map with a GT)
+        report.html      the page a person reads
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from infocus.qc.quality import QualityReport, channel_planes
+
+__all__ = ["QC_MARKER", "write_report"]
+
+#: The summary file that marks a folder as a qc report (so ``--overwrite`` may replace it).
+QC_MARKER = "qc.json"
+
+
+def write_report(
+    report: QualityReport,
+    noisy: np.ndarray,
+    denoised: np.ndarray,
+    folder: str | os.PathLike[str],
+    *,
+    ground_truth: np.ndarray | None = None,
+    overwrite: bool = False,
+    title: str = "Denoising quality check",
+) -> Path:
+    """Write the report folder of ``report`` (see the module notes) atomically.
+
+    Parameters
+    ----------
+    report : QualityReport
+        From :func:`~infocus.qc.quality_check` on ``noisy`` and ``denoised``.
+    noisy, denoised : ndarray
+        The images the report is about (shown in the figures).
+    folder : path
+        The folder to create.
+    ground_truth : ndarray, optional
+        Shown as an error map when given.
+    overwrite : bool
+        Replace an existing report folder.
+    title : str
+        Heading of the page (e.g. the file names).
+
+    Returns
+    -------
+    Path
+        The folder written.
+    """
+    from infocus.io import Image, write_image
+    from infocus.io._atomic import atomic_output
+
+    path = Path(folder)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        tmp.mkdir()
+        summary = report.to_dict()
+        summary["files"] = {"flags": "flags.tif", "consistency": "consistency.tif",
+                            "objects": "objects.tif", "page": "report.html",
+                            "overview": "overview.png"}
+        (tmp / QC_MARKER).write_text(json.dumps(summary, indent=2) + "\n")
+        write_image(tmp / "flags.tif", Image(report.flags, report.axes), dtype="uint8")
+        write_image(tmp / "consistency.tif", Image(report.consistency.z, report.axes))
+        labels = report.intensity.labels
+        write_image(tmp / "objects.tif", Image(labels, report.axes),
+                    dtype="uint16" if labels.max() < 2**16 else "float32")
+        plane = _shown_plane(report)
+        _overview_figure(report, noisy, denoised, ground_truth, plane, tmp / "overview.png")
+        (tmp / "report.html").write_text(_page(report, summary, plane, title), encoding="utf-8")
+    return path
+
+
+def _shown_plane(report: QualityReport) -> int:
+    """The YX plane the figures show: the one with the most flags, else the middle one."""
+    flags = channel_planes(report.flags, report.axes)
+    counts = (flags > 0).sum(axis=(1, 2))
+    return int(np.argmax(counts)) if counts.any() else flags.shape[0] // 2
+
+
+def _overview_figure(report: QualityReport, noisy: np.ndarray, denoised: np.ndarray,
+                     truth: np.ndarray | None, plane: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    def show(array: np.ndarray) -> np.ndarray:
+        return channel_planes(array, report.axes)[plane]
+
+    y, f = show(noisy), show(denoised)
+    low, high = np.percentile(f, [0.5, 99.5])
+    z = show(report.consistency.z)
+    flags = show(report.flags)
+    labels = show(report.intensity.labels)
+    panels = 4 + (truth is not None)
+    figure, axes = plt.subplots(1, panels, figsize=(4 * panels, 4.4), constrained_layout=True)
+    axes[0].imshow(y, cmap="gray", vmin=low, vmax=high)
+    axes[0].set_title("noisy")
+    axes[1].imshow(f, cmap="gray", vmin=low, vmax=high)
+    distrust = ndimage.binary_dilation(flags > 0, iterations=2)
+    overlay = np.zeros(f.shape + (4,))
+    overlay[distrust] = (1.0, 0.0, 1.0, 0.45)
+    axes[1].imshow(overlay)
+    axes[1].set_title("denoised (magenta: do not trust)" if distrust.any() else "denoised")
+    limit = max(report.consistency.threshold * 1.5, 1.0)
+    shown = axes[2].imshow(z, cmap="RdBu", vmin=-limit, vmax=limit)
+    if (flags & 1).any():
+        axes[2].contour(flags & 1, levels=[0.5], colors="black", linewidths=1.5)
+    axes[2].set_title("consistency z (blue: output darker)")
+    figure.colorbar(shown, ax=axes[2], shrink=0.8)
+    axes[3].imshow(f, cmap="gray", vmin=low, vmax=high)
+    if labels.any():
+        axes[3].contour(labels > 0, levels=[0.5], colors="yellow", linewidths=0.6)
+    if (flags & 2).any():
+        axes[3].contour(flags & 2, levels=[0.5], colors="red", linewidths=1.2)
+    axes[3].set_title("objects (red: intensity changed)")
+    if truth is not None:
+        error = f - show(truth)
+        spread = float(np.percentile(np.abs(error), 99.5)) or 1.0
+        shown = axes[4].imshow(error, cmap="RdBu_r", vmin=-spread, vmax=spread)
+        axes[4].set_title("denoised − ground truth")
+        figure.colorbar(shown, ax=axes[4], shrink=0.8)
+    for axis in axes:
+        axis.set_axis_off()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+.verdict { padding: 0.8em 1.2em; border-radius: 6px; font-size: 1.2em; }
+.ok { background: #e3f4e1; } .bad { background: #fbe3e0; }
+.psnr { font-size: 2.2em; font-weight: bold; }
+table { border-collapse: collapse; margin: 1em 0; }
+td, th { border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: left; }
+img { max-width: 100%; }
+.small { color: #555; font-size: 0.9em; }
+"""
+
+
+def _page(report: QualityReport, summary: dict[str, Any], plane: int, title: str) -> str:
+    psnr, low, high = report.psnr
+    verdict = ("bad", "Do not trust everything: " + "; ".join(
+        c.summary for c in report.checks if not c.passed) + ".") if report.flagged else (
+        "ok", "No check failed: the output is consistent with the measurement.")
+    rows = "".join(
+        f"<tr><td>{html.escape(c.name)}</td><td>{'passed' if c.passed else 'FAILED'}</td>"
+        f"<td>{html.escape(c.summary)}</td></tr>" for c in report.checks)
+    truth = ""
+    bounds = report.risk.method == "bounds"
+    if report.truth is not None:
+        truth = ("<h2>Against the ground truth</h2><table><tr><th></th><th>estimate</th>"
+                 "<th>true</th></tr>"
+                 f"<tr><td>PSNR (dB)</td><td>{'at least ' * bounds}{_number(psnr)}</td>"
+                 f"<td>{_number(report.truth['psnr'])}</td></tr>"
+                 f"<tr><td>MSE</td><td>{'at most ' * bounds}{_number(report.risk.mse)}</td>"
+                 f"<td>{_number(report.truth['mse'])}</td></tr>"
+                 f"<tr><td>SSIM</td><td></td><td>{report.truth['ssim']:.4f}</td></tr></table>")
+    noise = "".join(f"<li>{html.escape(_noise_text(p))}</li>" for p in summary["noise"])
+    flagged = report.intensity.flagged_objects[:20]
+    objects = ""
+    if flagged:
+        objects = ("<h2>Objects whose intensity changed</h2><table><tr><th>object</th>"
+                   "<th>pixels</th><th>measured</th><th>denoised</th><th>change</th>"
+                   "<th>z</th></tr>" + "".join(
+                       f"<tr><td>{o.label}</td><td>{o.pixels}</td><td>{o.measured:.4g}</td>"
+                       f"<td>{o.denoised:.4g}</td><td>{100 * o.relative_change:+.1f} %</td>"
+                       f"<td>{o.z:+.1f}</td></tr>" for o in flagged) + "</table>")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_STYLE}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p class="psnr">{"PSNR at least" if report.risk.method == "bounds" else "Estimated PSNR"} {_number(psnr)} dB</p>
+<p>{"Between" if report.risk.method == "bounds" else "95 % interval"} {_number(low)} and {_number(high)} dB, from {html.escape(_method_text(report))}
+(peak {report.data_range:.4g}).</p>
+<p class="verdict {verdict[0]}">{html.escape(verdict[1])}</p>
+<h2>Checks</h2><table><tr><th>check</th><th>result</th><th>finding</th></tr>{rows}</table>
+<img src="overview.png" alt="noisy, denoised, consistency map and objects">
+<p class="small">Shown: YX plane {plane} of {report.axes} {tuple(report.flags.shape)}.
+Consistency: the residual (noisy − denoised) averaged over windows of 3 to 31 pixels and divided
+by its noise, a z-score; black outlines mark windows beyond {report.consistency.threshold:.2f}
+(family-wise error {100 * report.alpha / 2:.3g} % over {report.consistency.tests} tests).
+Objects: integrated intensity of each object in the output against the measurement, flagged
+beyond the noise of the sum and by more than 5 %.</p>
+{objects}{truth}
+<h2>Noise model</h2><ul>{noise}</ul>
+<p class="small">Files: qc.json (this summary), flags.tif (1: disagrees with the measurement,
+2: object intensity changed), consistency.tif, objects.tif.</p>
+</body></html>
+"""
+
+
+def _method_text(report: QualityReport) -> str:
+    return {"sure": "SURE (the denoiser was run again)",
+            "second capture": "other captures of the scene (Noise2Noise identity)",
+            "bounds": "the output and the noise model alone (bounds; give the denoiser or "
+                      "another capture for an estimate)"}.get(report.risk.method,
+                                                                            report.risk.method)
+
+
+def _noise_text(params: dict[str, Any]) -> str:
+    intercept = params["variance_intercept"]
+    sign = "−" if intercept < 0 else "+"
+    return f"variance = {params['gain']:.4g} × signal {sign} {abs(intercept):.4g}"
+
+
+def _number(value: float) -> str:
+    return f"{value:.2f}" if math.isfinite(value) else "∞"

@@ -1,0 +1,116 @@
+"""`infocus qc`: the report folder, the JSON contract, and one sentence for each bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from typer.testing import CliRunner
+
+from infocus.classical import get_denoiser
+from infocus.cli import app
+from infocus.io import write_image
+from planted import added_spot, good_output, spots
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def said(result) -> str:
+    return " ".join(result.output.split())
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("qc")
+    scene = spots((96, 96), photons=30, seed=7)
+    output = good_output(scene)
+    defect = output + added_spot(output.shape, (30, 60), 40.0)
+    paths = {name: folder / f"{name}.tif" for name in ("noisy", "good", "defect", "gt",
+                                                       "smooth", "small")}
+    write_image(paths["noisy"], scene.noisy.astype(np.float32), axes="YX")
+    write_image(paths["good"], output.astype(np.float32), axes="YX")
+    write_image(paths["defect"], defect.astype(np.float32), axes="YX")
+    write_image(paths["gt"], scene.expected.astype(np.float32), axes="YX")
+    smooth = get_denoiser("gaussian")(scene.noisy.astype(np.float32), axes="YX", sigma=1.0)
+    write_image(paths["smooth"], smooth, axes="YX")
+    write_image(paths["small"], output[:64].astype(np.float32), axes="YX")
+    return paths
+
+
+def test_json_contract_and_report_folder(files, tmp_path):
+    report = tmp_path / "report"
+    result = run("qc", files["noisy"], files["defect"], "-o", report, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["flagged"] is True
+    assert isinstance(summary["psnr_estimate"], float)
+    assert {c["name"] for c in summary["checks"]} >= {"consistency", "intensity"}
+    assert sorted(p.name for p in report.iterdir()) == [
+        "consistency.tif", "flags.tif", "objects.tif", "overview.png", "qc.json", "report.html"]
+    flags = tifffile.imread(report / "flags.tif")
+    assert flags.shape == (96, 96) and flags[28:33, 58:63].any()
+    assert json.loads((report / "qc.json").read_text())["flagged"] is True
+    page = (report / "report.html").read_text()
+    assert "overview.png" in page and "FAILED" in page
+
+
+def test_a_good_output_passes_and_the_table_says_so(files):
+    result = run("qc", files["noisy"], files["good"])
+    assert result.exit_code == 0, result.output
+    text = said(result)
+    assert "passed" in text and "FAILED" not in text and "at least" in text
+
+
+def test_method_gives_a_sure_estimate_whose_interval_holds_the_truth(files):
+    result = run("qc", files["noisy"], files["smooth"], "-m", "gaussian", "-p", "sigma=1.0",
+                 "--gt", files["gt"], "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["estimate_method"] == "sure"
+    low, high = summary["psnr_interval"]
+    assert low <= summary["ground_truth"]["psnr"] <= high
+
+
+def test_an_existing_report_needs_overwrite_and_other_folders_are_never_replaced(files, tmp_path):
+    report = tmp_path / "report"
+    assert run("qc", files["noisy"], files["good"], "-o", report).exit_code == 0
+    again = run("qc", files["noisy"], files["good"], "-o", report)
+    assert again.exit_code == 2 and "--overwrite" in said(again)
+    assert run("qc", files["noisy"], files["good"], "-o", report, "--overwrite").exit_code == 0
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    refused = run("qc", files["noisy"], files["good"], "-o", mine, "--overwrite")
+    assert refused.exit_code == 2 and (mine / "notes.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["small"], "same size"),
+    (["good", "-m", "n2v"], "--model instead"),
+    (["good", "-m", "gaussian", "--model", "x"], "not both"),
+    (["good", "-p", "sigma=1"], "give the method too"),
+    (["smooth", "-m", "gaussian", "-p", "sigma=3"], "does not reproduce"),
+])
+def test_bad_input_is_one_sentence_and_writes_nothing(files, tmp_path, args, message):
+    report = tmp_path / "report"
+    first, *rest = args
+    result = run("qc", files["noisy"], files[first], *rest, "-o", report)
+    assert result.exit_code == 2, result.output
+    assert message in said(result)
+    assert not report.exists()
+    assert not list(tmp_path.glob(".report*"))
+
+
+def test_a_normalised_output_is_recognised(files, tmp_path):
+    output = tifffile.imread(files["good"])
+    path = tmp_path / "normalised.tif"
+    write_image(path, (output - output.min()) / np.ptp(output), axes="YX")
+    result = run("qc", files["noisy"], path)
+    assert result.exit_code == 2 and "units" in said(result)
