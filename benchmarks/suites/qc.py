@@ -157,7 +157,7 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "bounds_low_gap_db": float(np.median([r["true"] - r["bounds"]["estimate"]
                                               for r in rows])),
         "false_flags": float(np.mean([r["sure"]["flagged"] for r in rows])),
-        "mean_error_db": {k: float(np.mean(v)) for k, v in per_denoiser.items()},
+        "median_error_db": {k: float(np.median(v)) for k, v in per_denoiser.items()},
         "rows": rows,
     }
 
