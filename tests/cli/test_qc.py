@@ -114,3 +114,37 @@ def test_a_normalised_output_is_recognised(files, tmp_path):
     write_image(path, (output - output.min()) / np.ptp(output), axes="YX")
     result = run("qc", files["noisy"], path)
     assert result.exit_code == 2 and "units" in said(result)
+
+
+# -- the summary where the user already is: denoise and predict -------------------------------
+def test_denoise_prints_the_summary_and_writes_the_report_with_qc(files, tmp_path):
+    output, report = tmp_path / "out.tif", tmp_path / "report"
+    result = run("denoise", files["noisy"], "-o", output, "-m", "gaussian", "-p", "sigma=1",
+                 "--qc", report)
+    assert result.exit_code == 0, result.output
+    assert "Quality (no ground truth): Estimated PSNR" in said(result)
+    summary = json.loads((report / "qc.json").read_text())
+    assert summary["estimate_method"] == "sure"
+    np.testing.assert_array_equal(tifffile.imread(output).shape, summary["shape"])
+
+
+def test_denoise_without_qc_prints_bounds_and_writes_no_report(files, tmp_path):
+    result = run("denoise", files["noisy"], "-o", tmp_path / "out.tif", "-m", "gaussian")
+    assert result.exit_code == 0, result.output
+    assert "Quality (no ground truth): PSNR at least" in said(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+
+
+def test_predict_reports_quality_or_says_why_not(files, tmp_path):
+    from conftest import passthrough_care_model
+
+    model = passthrough_care_model({"alpha": 1.0, "beta": 0.0}).save(tmp_path / "model")
+    report = tmp_path / "report"
+    result = run("predict", model, files["noisy"], "-o", tmp_path / "a.tif", "--qc", report)
+    assert result.exit_code == 0, result.output
+    assert "Quality (no ground truth)" in said(result) and (report / "report.html").is_file()
+    # Without calibration this model's output is 1.3 x + 7: in other units than the input.
+    result = run("predict", model, files["noisy"], "-o", tmp_path / "b.tif", "--no-calibrate")
+    assert result.exit_code == 0, result.output
+    assert "Quality check skipped" in said(result) and "units" in said(result)
+    assert (tmp_path / "b.tif").is_file()

@@ -153,3 +153,40 @@ def training_progress() -> Iterator[Callable[[Any], None]]:
                               f"{entry['val_loss']:.4g}{extra}")
 
         yield update
+
+
+#: Above this many pixels the automatic one-line quality summary is skipped (it holds several
+#: float64 copies of the image); an explicit --qc report still runs.
+QC_SUMMARY_MAX_PIXELS = 64_000_000
+
+
+def report_quality(noisy: Any, denoised: Any, axes: str, *, folder: Path | None = None,
+                   denoiser: Callable[[Any], Any] | None = None, noise: Any = None,
+                   overwrite: bool = False, title: str = "") -> None:
+    """Print the one-line ground-truth-free quality summary of a result just written, and with
+    ``folder`` write the full ``infocus qc`` report there (re-running ``denoiser`` for the
+    error estimate). The output is already safe on disk: a check that cannot run says why in
+    one line instead of failing the command."""
+    import numpy as np
+
+    from infocus.qc import quality_check
+    from infocus.qc.page import write_report
+
+    if folder is None and np.size(noisy) > QC_SUMMARY_MAX_PIXELS:
+        console.print(f"Quality check skipped for {np.size(noisy):,} pixels; run `infocus qc` "
+                      "on a crop, or pass --qc REPORT_DIR.")
+        return
+    try:
+        with console.status("quality check"):
+            report = quality_check(noisy, denoised, axes=axes, noise=noise,
+                                   denoiser=denoiser if folder is not None else None)
+            if folder is not None:
+                write_report(report, noisy, denoised, folder, overwrite=overwrite, title=title)
+    except InfocusInputError as error:
+        console.print(f"[yellow]Quality check skipped: {escape(str(error))}[/]", highlight=False)
+        return
+    colour = "yellow" if report.flagged else "green"
+    console.print(f"[{colour}]Quality (no ground truth): {escape(report.summary_line())}[/]",
+                  highlight=False)
+    if folder is not None:
+        console.print(f"Wrote the quality report {folder} (open {folder / 'report.html'}).")

@@ -19,6 +19,7 @@ from infocus.cli._common import (
     console,
     print_json,
     progress_bar,
+    report_quality,
     reports_errors,
     stdout,
     training_progress,
@@ -51,6 +52,11 @@ DtypeOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+QcOption = Annotated[
+    Path | None,
+    typer.Option("--qc", help="Also write the full `infocus qc` report (maps, HTML page) to "
+                 "this folder; the one-line summary is printed either way."),
+]
 
 #: Options set by their own flags, not by -p.
 _RESERVED = frozenset({"image", "axes", "noise", "vst", "progress"})
@@ -287,6 +293,7 @@ def denoise(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of a learned method's training.")] = 0,
     blind_spot: BlindSpotOption = None,
+    qc: QcOption = None,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -323,7 +330,7 @@ def denoise(
         options = _method_options(method.lower(), param or [], blind_spot)
         _denoise_learned(image, output, method.lower(), axes=axes, steps=steps, seed=seed,
                          save_model=save_model, dtype=dtype, overwrite=overwrite,
-                         scheme_options=options)
+                         scheme_options=options, qc=qc)
         return
     if steps is not None or save_model is not None or blind_spot is not None:
         raise InfocusInputError(
@@ -334,6 +341,8 @@ def denoise(
     params = _parse_params(param or [], function, method)
     noise = _noise_from_options(sigma, gain, offset, read_noise)
     check_output(output, overwrite, image_dtype=dtype)
+    if qc is not None:
+        check_output(qc, overwrite)
     loaded = read_image(image, axes=axes)
     with progress_bar(f"{method}") as progress:
         result = function(
@@ -341,11 +350,16 @@ def denoise(
         )
     written = write_image(output, loaded.with_data(result), dtype=dtype, overwrite=overwrite)
     console.print(f"Wrote {written} ({loaded.axes} {result.shape}, {dtype}).")
+    report_quality(
+        loaded.data, result, loaded.axes, folder=qc, noise=noise, overwrite=overwrite,
+        denoiser=lambda x: function(x, axes=loaded.axes, noise=noise, vst=vst, **params),
+        title=f"{method} on {image.name}")
 
 
 def _denoise_learned(
     image: Path, output: Path, method: str, *, axes: str | None, steps: int | None, seed: int,
     save_model: Path | None, dtype: str, overwrite: bool, scheme_options: dict[str, Any],
+    qc: Path | None = None,
 ) -> None:
     from infocus.io import read_image, write_image
     from infocus.methods.config import default_config
@@ -354,6 +368,8 @@ def _denoise_learned(
     check_output(output, overwrite, image_dtype=dtype)
     if save_model is not None:
         check_output(save_model, overwrite)
+    if qc is not None:
+        check_output(qc, overwrite)
     loaded = read_image(image, axes=axes)
     config = default_config(method)
     config = config.with_updates(scheme_options={**config.scheme_options, **scheme_options})
@@ -365,6 +381,9 @@ def _denoise_learned(
         result = model.denoise(loaded.data, axes=loaded.axes, progress=progress)
     written = write_image(output, loaded.with_data(result), dtype=dtype, overwrite=overwrite)
     console.print(f"Wrote {written} ({loaded.axes} {result.shape}, {dtype}).")
+    report_quality(loaded.data, result, loaded.axes, folder=qc, overwrite=overwrite,
+                   denoiser=lambda x: model.denoise(x, axes=loaded.axes),
+                   title=f"{method} on {image.name}")
 
 
 @app.command("train")
@@ -497,6 +516,7 @@ def predict(
                      help="Fit one gain and offset per image so that large-scale intensities "
                      "agree with the measurement (default: on for CARE)."),
     ] = None,
+    qc: QcOption = None,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -519,17 +539,43 @@ def predict(
     check_output(output, overwrite, image_dtype=dtype)
     if uncertainty is not None:
         check_output(uncertainty, overwrite, image_dtype="float32")
+    if qc is not None:
+        check_output(qc, overwrite)
     loaded = load_model(model)
     options = {"pixel_fusion": pixel_fusion, "calibrate": calibrate, "samples": samples}
+    settings = {"tile_size": tile_size, "overlap": overlap, "tta": tta,
+                "batch_size": batch_size, "backend": backend}
     with progress_bar("predict") as progress:
         written = predict_file(
             loaded, image, output, axes=axes, dtype=dtype, overwrite=overwrite,
-            uncertainty=uncertainty, tile_size=tile_size, overlap=overlap, tta=tta,
-            batch_size=batch_size, backend=backend, progress=progress, **options,
+            uncertainty=uncertainty, progress=progress, **settings, **options,
         )
     console.print(f"Wrote {written}" + (f" and {uncertainty}." if uncertainty else "."))
     for line in loaded.report():
         console.print(f"[yellow]{line}[/]" if line.startswith("Warning") else line)
+    _predicted_quality(loaded, image, written, axes, qc, overwrite,
+                       {**settings, **{k: v for k, v in options.items() if v is not None}})
+
+
+def _predicted_quality(model: Any, image: Path, written: Path, axes: str | None,
+                       qc: Path | None, overwrite: bool, settings: dict[str, Any]) -> None:
+    """The quality summary of a prediction (read back from disk unless it is too large)."""
+    from infocus.cli._common import QC_SUMMARY_MAX_PIXELS
+    from infocus.io import open_image_lazy, read_image
+
+    source = open_image_lazy(image, axes=axes)
+    if qc is None and int(np.prod(source.shape)) > QC_SUMMARY_MAX_PIXELS:
+        console.print(f"Quality check skipped for {int(np.prod(source.shape)):,} pixels; run "
+                      "`infocus qc` on a crop, or pass --qc REPORT_DIR.")
+        return
+    noisy = read_image(image, axes=axes)
+    result = read_image(written)
+    # TIFF and Zarr store Y X last: bring the written axes back to the input's order.
+    denoised = np.transpose(result.data, [result.axes.index(a) for a in noisy.axes]) \
+        if sorted(result.axes) == sorted(noisy.axes) else result.data
+    report_quality(noisy.data, denoised, noisy.axes, folder=qc, overwrite=overwrite,
+                   denoiser=lambda x: model.denoise(x, axes=noisy.axes, **settings),
+                   title=f"{model.method} on {image.name}")
 
 
 @app.command()

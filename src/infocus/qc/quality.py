@@ -116,8 +116,7 @@ class QualityReport:
         """The PSNR estimate in words, e.g. "Estimated PSNR 31.20 dB (95 % interval ...)"."""
         psnr, low, high = self.psnr
         if self.risk.method == "bounds":
-            return (f"PSNR at least {_db(psnr)} dB (at most {_db(high)}; bounds from the output "
-                    "alone: give the denoiser or another capture for an estimate)")
+            return f"PSNR at least {_db(psnr)} dB (at most {_db(high)}; bounds from the output alone)"
         return (f"Estimated PSNR {_db(psnr)} dB (95 % interval {_db(low)} to {_db(high)}, "
                 f"{self.risk.method})")
 
