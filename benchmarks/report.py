@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -989,8 +990,23 @@ class Report:
                  f"N2V and CARE trained {budget.get('trained_steps', '?')} steps). Simulated "
                  "scenes: Gaussian spots of 1.5–12 px, 256², the simulated camera of the "
                  "other tables.", "")
+        self._qc_page(_get(suite, "page") or {})
         self._qc_planted(_get(suite, "planted") or {})
         self._qc_estimates(_get(suite, "simulated") or {}, _get(suite, "fmd") or {})
+
+    def _qc_page(self, page: dict[str, Any]) -> None:
+        screenshot = page.get("screenshot")
+        source = self.path.with_suffix("") / screenshot if screenshot else None
+        if source is None or not source.is_file():
+            return
+        self.images.mkdir(parents=True, exist_ok=True)
+        target = self.images / "bench-qc-report.png"
+        shutil.copyfile(source, target)
+        self.figures.append(target)
+        self.add("The report page of `infocus qc` for a good output (a 0.7 px blur of the truth) "
+                 "into which a spot was added (top left) and an object erased (top), rendered "
+                 "by headless Chromium:", "",
+                 f"![infocus qc report page](images/{target.name})", "")
 
     def _qc_planted(self, planted: dict[str, Any]) -> None:
         levels = [k for k, v in planted.items() if isinstance(v, dict) and "added" in v]

@@ -246,7 +246,40 @@ def _defect(kind: str, scene: dict[str, Any], rng: np.random.Generator) -> np.nd
     return (rng.uniform(1.2, 1.5) - 1.0) * blurred
 
 
-PARTS = {"planted": planted_defects, "simulated": simulated_estimates, "fmd": fmd_estimates}
+def report_page(context: Any) -> dict[str, Any]:
+    """The report of a planted-defect example, rendered by headless Chromium (when installed)
+    into a screenshot the docs show."""
+    import shutil
+    import subprocess
+
+    from infocus.qc import quality_check
+    from infocus.qc.page import write_report
+
+    scene = spot_scene(20.0, 3)
+    rng = np.random.default_rng(3)
+    output = ndimage.gaussian_filter(scene["clean"], 0.7)
+    output = output + _defect("added", scene, rng) + _defect("erased", scene, rng)
+    report = quality_check(scene["noisy"], output, ground_truth=scene["clean"])
+    folder = context.artifacts / "qc-report"
+    write_report(report, scene["noisy"], output, folder, ground_truth=scene["clean"],
+                 overwrite=True, title="A good output with a spot added and an object erased")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return {"report": folder.name, "screenshot": None,
+                "skipped": "no Chromium on this machine (Debian package chromium)"}
+    screenshot = context.artifacts / "qc-report.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", f"--user-data-dir={context.artifacts / '.chromium'}",
+                    "--hide-scrollbars", "--window-size=1280,1400",
+                    f"--screenshot={screenshot}", (folder / "report.html").as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    shutil.rmtree(context.artifacts / ".chromium", ignore_errors=True)
+    return {"report": folder.name, "screenshot": screenshot.name}
+
+
+PARTS = {"planted": planted_defects, "simulated": simulated_estimates, "fmd": fmd_estimates,
+         "page": report_page}
 
 
 def run(context: Any) -> dict[str, Any]:
