@@ -48,3 +48,21 @@ def added_spot(shape: tuple[int, int], centre: tuple[float, float], amplitude: f
                width: float = 2.0) -> np.ndarray:
     yy, xx = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
     return amplitude * np.exp(-((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / (2 * width**2))
+
+
+def filaments(shape: tuple[int, int], photons: float, seed: int, n: int = 30) -> np.ndarray:
+    """Thin lines (another kind of content than :func:`spots`) under the same camera."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros(shape)
+    for _ in range(n):
+        y0, x0 = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+        angle, length = rng.uniform(0, np.pi), rng.uniform(40, 200)
+        t = np.linspace(-length / 2, length / 2, 400)
+        ys = (y0 + t * np.sin(angle)).astype(int)
+        xs = (x0 + t * np.cos(angle)).astype(int)
+        inside = (ys >= 0) & (ys < shape[0]) & (xs >= 0) & (xs < shape[1])
+        image[ys[inside], xs[inside]] = rng.uniform(0.3, 1.0)
+    image = gaussian_filter(image, 0.8) + 0.05
+    noisy, _ = simulate_poisson_gaussian(image / image.max(), photons=photons, rng=seed,
+                                         **CAMERA)
+    return noisy.astype(np.float64)

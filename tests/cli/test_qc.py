@@ -148,3 +148,13 @@ def test_predict_reports_quality_or_says_why_not(files, tmp_path):
     assert result.exit_code == 0, result.output
     assert "Quality check skipped" in said(result) and "units" in said(result)
     assert (tmp_path / "b.tif").is_file()
+
+
+def test_with_ground_truth_the_report_shows_the_true_values_and_a_profile(files, tmp_path):
+    report = tmp_path / "report"
+    result = run("qc", files["noisy"], files["defect"], "--gt", files["gt"], "-o", report)
+    assert result.exit_code == 0, result.output
+    assert (report / "profile.png").stat().st_size > 1000
+    summary = json.loads((report / "qc.json").read_text())
+    assert summary["ground_truth"]["psnr"] > 0 and summary["files"]["profile"] == "profile.png"
+    assert "Against the ground truth" in (report / "report.html").read_text()

@@ -162,11 +162,11 @@ QC_SUMMARY_MAX_PIXELS = 64_000_000
 
 def report_quality(noisy: Any, denoised: Any, axes: str, *, folder: Path | None = None,
                    denoiser: Callable[[Any], Any] | None = None, noise: Any = None,
-                   overwrite: bool = False, title: str = "") -> None:
+                   overwrite: bool = False, title: str = "", model: Any = None) -> None:
     """Print the one-line ground-truth-free quality summary of a result just written, and with
     ``folder`` write the full ``infocus qc`` report there (re-running ``denoiser`` for the
     error estimate). The output is already safe on disk: a check that cannot run says why in
-    one line instead of failing the command."""
+    one line instead of failing the command. A trained ``model`` adds the domain check."""
     import numpy as np
 
     from infocus.qc import quality_check
@@ -179,7 +179,8 @@ def report_quality(noisy: Any, denoised: Any, axes: str, *, folder: Path | None 
     try:
         with console.status("quality check"):
             report = quality_check(noisy, denoised, axes=axes, noise=noise,
-                                   denoiser=denoiser if folder is not None else None)
+                                   denoiser=denoiser if folder is not None else None,
+                                   signature=model_signature(model))
             if folder is not None:
                 write_report(report, noisy, denoised, folder, overwrite=overwrite, title=title)
     except InfocusInputError as error:
@@ -190,3 +191,16 @@ def report_quality(noisy: Any, denoised: Any, axes: str, *, folder: Path | None 
                   highlight=False)
     if folder is not None:
         console.print(f"Wrote the quality report {folder} (open {folder / 'report.html'}).")
+
+
+def model_signature(model: Any) -> dict[str, Any] | None:
+    """The description of a trained model's training data, or None (no model, or a model file
+    written before infocus stored one; then say so)."""
+    if model is None:
+        return None
+    signature = model.provenance.get("data_signature")
+    if not isinstance(signature, dict):
+        console.print("[yellow]The model file holds no description of its training data "
+                      "(written by an older infocus): the domain check is skipped.[/]")
+        return None
+    return signature

@@ -383,7 +383,7 @@ def _denoise_learned(
     console.print(f"Wrote {written} ({loaded.axes} {result.shape}, {dtype}).")
     report_quality(loaded.data, result, loaded.axes, folder=qc, overwrite=overwrite,
                    denoiser=lambda x: model.denoise(x, axes=loaded.axes),
-                   title=f"{method} on {image.name}")
+                   title=f"{method} on {image.name}", model=model)
 
 
 @app.command("train")
@@ -575,7 +575,7 @@ def _predicted_quality(model: Any, image: Path, written: Path, axes: str | None,
         if sorted(result.axes) == sorted(noisy.axes) else result.data
     report_quality(noisy.data, denoised, noisy.axes, folder=qc, overwrite=overwrite,
                    denoiser=lambda x: model.denoise(x, axes=noisy.axes, **settings),
-                   title=f"{model.method} on {image.name}")
+                   title=f"{model.method} on {image.name}", model=model)
 
 
 @app.command()

@@ -10,7 +10,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from infocus._errors import InfocusInputError
-from infocus.cli._common import check_output, console, print_json, reports_errors, stdout
+from infocus.cli._common import (
+    check_output,
+    console,
+    model_signature,
+    print_json,
+    reports_errors,
+    stdout,
+)
 from infocus.cli.app import (
     AxesOption,
     JsonOption,
@@ -72,7 +79,9 @@ def qc_command(
     maps regions where DENOISED disagrees with the measurement beyond what the noise explains
     (structures added or removed, brightness changed), and compares the integrated intensity
     of each object. Works for any denoiser; --method or --model lets the estimate re-run it
-    (narrower interval), --captures uses other raw captures of the scene.
+    (narrower interval), --captures uses other raw captures of the scene. With --model, NOISY
+    is also compared with the model's training data (intensities, noise, structure): a model
+    applied to data unlike its training data may invent what it learnt there.
 
     With --json, one JSON object on stdout: psnr_estimate, psnr_interval, flagged (true when
     any check failed), checks (each with its figures). REPORT_DIR/flags.tif is non-zero exactly
@@ -101,12 +110,12 @@ def qc_command(
     out = _like(denoised, raw, "denoised image", axes)
     others = [_like(path, raw, "other capture", axes).data for path in captures or []]
     truth = _like(gt, raw, "ground truth", axes).data if gt is not None else None
-    denoiser = _denoiser(method, param or [], model, raw.axes, noise)
+    denoiser, trained = _denoiser(method, param or [], model, raw.axes, noise)
     with console.status("checking (the denoiser runs twice more for the error estimate)"
                         if denoiser else "checking"):
         report = quality_check(raw.data, out.data, axes=raw.axes, noise=noise,
                                denoiser=denoiser, captures=others, ground_truth=truth,
-                               data_range=data_range)
+                               data_range=data_range, signature=model_signature(trained))
     if output is not None:
         write_report(report, raw.data, out.data, output, ground_truth=truth,
                      overwrite=overwrite, title=f"{denoised.name} against {noisy.name}")
@@ -140,15 +149,16 @@ def _like(path: Path, raw: Any, name: str, axes: str | None) -> Any:
 
 
 def _denoiser(method: str | None, pairs: list[str], model: Path | None, axes: str,
-              noise: Any) -> Any:
-    """``image -> output`` of the denoiser that made the output, when the user named it."""
+              noise: Any) -> tuple[Any, Any]:
+    """``image -> output`` of the denoiser that made the output, when the user named it, and
+    the trained model (or None)."""
     if model is not None:
         from infocus.predict.model import load_model
 
         loaded = load_model(model)
-        return lambda image: loaded.denoise(image, axes=axes)
+        return (lambda image: loaded.denoise(image, axes=axes)), loaded
     if method is None:
-        return None
+        return None, None
     if _learned(method) is not None:
         raise InfocusInputError(
             f"{method!r} is a learned method: pass the model it trained with --model instead "
@@ -158,7 +168,7 @@ def _denoiser(method: str | None, pairs: list[str], model: Path | None, axes: st
 
     function = get_denoiser(method)
     params = _parse_params(pairs, function, method)
-    return lambda image: function(image, axes=axes, noise=noise, **params)
+    return (lambda image: function(image, axes=axes, noise=noise, **params)), None
 
 
 def _print_report(report: Any) -> None:

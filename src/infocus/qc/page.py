@@ -9,6 +9,7 @@ Layout (all written under a temporary name, then renamed, so a failure leaves no
         consistency.tif  float32, the residual z-score map (negative: output brighter)
         objects.tif      the objects of the intensity check (labels)
         overview.png     noisy, denoised, consistency map and objects (error map with a GT)
+        profile.png      with a ground truth: a line profile through the strongest disagreement
         report.html      the page a person reads
 """
 
@@ -74,6 +75,8 @@ def write_report(
         summary["files"] = {"flags": "flags.tif", "consistency": "consistency.tif",
                             "objects": "objects.tif", "page": "report.html",
                             "overview": "overview.png"}
+        if ground_truth is not None:
+            summary["files"]["profile"] = "profile.png"
         (tmp / QC_MARKER).write_text(json.dumps(summary, indent=2) + "\n")
         write_image(tmp / "flags.tif", Image(report.flags, report.axes), dtype="uint8")
         write_image(tmp / "consistency.tif", Image(report.consistency.z, report.axes))
@@ -82,6 +85,8 @@ def write_report(
                     dtype="uint16" if labels.max() < 2**16 else "float32")
         plane = _shown_plane(report)
         _overview_figure(report, noisy, denoised, ground_truth, plane, tmp / "overview.png")
+        if ground_truth is not None:
+            _profile_figure(report, noisy, denoised, ground_truth, plane, tmp / "profile.png")
         (tmp / "report.html").write_text(_page(report, summary, plane, title), encoding="utf-8")
     return path
 
@@ -142,6 +147,32 @@ def _overview_figure(report: QualityReport, noisy: np.ndarray, denoised: np.ndar
     plt.close(figure)
 
 
+def profile_row(report: QualityReport, plane: int) -> int:
+    """The row the line profile follows: through the strongest consistency z-score."""
+    z = np.abs(channel_planes(report.consistency.z, report.axes)[plane])
+    return int(np.unravel_index(np.argmax(z), z.shape)[0])
+
+
+def _profile_figure(report: QualityReport, noisy: np.ndarray, denoised: np.ndarray,
+                    truth: np.ndarray, plane: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    row = profile_row(report, plane)
+    figure, axis = plt.subplots(figsize=(12, 3), constrained_layout=True)
+    for array, label, style in ((noisy, "noisy", dict(color="0.7", lw=0.8)),
+                                (truth, "ground truth", dict(color="black", lw=1.2)),
+                                (denoised, "denoised", dict(color="tab:red", lw=1.2))):
+        axis.plot(channel_planes(array, report.axes)[plane][row], label=label, **style)
+    axis.set(xlabel="column (pixels)", ylabel="intensity",
+             title=f"line profile along row {row} (through the strongest disagreement)")
+    axis.legend(fontsize=8)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 .verdict { padding: 0.8em 1.2em; border-radius: 6px; font-size: 1.2em; }
@@ -171,7 +202,8 @@ def _page(report: QualityReport, summary: dict[str, Any], plane: int, title: str
                  f"<td>{_number(report.truth['psnr'])}</td></tr>"
                  f"<tr><td>MSE</td><td>{'at most ' * bounds}{_number(report.risk.mse)}</td>"
                  f"<td>{_number(report.truth['mse'])}</td></tr>"
-                 f"<tr><td>SSIM</td><td></td><td>{report.truth['ssim']:.4f}</td></tr></table>")
+                 f"<tr><td>SSIM</td><td></td><td>{report.truth['ssim']:.4f}</td></tr></table>"
+                 '<img src="profile.png" alt="line profile: noisy, ground truth, denoised">')
     noise = "".join(f"<li>{html.escape(_noise_text(p))}</li>" for p in summary["noise"])
     flagged = report.intensity.flagged_objects[:20]
     objects = ""

@@ -159,6 +159,7 @@ def quality_check(
     alpha: float = ALPHA,
     probes: int = 2,
     seed: int = 0,
+    signature: dict[str, Any] | None = None,
 ) -> QualityReport:
     """Check a denoised image against its measurement, without ground truth.
 
@@ -186,6 +187,10 @@ def quality_check(
         flag with at most this probability.
     probes, seed : int
         Monte-Carlo probes of SURE and their seed.
+    signature : dict, optional
+        The training data's description stored in a trained model
+        (``model.provenance["data_signature"]``): adds the domain check, which fails when the
+        noisy image's intensities, noise or structure lie outside those of the training data.
 
     Returns
     -------
@@ -225,6 +230,8 @@ def quality_check(
     intensity = _intensity_in_axes(check_intensity(
         planes["noisy"], planes["denoised"], planes["variance"], alpha=alpha / 2), y.shape, axes)
     checks = [_consistency_check(consistency), _intensity_check(intensity)]
+    if signature is not None:
+        checks.append(_domain_check(signature, y, axes))
     return QualityReport(axes=axes, data_range=peak, risk=risk, noise=params,
                          consistency=consistency, intensity=intensity, checks=checks,
                          truth=None if truth is None else _truth(f, truth, axes, peak),
@@ -413,6 +420,19 @@ def _intensity_check(result: IntensityCheck) -> Check:
         return Check("intensity", True,
                      f"integrated intensities of {len(result.objects)} objects kept", figures)
     return Check("intensity", False, "; ".join(problems), figures)
+
+
+def _domain_check(signature: dict[str, Any], noisy: np.ndarray, axes: str) -> Check:
+    from infocus.intensity.signature import compare_signature
+
+    moved = np.transpose(noisy, _channel_first(axes))
+    channels = noisy.shape[axes.index("C")] if "C" in axes else 1
+    findings = compare_signature(signature, moved.reshape(channels, -1, *moved.shape[-2:]))
+    figures = {"findings": findings}
+    if not findings:
+        return Check("domain", True, "the input looks like the model's training data", figures)
+    return Check("domain", False, "the input is unlike the model's training data: "
+                 + "; ".join(findings), figures)
 
 
 def _truth(f: np.ndarray, truth: np.ndarray, axes: str, peak: float) -> dict[str, float]:

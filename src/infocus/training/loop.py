@@ -363,6 +363,7 @@ def train(
         engine.start_from(base, freeze)
     trained = engine.run(resume=resume)
     trained.provenance.update(_provenance(config, data.loaded, engine.device, engine.seconds))
+    trained.provenance["data_signature"] = _signature(data, say)
     if base is not None:
         trained.provenance["fine_tuned_from"] = {
             "method": base.config.method, "data_sha256": base.provenance.get("data_sha256"),
@@ -920,6 +921,19 @@ def data_digest(loaded: Sequence[tuple[Any, str]]) -> str:
         index = tuple(slice(None, None, max(1, n // 64)) for n in data.shape)
         digest.update(np.ascontiguousarray(np.asarray(data[index]), dtype=np.float32).tobytes())
     return digest.hexdigest()
+
+
+def _signature(data: _TrainingData, say: Callable[[str], None]) -> dict[str, Any] | None:
+    """What the training inputs looked like (``infocus.intensity.signature``), so that
+    ``infocus qc --model`` can tell new input that lies outside them. Never costs the trained
+    model: data it cannot describe get None and one line saying why."""
+    from infocus.intensity.signature import data_signature
+
+    try:
+        return data_signature(data.planes("inputs", size=256, max_planes=32))
+    except (InfocusInputError, ValueError, np.linalg.LinAlgError) as error:
+        say(f"The training data could not be described for the domain check ({error}).")
+        return None
 
 
 def _provenance(
