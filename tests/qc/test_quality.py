@@ -124,3 +124,25 @@ def test_no_estimable_noise_is_reported_in_one_sentence():
     flat = np.full((64, 64), 7.0)
     with pytest.raises(InfocusInputError, match="noise model"):
         quality_check(flat, flat)
+
+
+def test_a_changed_channel_ratio_is_flagged_and_a_kept_one_is_not():
+    scene = spots((128, 128), photons=50, seed=8)
+    # A second label of the same objects at half the brightness, with its own noise.
+    clean = (scene.expected - 100) / (scene.expected.max() - 100)
+    dim, _ = simulate_poisson_gaussian(clean, photons=25, rng=9, gain=2.0, offset=100.0,
+                                       read_noise=3.0)
+    noisy = np.stack([scene.noisy, dim])
+    truth = np.stack([scene.expected, 100 + (scene.expected - 100) / 2])
+    good = gaussian_filter(truth, (0, 0.7, 0.7))
+    report = quality_check(noisy, good, axes="CYX")
+    ratio = next(c for c in report.checks if c.name == "ratio")
+    assert ratio.passed and ratio.figures["ratios"] >= 3
+    brightest = int(np.argmax([o.sum() for o in scene.objects]))
+    changed = good.copy()
+    changed[1] += 0.4 * gaussian_filter(scene.objects[brightest] / 2, 0.7)
+    report = quality_check(noisy, changed, axes="CYX")
+    ratio = next(c for c in report.checks if c.name == "ratio")
+    assert not ratio.passed
+    centre = np.unravel_index(np.argmax(scene.objects[brightest]), (128, 128))
+    assert report.flags[0][centre] & 4 and report.flags[1][centre] & 4

@@ -5,7 +5,8 @@ Layout (all written under a temporary name, then renamed, so a failure leaves no
     REPORT_DIR/
         qc.json          the summary (QualityReport.to_dict)
         flags.tif        uint8, non-zero exactly where the output should not be trusted
-                         (1: disagrees with the measurement, 2: object intensity changed)
+                         (1: disagrees with the measurement, 2: object intensity changed,
+                         4: channel ratio changed)
         consistency.tif  float32, the residual z-score map (negative: output brighter)
         objects.tif      the objects of the intensity check (labels)
         overview.png     noisy, denoised, consistency map and objects (error map with a GT)
@@ -227,13 +228,13 @@ def _page(report: QualityReport, summary: dict[str, Any], plane: int, title: str
 <p class="small">Shown: YX plane {plane} of {report.axes} {tuple(report.flags.shape)}.
 Consistency: the residual (noisy − denoised) averaged over windows of 3 to 31 pixels and divided
 by its noise, a z-score; black outlines mark windows beyond {report.consistency.threshold:.2f}
-(family-wise error {100 * report.alpha / 2:.3g} % over {report.consistency.tests} tests).
+(family-wise error {100 * report.alpha / (2 if report.ratio_flags is None else 3):.3g} % over {report.consistency.tests} tests).
 Objects: integrated intensity of each object in the output against the measurement, flagged
 beyond the noise of the sum and by more than 5 %.</p>
 {objects}{truth}
 <h2>Noise model</h2><ul>{noise}</ul>
 <p class="small">Files: qc.json (this summary), flags.tif (1: disagrees with the measurement,
-2: object intensity changed), consistency.tif, objects.tif.</p>
+2: object intensity changed, 4: channel ratio changed), consistency.tif, objects.tif.</p>
 </body></html>
 """
 

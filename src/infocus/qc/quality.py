@@ -33,6 +33,7 @@ from infocus.axes import check_axes, default_axes
 from infocus.noise import NoiseParams
 from infocus.qc.consistency import ALPHA, Consistency, check_consistency
 from infocus.qc.intensity import IntensityCheck, check_intensity
+from infocus.qc.ratio import RatioCheck, check_ratios
 from infocus.qc.risk import RiskEstimate, estimate_mse, estimated_psnr
 
 __all__ = ["QC_FORMAT", "Check", "QualityReport", "quality_check"]
@@ -40,7 +41,7 @@ __all__ = ["QC_FORMAT", "Check", "QualityReport", "quality_check"]
 #: Version of the JSON summary (:meth:`QualityReport.to_dict`); scripts may rely on its keys.
 QC_FORMAT = "infocus-qc/1"
 #: Bits of :attr:`QualityReport.flags`.
-CONSISTENCY_BIT, INTENSITY_BIT = 1, 2
+CONSISTENCY_BIT, INTENSITY_BIT, RATIO_BIT = 1, 2, 4
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,9 @@ class QualityReport:
     truth : dict or None
         With a ground truth: ``mse``, ``psnr`` and ``ssim`` of the output.
     alpha : float
-        The family-wise error of the flags (half for each test).
+        The family-wise error of the flags (shared equally by the tests).
+    ratio_flags : ndarray or None
+        With several channels: objects whose channel ratio changed.
     """
 
     axes: str
@@ -88,6 +91,7 @@ class QualityReport:
     checks: list[Check]
     truth: dict[str, float] | None = None
     alpha: float = ALPHA
+    ratio_flags: np.ndarray | None = None
 
     @property
     def psnr(self) -> tuple[float, float, float]:
@@ -101,10 +105,13 @@ class QualityReport:
 
     @property
     def flags(self) -> np.ndarray:
-        """uint8 map, the images' shape: 1 where the output disagrees with the measurement, 2
-        on objects whose intensity changed, 3 where both hold; 0 elsewhere."""
-        return (self.consistency.flags * CONSISTENCY_BIT
-                + self.intensity.flags * INTENSITY_BIT).astype(np.uint8)
+        """uint8 map, the images' shape, a sum of bits: 1 where the output disagrees with the
+        measurement, 2 on objects whose intensity changed, 4 on objects whose channel ratio
+        changed; 0 where no check objects."""
+        flags = self.consistency.flags * CONSISTENCY_BIT + self.intensity.flags * INTENSITY_BIT
+        if self.ratio_flags is not None:
+            flags = flags + self.ratio_flags * RATIO_BIT
+        return flags.astype(np.uint8)
 
     def summary_line(self) -> str:
         """One line for a terminal: estimated PSNR and the verdict."""
@@ -223,17 +230,28 @@ def quality_check(
     gains = _per_channel_map(y.shape, axes, [p.gain for p in params])
     planes = {name: channel_planes(array, axes) for name, array in
               (("noisy", y), ("denoised", f), ("variance", variance))}
+    channels = len(params)
+    share = alpha / (2 if channels == 1 else 3)  # the tests split the family-wise error
     # Third cumulant a·v: an upper bound of a²(f − offset) that needs no offset.
     consistency = _in_axes(check_consistency(
         planes["noisy"], planes["denoised"], planes["variance"],
-        channel_planes(gains * variance, axes), alpha=alpha / 2), y.shape, axes)
+        channel_planes(gains * variance, axes), alpha=share), y.shape, axes)
     intensity = _intensity_in_axes(check_intensity(
-        planes["noisy"], planes["denoised"], planes["variance"], alpha=alpha / 2), y.shape, axes)
+        planes["noisy"], planes["denoised"], planes["variance"], alpha=share), y.shape, axes)
     checks = [_consistency_check(consistency), _intensity_check(intensity)]
+    ratio_flags = None
+    if channels > 1:
+        by_channel = {k: v.reshape(channels, -1, *v.shape[-2:]) for k, v in planes.items()}
+        ratios = check_ratios(by_channel["noisy"], by_channel["denoised"],
+                              by_channel["variance"], alpha=share)
+        checks.append(_ratio_check(ratios))
+        every_channel = np.broadcast_to(ratios.flags, by_channel["noisy"].shape)
+        ratio_flags = _from_planes(every_channel.reshape(planes["noisy"].shape), y.shape, axes)
     if signature is not None:
         checks.append(_domain_check(signature, y, axes))
     return QualityReport(axes=axes, data_range=peak, risk=risk, noise=params,
                          consistency=consistency, intensity=intensity, checks=checks,
+                         ratio_flags=ratio_flags,
                          truth=None if truth is None else _truth(f, truth, axes, peak),
                          alpha=alpha)
 
@@ -420,6 +438,23 @@ def _intensity_check(result: IntensityCheck) -> Check:
         return Check("intensity", True,
                      f"integrated intensities of {len(result.objects)} objects kept", figures)
     return Check("intensity", False, "; ".join(problems), figures)
+
+
+def _ratio_check(result: RatioCheck) -> Check:
+    flagged = result.flagged
+    worst = max((c["relative_change"] for c in result.changes), key=abs, default=0.0)
+    figures = {"objects": int(result.labels.max()), "ratios": len(result.changes),
+               "flagged_ratios": len(flagged), "threshold": result.threshold,
+               "worst_relative_change": worst,
+               "median_abs_relative_change": float(np.median(
+                   [abs(c["relative_change"]) for c in result.changes])) if result.changes
+               else 0.0}
+    if not flagged:
+        return Check("ratio", True, f"channel ratios of {len(result.changes)} object(s) kept",
+                     figures)
+    return Check("ratio", False,
+                 f"the channel ratio of {len(flagged)} of {len(result.changes)} object(s) "
+                 f"changed (up to {100 * abs(worst):.0f} %)", figures)
 
 
 def _domain_check(signature: dict[str, Any], noisy: np.ndarray, axes: str) -> Check:
