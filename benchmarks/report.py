@@ -1031,7 +1031,8 @@ class Report:
                  "away (half the largest test window). For good outputs the rate is the false "
                  "flag rate (the issue asks ≥ 90 % found, ≤ 10 % false).", "")
         self.add(*_table(["case", *[f"{float(level):g} photons" for level in levels],
-                          "flags elsewhere"], rows))
+                          "flags elsewhere (" + " / ".join(f"{float(level):g}" for level in levels)
+                          + " photons)"], rows))
 
     def _qc_estimates(self, simulated: dict[str, Any], fmd: dict[str, Any]) -> None:
         blocks = [(f"simulated, {float(level):g} photons", block)
@@ -1058,14 +1059,12 @@ class Report:
         self.add(*_table(["data", "outputs", "within 1 dB", "median abs. error (dB)",
                           "95 % interval holds truth", "ranking", "bounds hold truth",
                           "bounds: truth − lower end (dB)"], rows))
-        errors = {name: [] for b in blocks for name in b[1].get("median_error_db", {})}
-        for _, block in blocks:
-            for name, value in block.get("median_error_db", {}).items():
-                errors[name].append(value)
-        self.add("Median error (estimate − truth, dB) per denoiser over those rows: "
-                 + ", ".join(f"{name} {_f(float(np.median(v)), 2)}"
-                             for name, v in errors.items())
-                 + ". A positive error is an optimistic estimate.", "")
+        names = list(dict.fromkeys(n for _, b in blocks for n in b.get("median_error_db", {})))
+        self.add("Median error (estimate − truth, dB) per denoiser; a positive error is an "
+                 "optimistic estimate:", "")
+        self.add(*_table(["data", *names],
+                         [[label, *(_f(b.get("median_error_db", {}).get(n)) for n in names)]
+                          for label, b in blocks]))
 
     def build(self) -> str:
         self.header()
