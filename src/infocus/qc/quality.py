@@ -181,7 +181,7 @@ def quality_check(
         The noise model (one per channel, or one for all); estimated from ``noisy`` when None.
     denoiser : callable, optional
         ``denoiser(noisy) -> denoised``, deterministic, in the images' axes: lets the error
-        estimate use SURE (the denoiser runs ``probes`` more times).
+        estimate use SURE (the denoiser runs ``probes + 1`` more times).
     captures : sequence of ndarray
         Other raw captures of the same scene (independent noise): the error estimate then uses
         the Noise2Noise identity.
@@ -214,6 +214,8 @@ def quality_check(
     >>> report.flagged
     False
     """
+    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
+        raise InfocusInputError(f"alpha must lie between 0 and 1 (a probability), got {alpha!r}.")
     shape = np.shape(noisy)
     axes = check_axes(axes, shape) if axes is not None else default_axes(shape)
     y = check_image(noisy, axes, name="noisy image", dtype=np.float64)
