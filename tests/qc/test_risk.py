@@ -119,3 +119,32 @@ def test_bad_input_is_one_sentence():
         estimate_mse(noisy, noisy, noise, denoiser=lambda x: x[:-1])
     with pytest.raises(InfocusInputError, match="probes"):
         estimate_mse(noisy, noisy, noise, denoiser=lambda x: x, probes=0)
+
+
+def test_correlated_noise_needs_the_covariance_in_the_divergence():
+    """Noise smoothed by a 3x3 kernel (0.67 correlated with the next pixel): with independent
+    pixels assumed, SURE misses the divergence and the estimate is even negative; with the
+    correlation it is within 15 % of the true MSE."""
+    from scipy import ndimage
+
+    from infocus.noise.correlation import NoiseCorrelation
+
+    rng = np.random.default_rng(0)
+    clean = ndimage.gaussian_filter(rng.uniform(50, 150, (256, 256)), 4)
+    taps = np.outer([0.5, 1.0, 0.5], [0.5, 1.0, 0.5])
+    noisy = clean + 5 * ndimage.convolve(rng.normal(0, 1, clean.shape), taps / np.sqrt(
+        np.sum(taps**2)))
+    def smooth(x):
+        return ndimage.gaussian_filter(x, 1.5)
+
+    true = float(np.mean((smooth(noisy) - clean) ** 2))
+    one_dimensional = np.array([1.5, 1.0, 0.25, 0.0]) / 1.5
+    offsets = tuple((dy, dx) for dy in range(4) for dx in range(-3, 4)
+                    if dy > 0 or dx > 0)
+    correlation = NoiseCorrelation(offsets, tuple(
+        float(one_dimensional[abs(dy)] * one_dimensional[abs(dx)]) for dy, dx in offsets), 1)
+    white = estimate_mse(noisy, smooth(noisy), NoiseParams.gaussian(5), denoiser=smooth)
+    correlated = estimate_mse(noisy, smooth(noisy), NoiseParams.gaussian(5), denoiser=smooth,
+                              correlation=correlation)
+    assert white.mse < 0 < true
+    assert abs(correlated.mse - true) / true < 0.15

@@ -30,7 +30,7 @@ from scipy import ndimage
 from infocus._errors import InfocusInputError
 from infocus._validate import check_image
 from infocus.axes import check_axes, default_axes
-from infocus.noise import NoiseParams
+from infocus.noise import NoiseParams, estimate_noise_correlation
 from infocus.qc.consistency import ALPHA, Consistency, check_consistency
 from infocus.qc.intensity import IntensityCheck, check_intensity
 from infocus.qc.ratio import RatioCheck, check_ratios
@@ -226,7 +226,7 @@ def quality_check(
     _check_units(y, f, axes)
     risk = estimate_mse(y, f, _variance_function(params, axes, f, floored=False),
                         denoiser=denoiser, capture=extra or None, probes=probes, seed=seed,
-                        axes=axes)
+                        axes=axes, correlation=estimate_noise_correlation(y, axes))
     peak = _data_range(data_range, truth, f)
     variance = _variance_function(params, axes, f, floored=True)(f)
     gains = _per_channel_map(y.shape, axes, [p.gain for p in params])

@@ -48,6 +48,7 @@ from infocus._errors import InfocusInputError
 from infocus._validate import check_image
 from infocus.axes import check_axes, yx_planes
 from infocus.noise import NoiseParams
+from infocus.noise.correlation import NoiseCorrelation
 
 __all__ = ["RiskEstimate", "estimate_mse", "estimated_psnr"]
 
@@ -89,6 +90,7 @@ def estimate_mse(
     probes: int = 2,
     seed: int = 0,
     axes: str | None = None,
+    correlation: NoiseCorrelation | None = None,
 ) -> RiskEstimate:
     r"""Estimate :math:`\frac1N\lVert f(y) - \theta\rVert^2` without the clean image.
 
@@ -114,6 +116,12 @@ def estimate_mse(
         Seeds the probes.
     axes : str, optional
         Axes of the images (to find Y and X); default: the last two are Y and X.
+    correlation : NoiseCorrelation, optional
+        The noise's spatial correlation (:func:`~infocus.noise.estimate_noise_correlation`).
+        Stein's identity then needs the covariance, not the variance:
+        :math:`\mathrm{E}[n^\top f(y)] = \mathrm{tr}(J_f C)` with
+        :math:`C_{ij} = \sqrt{v_i v_j}\,\rho(i - j)`; the probes are correlated accordingly.
+        None: independent pixels.
 
     Returns
     -------
@@ -124,6 +132,7 @@ def estimate_mse(
     >>> import numpy as np
     >>> from scipy.ndimage import gaussian_filter
     >>> from infocus.noise import NoiseParams
+from infocus.noise.correlation import NoiseCorrelation
     >>> rng = np.random.default_rng(0)
     >>> clean = gaussian_filter(rng.uniform(50, 150, (128, 128)), 4)
     >>> noisy = clean + rng.normal(0, 5, clean.shape)
@@ -159,9 +168,10 @@ def estimate_mse(
                                   for c in captures], axes)
     variance = variance_of(y)
     base = (f - y) ** 2 - variance
+    kernel = _correlation_kernel(correlation, axes)
     if denoiser is None:
-        return _output_only_bounds(y, f, variance, axes)
-    divergence = _weighted_divergence(y, f, variance, denoiser, probes, seed)
+        return _output_only_bounds(y, f, variance, axes, kernel)
+    divergence = _weighted_divergence(y, f, variance, denoiser, probes, seed, kernel)
     terms = base + 2.0 * divergence
     mse = float(np.mean(terms))
     spread = _block_standard_error(terms, axes)
@@ -213,32 +223,55 @@ def estimated_psnr(estimate: RiskEstimate, data_range: float) -> tuple[float, fl
 
 def _weighted_divergence(y: np.ndarray, f: np.ndarray, variance: np.ndarray,
                          denoiser: Callable[[np.ndarray], np.ndarray], probes: int,
-                         seed: int) -> np.ndarray:
-    r"""Per-pixel :math:`v_i\,\partial f_i/\partial y_i`, averaged over ``probes`` ±1 probes.
+                         seed: int, kernel: np.ndarray | None = None) -> np.ndarray:
+    r"""Per-pixel terms whose sum is :math:`\mathrm{tr}(J_f C)`, averaged over ``probes`` ±1
+    probes :math:`b`: :math:`b_i (f_i(y + \varepsilon C b) - f_i(y)) / \varepsilon`, whose
+    expectation over :math:`b` is :math:`(J_f C)_{ii}`. For independent pixels
+    :math:`C = \mathrm{diag}(v)` and this is :math:`v_i\,\partial f_i/\partial y_i`.
 
-    The step :math:`\varepsilon` is 1 % of the typical noise standard deviation: small against
-    the noise (so the finite difference is local) yet far above float32 rounding of the
-    denoiser's arithmetic.
+    The perturbation :math:`\varepsilon C b` is about 1 % of the noise's standard deviation:
+    small against the noise (so the finite difference is local) yet far above float32 rounding
+    of the denoiser's arithmetic.
     """
     rng = np.random.default_rng(seed)
-    epsilon = 0.01 * math.sqrt(max(float(np.mean(variance)), 1e-12))
+    epsilon = 0.01 / math.sqrt(max(float(np.mean(variance)), 1e-12))
     # Differences are taken against the denoiser's own output, not the given one: an output
     # saved as integers differs from it by rounding, which the division by epsilon would blow up.
     reference = _run(denoiser, y)
     _check_reproduces(reference, f)
+    root = np.sqrt(np.maximum(variance, 0.0))
     total = np.zeros_like(y)
     for _ in range(probes):
         probe = rng.choice(np.array([-1.0, 1.0]), size=y.shape)
-        total += probe * (_run(denoiser, y + epsilon * probe) - reference) / epsilon
-    return variance * total / probes
+        direction = variance * probe if kernel is None else root * ndimage.correlate(
+            root * probe, kernel, mode="reflect")
+        total += probe * (_run(denoiser, y + epsilon * direction) - reference) / epsilon
+    return total / probes
+
+
+def _correlation_kernel(correlation: NoiseCorrelation | None, axes: str) -> np.ndarray | None:
+    """The noise's correlation as a kernel over the images' axes (Y and X only), or None when
+    the pixels count as independent: by the rule that widens Noise2Void's blind spot
+    (:meth:`NoiseCorrelation.blind_pattern`), since an estimate from one image reads a little
+    of the image's own structure as correlation."""
+    if correlation is None or not correlation.blind_pattern():
+        return None
+    lag = max(max(abs(dy), abs(dx)) for dy, dx in correlation.offsets)
+    plane = np.array([[correlation.at(dy, dx) for dx in range(-lag, lag + 1)]
+                      for dy in range(-lag, lag + 1)])
+    shape = [1] * len(axes)
+    shape[axes.index("Y")], shape[axes.index("X")] = plane.shape
+    kernel = plane.reshape(shape) if axes.index("Y") < axes.index("X") else \
+        plane.T.reshape(shape)
+    return kernel
 
 
 #: Widths (pixels) among which the reference Gaussian filter is chosen by SURE.
 REFERENCE_WIDTHS = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6)
 
 
-def _output_only_bounds(y: np.ndarray, f: np.ndarray, variance: np.ndarray, axes: str
-                        ) -> RiskEstimate:
+def _output_only_bounds(y: np.ndarray, f: np.ndarray, variance: np.ndarray, axes: str,
+                        kernel: np.ndarray | None = None) -> RiskEstimate:
     r"""An interval for the MSE of an output whose denoiser cannot be run again.
 
     Two bounds are intersected. (1) The divergence of an averaging denoiser lies in [0, 1] per
@@ -254,7 +287,7 @@ def _output_only_bounds(y: np.ndarray, f: np.ndarray, variance: np.ndarray, axes
     residual = float(np.mean((f - y) ** 2))
     mean_variance = float(np.mean(variance))
     low, high = max(residual - mean_variance, 0.0), residual + mean_variance
-    reference_mse, reference = _reference_filter(y, variance, axes)
+    reference_mse, reference = _reference_filter(y, variance, axes, kernel)
     if reference_mse > 0:
         distance = math.sqrt(float(np.mean((f - reference) ** 2)))
         root = math.sqrt(reference_mse)
@@ -264,17 +297,28 @@ def _output_only_bounds(y: np.ndarray, f: np.ndarray, variance: np.ndarray, axes
     return RiskEstimate(mse=high, low=low, high=high, method="bounds")
 
 
-def _reference_filter(y: np.ndarray, variance: np.ndarray, axes: str
-                      ) -> tuple[float, np.ndarray]:
-    """The Gaussian filter of :data:`REFERENCE_WIDTHS` with the lowest SURE, and that SURE."""
+def _reference_filter(y: np.ndarray, variance: np.ndarray, axes: str,
+                      kernel: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """The Gaussian filter of :data:`REFERENCE_WIDTHS` with the lowest SURE, and that SURE.
+
+    Its divergence is exact: the kernel's centre weight, or with correlated noise the sum of
+    its weights times the noise correlation at their offsets."""
+    correlation = None if kernel is None else kernel.reshape(
+        [n for n in kernel.shape if n > 1] or [1, 1])
     best: tuple[float, np.ndarray] | None = None
     for width in REFERENCE_WIDTHS:
         sigma = [width if axis in "YX" else 0.0 for axis in axes]
         smoothed = ndimage.gaussian_filter(y, sigma, truncate=4.0)
         impulse = np.zeros((33, 33))
         impulse[16, 16] = 1.0
-        centre = float(ndimage.gaussian_filter(impulse, width, truncate=4.0)[16, 16])
-        risk = float(np.mean((smoothed - y) ** 2 - variance + 2 * centre * variance))
+        weights = ndimage.gaussian_filter(impulse, width, truncate=4.0)
+        if correlation is None:
+            divergence = float(weights[16, 16])
+        else:
+            lag = correlation.shape[0] // 2
+            divergence = float(np.sum(weights[16 - lag:17 + lag, 16 - lag:17 + lag]
+                                      * correlation))
+        risk = float(np.mean((smoothed - y) ** 2 - variance + 2 * divergence * variance))
         if best is None or risk < best[0]:
             best = (risk, smoothed)
     assert best is not None
