@@ -63,11 +63,10 @@ def _classical(name: str, **options: Any):
                                              noise=noise, **options)
 
 
-def _estimate(noisy: np.ndarray, output: np.ndarray, clean: np.ndarray, denoiser: Any,
+def _estimate(noisy: np.ndarray, output: np.ndarray, peak: float, denoiser: Any,
               noise: Any, captures: list[np.ndarray] | None = None) -> dict[str, Any]:
     from infocus.qc import quality_check
 
-    peak = float(clean.max() - clean.min())
     report = quality_check(noisy, output, noise=noise, denoiser=denoiser,
                            captures=captures or (), data_range=peak)
     psnr, low, high = report.psnr
@@ -107,8 +106,9 @@ def _row(index: int, name: str, noisy: np.ndarray, clean: np.ndarray, denoiser: 
          noise: Any) -> dict[str, Any]:
     output = np.asarray(denoiser(noisy), np.float64)
     true = _psnr(output, clean)
-    sure = _estimate(noisy, output, clean, denoiser, noise)
-    bounds = _estimate(noisy, output, clean, None, noise)
+    peak = float(clean.max() - clean.min())
+    sure = _estimate(noisy, output, peak, denoiser, noise)
+    bounds = _estimate(noisy, output, peak, None, noise)
     return {"image": index, "denoiser": name, "true": true, "sure": sure, "bounds": bounds}
 
 
@@ -181,12 +181,12 @@ def fmd_estimates(context: Any) -> dict[str, Any]:
 
             output = np.asarray(denoiser(noisy), np.float64)
             true = 10 * math.log10(255.0**2 / float(np.mean((output - clean) ** 2)))
-            single = _estimate(noisy, output, np.array([0.0, 255.0]), denoiser, noise)
+            single = _estimate(noisy, output, 255.0, denoiser, noise)
             rows_single.append({"image": index, "denoiser": name, "true": true, "sure": single,
-                                "bounds": _estimate(noisy, output, np.array([0.0, 255.0]),
+                                "bounds": _estimate(noisy, output, 255.0,
                                                     None, noise), "config": config})
             if others:
-                with_captures = _estimate(noisy, output, np.array([0.0, 255.0]), None, noise,
+                with_captures = _estimate(noisy, output, 255.0, None, noise,
                                           captures=others)
                 rows_captures.append({"image": index, "denoiser": name, "true": true,
                                       "sure": with_captures, "bounds": with_captures,

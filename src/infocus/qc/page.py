@@ -148,7 +148,7 @@ def _overview_figure(report: QualityReport, noisy: np.ndarray, denoised: np.ndar
     plt.close(figure)
 
 
-def profile_row(report: QualityReport, plane: int) -> int:
+def _profile_row(report: QualityReport, plane: int) -> int:
     """The row the line profile follows: through the strongest consistency z-score."""
     z = np.abs(channel_planes(report.consistency.z, report.axes)[plane])
     return int(np.unravel_index(np.argmax(z), z.shape)[0])
@@ -161,7 +161,7 @@ def _profile_figure(report: QualityReport, noisy: np.ndarray, denoised: np.ndarr
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    row = profile_row(report, plane)
+    row = _profile_row(report, plane)
     figure, axis = plt.subplots(figsize=(12, 3), constrained_layout=True)
     for array, label, style in ((noisy, "noisy", dict(color="0.7", lw=0.8)),
                                 (truth, "ground truth", dict(color="black", lw=1.2)),

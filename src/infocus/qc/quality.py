@@ -226,7 +226,9 @@ def quality_check(
     _check_units(y, f, axes)
     risk = estimate_mse(y, f, _variance_function(params, axes, f, floored=False),
                         denoiser=denoiser, capture=extra or None, probes=probes, seed=seed,
-                        axes=axes, correlation=estimate_noise_correlation(y, axes))
+                        axes=axes,
+                        # The captures' estimate needs no noise model, correlated or not.
+                        correlation=None if extra else estimate_noise_correlation(y, axes))
     peak = _data_range(data_range, truth, f)
     variance = _variance_function(params, axes, f, floored=True)(f)
     gains = _per_channel_map(y.shape, axes, [p.gain for p in params])

@@ -261,9 +261,7 @@ def _correlation_kernel(correlation: NoiseCorrelation | None, axes: str) -> np.n
                       for dy in range(-lag, lag + 1)])
     shape = [1] * len(axes)
     shape[axes.index("Y")], shape[axes.index("X")] = plane.shape
-    kernel = plane.reshape(shape) if axes.index("Y") < axes.index("X") else \
-        plane.T.reshape(shape)
-    return kernel
+    return plane.reshape(shape) if axes.index("Y") < axes.index("X") else plane.T.reshape(shape)
 
 
 #: Widths (pixels) among which the reference Gaussian filter is chosen by SURE.
