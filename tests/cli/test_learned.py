@@ -49,6 +49,13 @@ def test_train_then_predict(tmp_path, noisy_npy):
     result = run("predict", model, noisy_npy, "--axes", "SYX", "-o", out)
     assert result.exit_code == 0, result.output
     assert read_image(out).data.shape == (3, 64, 64)
+    assert "Raised" not in result.output
+    tiled = tmp_path / "tiled.tif"
+    result = run("predict", model, noisy_npy, "--axes", "SYX", "-o", tiled, "--tile-size", "8",
+                 "--overlap", "2")
+    assert result.exit_code == 0, result.output
+    assert "Raised the tile size from 8 to 64" in said(result)
+    np.testing.assert_allclose(read_image(tiled).data, read_image(out).data, rtol=0, atol=1e-3)
 
 
 def test_train_n2n_with_target_folder(tmp_path, rng):

@@ -369,12 +369,14 @@ def test_receptive_field_matches_a_perturbation_probe(name, ndim):
         x[column, ..., column] = 1.0
     with torch.no_grad():
         depends = (model(x)[:, 0] != 0).reshape(width, -1, width).any(dim=1)  # [input, output]
-    widths = []
+    widths, reaches = [], []
     for output in range(40, 88):  # interior: farther than the field from both borders
         inputs = torch.nonzero(depends[:, output]).flatten()
         assert len(inputs) == inputs.max() - inputs.min() + 1  # one contiguous window
         widths.append(int(inputs.max() - inputs.min() + 1))
+        reaches.append(int(max(output - inputs.min(), inputs.max() - output)))
     assert max(widths) == model.receptive_field
+    assert max(reaches) == model.receptive_radius
 
 
 @pytest.mark.parametrize("ndim", [2, 3])

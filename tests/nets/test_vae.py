@@ -33,6 +33,7 @@ def test_receptive_field_bounds_a_perturbation_probe():
         moved = model.decode(model.encode(changed)[0])
     reached = torch.nonzero((moved - base).abs().amax(dim=(0, 1, 2)) > 0).flatten()
     assert 0 < int(reached.max() - reached.min() + 1) <= model.receptive_field
+    assert int((reached - 64).abs().max()) <= model.receptive_radius
 
 
 def test_shift_by_a_multiple_of_four_commutes_on_the_mean_path():

@@ -88,6 +88,9 @@ class UNet(nn.Module):
         ``2**depth``; spatial sizes must be multiples of it.
     receptive_field : int
         Input pixels along one axis that can influence one output pixel (see below).
+    receptive_radius : int
+        Farthest distance, along one axis, of an input pixel that can influence an output
+        pixel; at least ``receptive_field // 2`` (the window need not be centred).
     config : dict
         The constructor arguments; ``UNet(**model.config)`` rebuilds the architecture.
 
@@ -191,7 +194,8 @@ class UNet(nn.Module):
                 )
             )
         self.head = conv(ndim, base_filters, out_channels, kernel_size=1)
-        self._receptive_field = _receptive_field(depth, blur_pool=blur_pool, skip_top=skip_top)
+        self._receptive_field, self._receptive_radius = _receptive_window(
+            depth, blur_pool=blur_pool, skip_top=skip_top)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -207,6 +211,12 @@ class UNet(nn.Module):
     def receptive_field(self) -> int:
         """Width in pixels, along each axis, of the input window one output pixel depends on."""
         return self._receptive_field
+
+    @property
+    def receptive_radius(self) -> int:
+        """Farthest input pixel, along each axis and on either side, one output pixel depends
+        on: a tile prediction is exact farther than this from the tile's inner edges."""
+        return self._receptive_radius
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Denoise a batch: ``(B, C_in, *spatial) -> (B, C_out, *spatial)``."""
@@ -270,8 +280,9 @@ NETWORKS.register("unet")(UNet)
 # --- receptive field ------------------------------------------------------------------------
 
 
-def _receptive_field(depth: int, *, blur_pool: bool, skip_top: bool) -> int:
-    """Widest input window (pixels, one axis) an interior output pixel of the UNet depends on.
+def _receptive_window(depth: int, *, blur_pool: bool, skip_top: bool) -> tuple[int, int]:
+    """Widest input window (pixels, one axis) an interior output pixel of the UNet depends on,
+    and the farthest input pixel on either side of it (the window is not always centred).
 
     Follows the layer graph of :meth:`UNet.forward` along one axis on a line long enough that
     borders do not reach the measured interior; ``lo``/``hi`` hold, per pixel of a feature map,
@@ -321,4 +332,7 @@ def _receptive_field(depth: int, *, blur_pool: bool, skip_top: bool) -> int:
             lo, hi = np.minimum(lo, skips[level][0]), np.maximum(hi, skips[level][1])
         lo, hi = conv_block(lo, hi)
     interior = slice(n // 2, n // 2 + period)
-    return int(np.max(hi[interior] - lo[interior] + 1))
+    position = np.arange(n)[interior]
+    width = int(np.max(hi[interior] - lo[interior] + 1))
+    radius = int(max(np.max(position - lo[interior]), np.max(hi[interior] - position)))
+    return width, radius

@@ -76,6 +76,8 @@ class DivNoisingVAE(nn.Module):
     receptive_field : int
         Widest input window (pixels, one axis) an output pixel depends on, through the encoder
         and the decoder; an upper bound, used for tiling.
+    receptive_radius : int
+        Half of it: the window is centred.
     """
 
     def __init__(
@@ -121,6 +123,7 @@ class DivNoisingVAE(nn.Module):
         # output convolutions.
         radius = 9 * (2**depth - 1) + 2**depth + 1
         self._receptive_field = 2 * radius + 1
+        self._receptive_radius = radius
 
     @property
     def size_multiple(self) -> int:
@@ -129,6 +132,10 @@ class DivNoisingVAE(nn.Module):
     @property
     def receptive_field(self) -> int:
         return self._receptive_field
+
+    @property
+    def receptive_radius(self) -> int:
+        return self._receptive_radius
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(μ, log σ²)`` of the approximate posterior :math:`q(z \\mid x)`."""

@@ -120,6 +120,7 @@ class TrainedModel:
     #: What the method noted during the last prediction (e.g. intensity fits per image);
     #: :meth:`report` turns them into sentences.
     last_notes: list[Any] = field(default_factory=list, repr=False, compare=False)
+    last_tiling_notes: list[str] = field(default_factory=list, repr=False, compare=False)
     _runner_cache: Any = field(default=None, repr=False, compare=False)
     _scheme_cache: Any = field(default=None, repr=False, compare=False)
 
@@ -164,8 +165,9 @@ class TrainedModel:
         return int(getattr(self.network, "config", {}).get("in_channels", 1))
 
     def report(self) -> list[str]:
-        """Sentences about the last prediction (e.g. how far calibration moved intensities)."""
-        return self.scheme.report(self.last_notes)
+        """Sentences about the last prediction (e.g. how far calibration moved intensities, or
+        a tile size raised so that tiling cannot change the result)."""
+        return [*self.last_tiling_notes, *self.scheme.report(self.last_notes)]
 
     # ----------------------------------------------------------------------------- predict
     def denoise(
@@ -193,9 +195,11 @@ class TrainedModel:
         axes : str
             Axes of ``image``; must contain the model's spatial axes (``YX``, ``ZYX`` or ``TYX``).
         tile_size : int, optional
-            Tile edge in pixels; default chosen from free memory.
+            Tile edge in pixels; default chosen from free memory. Raised where needed so that
+            tiles cannot change the result (:meth:`report` says so).
         overlap : int, optional
-            Overlap of neighbouring tiles; default covers the network's receptive field.
+            Overlap of neighbouring tiles; default covers the network's receptive field, and
+            a smaller one is raised to ``2 * receptive_radius + 1``.
         tta : bool
             Average over the 8 flips/rotations of the YX plane (test-time augmentation); over
             the 4 flips only for a model trained without rotations (:attr:`rotation_invariant`).
@@ -408,7 +412,7 @@ class TrainedModel:
         ndim = len(self.spatial)
         channels_last(network, ndim)
         spatial_shape = tuple(array.shape[axes.index(a)] for a in self.spatial)
-        tile, overlaps, margins = _tiling(
+        tile, overlaps, margins, self.last_tiling_notes = _tiling(
             network, spatial_shape, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
             memory=available_memory(),
         )
@@ -524,37 +528,60 @@ def _tiling(
     overlap: int | None,
     batch_size: int,
     memory: int,
-) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """Tile shape, overlap and blending margin per axis.
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], list[str]]:
+    """Tile shape, overlap and blending margin per axis, and a sentence for each raised setting.
 
-    The margin (pixels next to an inner tile edge that get no weight) covers the network's
-    receptive radius, so a tiled prediction equals the untiled one; the rest of the overlap is
-    cross-faded. Tiles are as large as an eighth of free memory (at most 512 MiB for the whole
-    batch of tiles) allows, so the network's working memory does not grow with the image.
+    The margin (pixels next to an inner tile edge that get no weight) is the network's
+    receptive radius ``r``, so every pixel that is weighed in was computed from the same input
+    as in the untiled prediction: tiled equals untiled to float rounding. That needs an
+    overlap of at least ``2 r + 1`` (both margins plus a cross-fade) and tiles of at least
+    twice the overlap; a user's smaller tile size or overlap is raised to these minima, and the
+    returned notes say so. Tiles are as large as an eighth of free memory (at most 512 MiB for
+    the whole batch of tiles) allows, so the network's working memory does not grow with the
+    image.
     """
-    from infocus.predict.tiling import auto_tile_shape
+    from infocus.predict.tiling import auto_tile_shape, padded_shape
 
     multiple = int(network.size_multiple)
-    field_ = network.receptive_field
-    field_ = max(field_) if isinstance(field_, (tuple, list)) else int(field_)
-    margin = _round_up(field_ // 2 + 1, multiple)
-    wanted_overlap = int(overlap) if overlap is not None else 2 * margin + 2 * multiple
+    margin = _receptive_radius(network)
+    least_overlap = 2 * margin + 1
+    default_overlap = 2 * _round_up(margin + 1, multiple) + 2 * multiple
+    padded = padded_shape(spatial_shape, multiple)
     if tile_size is None:
-        tile = auto_tile_shape(
+        asked = auto_tile_shape(
             spatial_shape, multiple=multiple, bytes_per_voxel=_bytes_per_voxel(network),
             memory_budget=min(memory // 8, 512 * 1024**2) // max(1, batch_size),
         )
     else:
-        tile = tuple(_round_up(min(int(tile_size), n), multiple) for n in spatial_shape)
-    overlaps = []
-    margins = []
-    for t, n in zip(tile, spatial_shape, strict=True):
-        # A tile that spans the axis needs no overlap; a short one gets what fits.
-        o = wanted_overlap if t < n else 0
-        o = min(o, max(0, (t - multiple) // 2))
-        overlaps.append(o)
-        margins.append(min(margin, max(0, (o - 1) // 2)))
-    return tuple(tile), tuple(overlaps), tuple(margins)
+        asked = tuple(_round_up(min(int(tile_size), n), multiple) for n in padded)
+    tile, overlaps = [], []
+    for t, n in zip(asked, padded, strict=True):
+        # A short tile gets the overlap that fits it, but never less than exactness needs.
+        o = overlap if overlap is not None else min(default_overlap, (t - multiple) // 2)
+        o = max(int(o), least_overlap)
+        t = t if t >= n else min(max(t, _round_up(2 * o, multiple)), n)
+        tile.append(t)
+        overlaps.append(o if t < n else 0)
+    margins = tuple(margin if o else 0 for o in overlaps)
+    notes = []
+    if tile_size is not None and tuple(tile) != asked:
+        notes.append(f"the tile size from {tile_size} to {max(tile)}")
+    if overlap is not None and max(overlaps) > overlap:
+        notes.append(f"the overlap from {overlap} to {max(overlaps)}")
+    if notes:
+        notes = [f"Raised {' and '.join(notes)} pixels: the network sees {margin} pixels on "
+                 "each side, and smaller tiles would change the result near tile edges."]
+    return tuple(tile), tuple(overlaps), margins, notes
+
+
+def _receptive_radius(network: torch.nn.Module) -> int:
+    """Farthest input pixel on either side that an output pixel depends on."""
+    radius = getattr(network, "receptive_radius", None)
+    if radius is not None:
+        return int(radius)
+    field_ = network.receptive_field
+    field_ = max(field_) if isinstance(field_, (tuple, list)) else int(field_)
+    return field_ // 2 + 1
 
 
 def _round_up(value: int, multiple: int) -> int:
