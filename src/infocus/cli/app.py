@@ -427,6 +427,13 @@ def train_command(
         str | None,
         typer.Option(help="With --init: a part of the network to keep fixed, e.g. encoder."),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(help="Train in this many processes on this machine (torch.distributed: "
+                     "they share the cores, or take one GPU each); --batch-size is shared "
+                     "among them. On several machines, start this command with torchrun "
+                     "instead.", min=1, max=64),
+    ] = 1,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Train a denoising network and save it as a model (config JSON + safetensors weights).
@@ -444,6 +451,8 @@ def train_command(
       [cyan]infocus train pn2v stack.tif --axes SYX -o pn2v-model -p noise_model=camera.json[/]
 
       [cyan]infocus train n2v new-sample.tif -o tuned-model --init n2v-model[/]
+
+      [cyan]infocus train n2v big-stack.tif --axes SYX -o n2v-model --processes 2[/]
     """
     from infocus.methods import list_schemes
     from infocus.methods.config import default_config
@@ -469,7 +478,7 @@ def train_command(
             targets=[str(p) for p in target] if target else None, output=output, config=config,
             steps=steps, patch_size=patch_size, batch_size=batch_size,
             learning_rate=learning_rate, seed=seed, resume=resume, overwrite=overwrite,
-            init=init, freeze=freeze, log=console.print, progress=on_step,
+            init=init, freeze=freeze, processes=processes, log=console.print, progress=on_step,
         )
     console.print(f"Saved model to {output}.")
 

@@ -31,6 +31,7 @@ from infocus._errors import InfocusInputError, OutputExistsError
 from infocus.io import check_output_path, check_writable_folder
 from infocus.methods import DEFAULT_METHOD, FitData, Fitted, TrainingScheme, create_scheme
 from infocus.methods.config import TrainingConfig, default_config
+from infocus.training.distributed import Distributed, check_processes, train_in_processes
 
 if TYPE_CHECKING:
     from infocus.intensity import Normalizer
@@ -236,39 +237,6 @@ def _lr_lambda(config: TrainingConfig) -> Callable[[int], float]:
     return factor
 
 
-class _Distributed:
-    """torchrun support: one process per device, gradients averaged by DDP."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.enabled = self.world_size > 1
-        if self.enabled and not torch.distributed.is_initialized():
-            backend = "nccl" if device.type == "cuda" else "gloo"
-            torch.distributed.init_process_group(backend=backend)
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-        if not self.enabled:
-            return model
-        ids = [device.index] if device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-
-    def barrier(self) -> None:
-        if self.enabled:
-            torch.distributed.barrier()
-
-    def mean(self, value: float) -> float:
-        if not self.enabled:
-            return value
-        tensor = torch.tensor([value], dtype=torch.float64)
-        torch.distributed.all_reduce(tensor)
-        return float(tensor.item()) / self.world_size
-
-
 # ------------------------------------------------------------------------------- the entry
 def train(
     inputs: Any,
@@ -289,6 +257,7 @@ def train(
     init: str | os.PathLike[str] | TrainedModel | None = None,
     freeze: str | None = None,
     device: str | None = None,
+    processes: int = 1,
     progress: bool | ProgressCallback = True,
     log: Callable[[str], None] | None = None,
 ) -> TrainedModel:
@@ -329,6 +298,10 @@ def train(
         With ``init``: a part of the network whose weights stay fixed, e.g. ``"encoder"``.
     device : str, optional
         ``"cpu"``, ``"cuda"``, ``"mps"``; default the best available.
+    processes : int
+        Train data-parallel in this many processes on this machine
+        (:mod:`infocus.training.distributed`): the cores are shared among them, or each takes
+        a GPU; ``batch_size`` is the global batch and must be a multiple of it.
     progress : bool or callable
         True: one line per epoch through ``log``; False: silent; a callable receives a
         :class:`TrainingProgress` after every step (the command line draws its bar with it).
@@ -341,6 +314,19 @@ def train(
         With the same ``denoise(image, axes=...)`` call as the classical denoisers.
     """
     say = log or (lambda message: print(message, file=sys.stderr))
+    if processes != 1:
+        check_processes(processes)
+        shared = batch_size or (config or default_config(method or DEFAULT_METHOD)).batch_size
+        if shared % processes:
+            raise InfocusInputError(
+                f"A batch of {shared} patches cannot be shared equally by {processes} "
+                f"processes; use a --batch-size that is a multiple of {processes}.")
+        return train_in_processes(dict(
+            inputs=inputs, method=method, axes=axes, targets=targets, output=output,
+            config=config, steps=steps, patch_size=patch_size, batch_size=batch_size,
+            learning_rate=learning_rate, seed=seed, resume=resume, overwrite=overwrite,
+            validation=validation, init=init, freeze=freeze, device=device), processes,
+            progress=progress, log=say)
     base = _initial_model(init, freeze)
     # Fine-tuning continues the model's own method unless another is named.
     method = method or (base.config.method if base is not None else DEFAULT_METHOD)
@@ -363,6 +349,7 @@ def train(
         engine.start_from(base, freeze)
     trained = engine.run(resume=resume)
     trained.provenance.update(_provenance(config, data.loaded, engine.device, engine.seconds))
+    trained.provenance["processes"] = engine.dist.world_size
     trained.provenance["data_signature"] = _signature(data, say)
     if base is not None:
         trained.provenance["fine_tuned_from"] = {
@@ -518,7 +505,7 @@ class _Engine:
         self.config = config
         self.scheme = scheme
         self.device = select_device(device)
-        self.dist = _Distributed(self.device)
+        self.dist = Distributed(self.device)
         self.say = say
         self.progress = progress
         self.checkpoint_dir = checkpoint_dir
@@ -593,6 +580,7 @@ class _Engine:
         config = self.config
         self._fit(resume_state)
         config = self.config
+        self.local_batch = self.dist.share(config.batch_size)
         self.rng = np.random.default_rng([config.seed, self.dist.rank])
         torch.manual_seed(config.seed)
         self.generator = torch.Generator(device="cpu").manual_seed(
@@ -699,8 +687,10 @@ class _Engine:
                 state.best_val_loss = entry["val_loss"]
                 state.best_weights = copy.deepcopy(self.network.state_dict())
                 state.best_epoch = entry["epoch"]
-            if self.checkpoint_dir is not None and self.dist.is_main:
-                self._save_checkpoint(optimizer, scheduler, state)
+            if self.checkpoint_dir is not None:
+                streams = self.dist.gather(self._random_streams())
+                if self.dist.is_main:
+                    self._save_checkpoint(optimizer, scheduler, state, streams)
             self.dist.barrier()
             if config.patience is not None and entry["epoch"] - state.best_epoch >= config.patience:
                 self.say(f"Early stop: no better validation loss for {config.patience} epochs; "
@@ -728,7 +718,7 @@ class _Engine:
         """One optimiser step; the loss and the extra terms the method logs."""
         from infocus.nets import channels_last
 
-        x_np, y_np = self.sampler.sample(self.config.batch_size)
+        x_np, y_np = self.sampler.sample(self.local_batch)
         x = self._tensor(x_np, self.input_norm)
         y = self._tensor(y_np, self.target_norm) if y_np is not None else None
         batch = self.scheme.prepare(x, y, self.generator)
@@ -842,16 +832,35 @@ class _Engine:
         self.network.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        self.generator.set_state(saved["torch_generator"])
-        torch.set_rng_state(saved["torch_rng"])
-        self.rng.bit_generator.state = json.loads(saved["numpy_rng"])
+        self._restore_random_streams(saved)
         state = _State(history=json.loads(saved["history"]), step=int(saved["step"]),
                        best_val_loss=float(saved["best_val_loss"]))
         self.say(f"Resuming {self.config.method} from step {state.step} of {self.config.steps}.")
         return state
 
-    def _save_checkpoint(self, optimizer: torch.optim.Optimizer, scheduler: Any, state: _State
-                         ) -> None:
+    def _random_streams(self) -> dict[str, Any]:
+        """This process's random generators (patches, masks, dropout), as JSON-able values."""
+        return {"numpy": self.rng.bit_generator.state,
+                "generator": self.generator.get_state().tolist(),
+                "torch": torch.get_rng_state().tolist()}
+
+    def _restore_random_streams(self, saved: dict[str, Any]) -> None:
+        streams = json.loads(saved.get("random_streams", "null")) or [{
+            "numpy": json.loads(saved["numpy_rng"]),
+            "generator": saved["torch_generator"].tolist(),
+            "torch": saved["torch_rng"].tolist()}]
+        if len(streams) != self.dist.world_size:
+            raise InfocusInputError(
+                f"The checkpoint was written by a run in {len(streams)} process(es), this one "
+                f"has {self.dist.world_size}; resume with --processes {len(streams)}."
+            )
+        mine = streams[self.dist.rank]
+        self.rng.bit_generator.state = mine["numpy"]
+        self.generator.set_state(torch.tensor(mine["generator"], dtype=torch.uint8))
+        torch.set_rng_state(torch.tensor(mine["torch"], dtype=torch.uint8))
+
+    def _save_checkpoint(self, optimizer: torch.optim.Optimizer, scheduler: Any, state: _State,
+                         streams: list[dict[str, Any]]) -> None:
         """Everything needed to continue bit-identically; only tensors, numbers and strings,
         so it loads with ``torch.load(weights_only=True)`` (no pickled code)."""
         assert self.checkpoint_dir is not None
@@ -869,6 +878,8 @@ class _Engine:
             "config": json.dumps(self.config.to_dict()),
             "fitted": json.dumps({"options": self.fitted.options, "state": self.fitted.state}),
             "data_sha256": self.data_sha256,
+            # every process's generators, so that each resumes its own stream
+            "random_streams": json.dumps(streams),
         }
         temporary = self.checkpoint_dir / f".{CHECKPOINT_NAME}.tmp"
         torch.save(saved, temporary)
