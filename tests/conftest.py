@@ -66,3 +66,33 @@ def passthrough_care_model(relation: dict[str, float]):
                         input_norm=Normalizer(mean=(100.0,), std=(20.0,)),
                         target_norm=Normalizer(mean=(137.0,), std=(26.0,)),
                         state={"photometric_relation": [relation]})
+
+
+def tiny_model(ndim: int = 2, *, channels: int = 1, joint: bool = False, seed: int = 0):
+    """An untrained N2V model with a small U-Net (depth 2, 8 filters) and non-trivial batch
+    normalisation statistics: quick to run, and every part of prediction is exercised."""
+    import torch
+
+    from infocus.intensity.normalize import Normalizer
+    from infocus.methods.config import default_config
+    from infocus.nets import create_network
+    from infocus.predict.model import TrainedModel
+
+    torch.manual_seed(seed)
+    network = create_network("unet", ndim=ndim, in_channels=channels, out_channels=channels,
+                             depth=2, base_filters=8)
+    # Give BatchNorm non-trivial statistics so that the round trip covers buffers too.
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    network.eval()
+    config = default_config("n2v").with_updates(
+        network_options={"depth": 2, "base_filters": 8},
+        channels="joint" if joint else "independent",
+    )
+    norm = Normalizer(mean=(100.0,) * channels, std=(20.0,) * channels)
+    return TrainedModel(network=network, config=config, spatial="ZYX" if ndim == 3 else "YX",
+                        input_norm=norm, target_norm=norm, history=[{"epoch": 1}],
+                        provenance={"seed": 0})

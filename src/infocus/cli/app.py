@@ -526,6 +526,20 @@ def predict(
                      "agree with the measurement (default: on for CARE)."),
     ] = None,
     qc: QcOption = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Predict on a local dask.distributed cluster of this many worker "
+                     "processes, block by block, into a .zarr output.", min=1),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Predict on a running dask scheduler (e.g. tcp://host:8786, started "
+                     "by dask-jobqueue or dask-gateway) into a .zarr output."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="With --workers/--scheduler: continue a killed "
+                           "prediction, keeping the blocks it finished.")
+    ] = False,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -541,13 +555,21 @@ def predict(
       [cyan]infocus predict care-model.zip big.zarr -o big-denoised.zarr --dtype uint16[/]
 
       [cyan]infocus predict divnoising-model img.tif -o mmse.tif --samples 100 --uncertainty std.tif[/]
+
+      [cyan]infocus predict n2v-model movie.zarr -o denoised.zarr --workers 4[/]
     """
     from infocus.predict.model import load_model
     from infocus.predict.stream import predict_file
 
-    check_output(output, overwrite, image_dtype=dtype)
-    if uncertainty is not None:
-        check_output(uncertainty, overwrite, image_dtype="float32")
+    distributed = workers is not None or scheduler is not None
+    if resume and not distributed:
+        raise InfocusInputError(
+            "--resume continues a killed distributed prediction; give --workers N or "
+            "--scheduler ADDRESS as in the killed run.")
+    if not resume:
+        check_output(output, overwrite, image_dtype=dtype)
+        if uncertainty is not None:
+            check_output(uncertainty, overwrite, image_dtype="float32")
     if qc is not None:
         check_output(qc, overwrite)
     loaded = load_model(model)
@@ -555,10 +577,18 @@ def predict(
     settings = {"tile_size": tile_size, "overlap": overlap, "tta": tta,
                 "batch_size": batch_size, "backend": backend}
     with progress_bar("predict") as progress:
-        written = predict_file(
-            loaded, image, output, axes=axes, dtype=dtype, overwrite=overwrite,
-            uncertainty=uncertainty, progress=progress, **settings, **options,
-        )
+        if distributed:
+            from infocus.predict.distributed import predict_distributed
+
+            written = predict_distributed(
+                model, image, output, axes=axes, workers=workers, scheduler=scheduler,
+                resume=resume, overwrite=overwrite, dtype=dtype, uncertainty=uncertainty,
+                progress=progress, **settings, **options)
+        else:
+            written = predict_file(
+                loaded, image, output, axes=axes, dtype=dtype, overwrite=overwrite,
+                uncertainty=uncertainty, progress=progress, **settings, **options,
+            )
     console.print(f"Wrote {written}" + (f" and {uncertainty}." if uncertainty else "."))
     for line in loaded.report():
         console.print(f"[yellow]{line}[/]" if line.startswith("Warning") else line)

@@ -206,9 +206,11 @@ def zarr_storage_axes(axes: str) -> str:
     return "".join(a for a in AXES_ORDER if a in axes)
 
 
-def _chunks(shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
-    """One chunk per plane of up to 16 x 256 x 256 pixels (about 4 MB of float32)."""
-    limits = {"Z": 16, "Y": 256, "X": 256}
+def _chunks(shape: tuple[int, ...], axes: str, limits: dict[str, int] | None = None
+            ) -> tuple[int, ...]:
+    """One chunk per plane of up to 16 x 256 x 256 pixels (about 4 MB of float32); ``limits``
+    overrides the largest chunk length per axis."""
+    limits = {"Z": 16, "Y": 256, "X": 256, **(limits or {})}
     return tuple(max(1, min(n, limits.get(a, 1))) for n, a in zip(shape, axes, strict=True))
 
 
@@ -222,11 +224,14 @@ def create_zarr(
     unit: str | None = None,
     channel_names: list[str] | None = None,
     name: str = "image",
+    chunk_limits: dict[str, int] | None = None,
 ) -> Any:
     """Create an empty NGFF 0.5 OME-Zarr group at ``path`` and return its level-0 array.
 
     The array is in the canonical storage order :func:`zarr_storage_axes` of ``axes`` (its
     shape is ``shape`` permuted accordingly); fill it chunk by chunk for out-of-core output.
+    ``chunk_limits`` caps the chunk length along some axes (e.g. ``{"Z": 1}`` so that writers
+    of different planes never share a chunk).
     """
     import zarr
 
@@ -238,7 +243,7 @@ def create_zarr(
         "0",
         shape=stored_shape,
         dtype=dtype,
-        chunks=_chunks(stored_shape, stored),
+        chunks=_chunks(stored_shape, stored, chunk_limits),
         dimension_names=[a.lower() for a in stored],
     )
     unit = _NGFF_UNITS.get(unit or "", unit)

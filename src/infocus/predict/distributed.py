@@ -1,0 +1,392 @@
+"""Prediction on a dask.distributed cluster: stacks larger than one machine, block by block.
+
+A trained model sees an image as *blocks*: one plane (2-D model) or one volume (3-D model)
+per time point, channel and sample. Blocks are independent, so they are the unit of work:
+each dask task reads one block from the input (Zarr, TIFF or ``.npy``, read lazily), predicts
+it with exactly the code a single process runs (tiled, with a blending margin that covers the
+receptive field, so tile sizes chosen from a worker's own free memory do not change the result),
+and writes it into the output Zarr, whose chunks never span two blocks. Hence
+
+* the result equals single-process prediction (to float rounding: tiling is exact);
+* a worker holds one block and a few tiles, whatever the stack's size;
+* Zarr writes every chunk to a temporary file and renames it (``zarr.storage.LocalStore``), so
+  a killed job never leaves a half-written chunk under its final name; a block is recorded as
+  finished (an empty marker file) only after all its chunks are written, and ``resume=True``
+  skips finished blocks;
+* the output appears under its final name only when every block is done.
+
+The cluster is dask's: ``workers=N`` starts a ``LocalCluster`` of N worker processes;
+``scheduler="tcp://host:8786"`` uses a running one (dask-jobqueue on SLURM, dask-gateway on
+Kubernetes). The input, the output folder and the model must be reachable by the workers
+under the same paths (a shared file system).
+
+:func:`denoise_dask` is the lazy form: a dask array in, a dask array out.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from infocus._errors import InfocusInputError, OutputExistsError
+
+if TYPE_CHECKING:
+    from infocus.predict.model import TrainedModel
+
+__all__ = ["denoise_dask", "predict_distributed"]
+
+#: How long to wait for a scheduler given by its address.
+CONNECT_TIMEOUT = "30s"
+
+_INSTALL_HINT = ("Distributed prediction needs dask.distributed; install it with "
+                 "pip install 'infocus[distributed]'.")
+
+
+def _require_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError(_INSTALL_HINT) from None
+    return distributed
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a worker needs to predict one block (plain values: it travels to workers)."""
+
+    model: str
+    source: str
+    axes: str
+    partial: str
+    markers: str
+    dtype: str
+    outputs: tuple[str, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a resumed run must share with the killed one."""
+        return {k: v for k, v in asdict(self).items() if k not in ("threads",)}
+
+
+def predict_distributed(
+    model: str | os.PathLike[str] | TrainedModel,
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    axes: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    dtype: str = "float32",
+    uncertainty: str | os.PathLike[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **settings: Any,
+) -> Path:
+    """Predict the image file ``source`` block by block on a dask.distributed cluster.
+
+    Parameters
+    ----------
+    model : path or TrainedModel
+        A saved model (the workers load it), or a model object (saved once beside the output).
+    source : path
+        The noisy image (Zarr, TIFF, ``.npy``); workers read only the blocks they predict.
+    output : path ending in ``.zarr``
+        Written block by block under a hidden partial name, renamed when complete.
+    workers : int, optional
+        Start a local cluster of this many worker processes (default: one per two cores).
+    scheduler : str, optional
+        Address of a running dask scheduler to use instead.
+    resume : bool
+        Continue a killed run that was writing ``output``: finished blocks are kept.
+    overwrite : bool
+        Replace an existing ``output`` (and any partial run's files).
+    dtype : str
+        Output pixel type.
+    uncertainty : path ending in ``.zarr``, optional
+        Also write the per-pixel posterior standard deviation (probabilistic methods).
+    progress : callable, optional
+        Called as ``progress(done_blocks, total_blocks)``.
+    **settings
+        As for :meth:`TrainedModel.predict` (``tile_size``, ``overlap``, ``tta``,
+        ``batch_size``, ``backend`` and the method's own options).
+
+    Returns
+    -------
+    Path of the written output.
+    """
+    distributed = _require_distributed()
+    from infocus.io import open_image_lazy
+    from infocus.io._atomic import _move_into_place, check_output_path
+    from infocus.io._common import resolve_path
+    from infocus.predict.model import TrainedModel, load_model
+
+    targets = {"denoised": resolve_path(output)}
+    if uncertainty is not None:
+        targets["uncertainty"] = resolve_path(uncertainty)
+    for path in targets.values():
+        if path.suffix.lower() != ".zarr":
+            raise InfocusInputError(
+                f"Distributed prediction writes Zarr, chunk by chunk, but the output is {path}; "
+                "give a name ending in .zarr (convert it afterwards if needed)."
+            )
+        check_output_path(path, overwrite=overwrite)
+    loaded = model if isinstance(model, TrainedModel) else load_model(model)
+    if uncertainty is not None:
+        loaded.require_output("uncertainty")
+    image = open_image_lazy(source, axes=axes)
+    layout = loaded._layout(image.data, image.axes)
+    blocks = [index for _, index in layout.blocks(tuple(image.data.shape))]
+    main = targets["denoised"]
+    partial = {name: path.parent / f".{path.name}.partial" for name, path in targets.items()}
+    markers = main.parent / f".{main.name}.progress"
+    _prepare(partial, markers, resume=resume, overwrite=overwrite)
+    model_path = _model_for_workers(model, loaded, markers)
+    job = _Job(model=str(model_path), source=str(resolve_path(source)), axes=image.axes,
+               partial=json.dumps({k: str(v) for k, v in partial.items()}),
+               markers=str(markers), dtype=str(np.dtype(dtype)), outputs=tuple(targets),
+               settings=_plain_settings(settings))
+    _check_or_record(job, markers, len(blocks), resume=resume)
+    _create_outputs(partial, image, layout, dtype, main.name)
+    with _DaskClient(distributed, workers, scheduler) as client:
+        threads = _threads_per_worker(client)
+        job = _Job(**{**asdict(job), "threads": threads})
+        clipped = _run_blocks(client, distributed, job, blocks, progress)
+    for name, path in targets.items():
+        _move_into_place(partial[name], path, overwrite=overwrite)
+    shutil.rmtree(markers, ignore_errors=True)
+    if clipped:
+        from infocus.io import ClippingWarning
+
+        warnings.warn(ClippingWarning(
+            f"{clipped} pixel(s) were clipped to the {dtype} range in {main}.",
+            n_clipped=clipped, n_pixels=int(np.prod(image.data.shape)), dtype=str(dtype)),
+            stacklevel=2)
+    return main
+
+
+def _plain_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Prediction settings without the ones that make no sense on a worker."""
+    return {k: v for k, v in settings.items() if k not in ("progress", "out", "uncertainty_out")
+            and v is not None}
+
+
+def _prepare(partial: dict[str, Path], markers: Path, *, resume: bool, overwrite: bool) -> None:
+    """Clear or keep what a killed run left, as asked."""
+    left = [p for p in (*partial.values(), markers) if p.exists()]
+    if not left:
+        return
+    if resume:
+        return
+    if not overwrite:
+        raise OutputExistsError(
+            f"A killed prediction left {left[0]}; pass --resume to continue it, or --overwrite "
+            "to start afresh."
+        )
+    for path in left:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _model_for_workers(model: Any, loaded: TrainedModel, markers: Path) -> Path:
+    """A path the workers load the model from: the given one, or the object saved once."""
+    markers.mkdir(parents=True, exist_ok=True)
+    if not hasattr(model, "network"):
+        from infocus.io._common import resolve_path
+
+        return resolve_path(model)
+    path = markers / "model"
+    if not path.exists():
+        loaded.save(path)
+    return path
+
+
+def _check_or_record(job: _Job, markers: Path, count: int, *, resume: bool) -> None:
+    """Write what this run is; a resumed run must be the same one."""
+    record = markers / "job.json"
+    wanted = {**job.fingerprint(), "blocks": count}
+    if resume and record.exists():
+        if json.loads(record.read_text()) != json.loads(json.dumps(wanted)):
+            raise InfocusInputError(
+                "The killed prediction was made with another model, input or settings; rerun "
+                "it with the same ones, or start afresh with --overwrite instead of --resume."
+            )
+        return
+    temporary = record.with_suffix(".tmp")
+    temporary.write_text(json.dumps(wanted, indent=2))
+    os.replace(temporary, record)
+
+
+def _create_outputs(partial: dict[str, Path], image: Any, layout: Any, dtype: str, name: str
+                    ) -> None:
+    """The output Zarrs, chunked so that no chunk spans two blocks (created once)."""
+    from infocus.io._zarr import create_zarr
+
+    one_per_block = {a: 1 for a in layout.loop_axes}
+    for key, path in partial.items():
+        if path.exists():
+            continue
+        create_zarr(path, shape=tuple(image.data.shape), dtype=np.dtype(dtype), axes=image.axes,
+                    pixel_sizes=image.pixel_sizes, unit=image.unit,
+                    channel_names=image.channel_names,
+                    name=name if key == "denoised" else f"{name} ({key})",
+                    chunk_limits=one_per_block)
+
+
+class _DaskClient:
+    """A dask client: on a running scheduler, or on a local cluster closed afterwards."""
+
+    def __init__(self, distributed: Any, workers: int | None, scheduler: str | None) -> None:
+        self.distributed, self.workers, self.scheduler = distributed, workers, scheduler
+        self.cluster = None
+        self.client = None
+
+    def __enter__(self) -> Any:
+        import logging
+
+        distributed = self.distributed
+        if self.scheduler is not None:
+            try:
+                self.client = distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT)
+            except (OSError, TimeoutError) as error:
+                raise InfocusInputError(
+                    f"No dask scheduler answered at {self.scheduler} ({error}); start one "
+                    "(dask scheduler, dask-jobqueue, dask-gateway) or use --workers N for a "
+                    "local cluster."
+                ) from None
+            return self.client
+        cores = os.cpu_count() or 1
+        workers = self.workers or max(1, cores // 2)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InfocusInputError(f"workers must be a positive integer (got {workers!r}).")
+        self.cluster = distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True,
+            dashboard_address=":0", silence_logs=logging.ERROR,
+        )
+        self.client = distributed.Client(self.cluster)
+        return self.client
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _threads_per_worker(client: Any) -> int:
+    """Cores per worker for torch: the machine's cores shared among its workers."""
+    info = client.scheduler_info().get("workers", {})
+    hosts: dict[str, int] = {}
+    for worker in info.values():
+        host = worker.get("host", "")
+        hosts[host] = hosts.get(host, 0) + 1
+    per_host = max(hosts.values(), default=1)
+    return max(1, (os.cpu_count() or 1) // per_host)
+
+
+def _run_blocks(client: Any, distributed: Any, job: _Job, blocks: list[tuple[Any, ...]],
+                progress: Callable[[int, int], None] | None) -> int:
+    """Submit every block not yet finished; report as they finish; the clipped-pixel count."""
+    markers = Path(job.markers)
+    todo = [n for n in range(len(blocks)) if not (markers / f"{n}.done").exists()]
+    done = len(blocks) - len(todo)
+    if progress is not None:
+        progress(done, len(blocks))
+    futures = [client.submit(_predict_block, job, n, blocks[n], pure=False) for n in todo]
+    clipped = 0
+    try:
+        for future in distributed.as_completed(futures):
+            clipped += future.result()
+            done += 1
+            if progress is not None:
+                progress(done, len(blocks))
+    except BaseException:
+        client.cancel(futures)
+        raise
+    return clipped
+
+
+# --------------------------------------------------------------------------- on a worker
+@functools.lru_cache(maxsize=2)
+def _worker_model(path: str) -> TrainedModel:
+    from infocus.predict.model import load_model
+
+    return load_model(path)
+
+
+@functools.lru_cache(maxsize=2)
+def _worker_source(path: str, axes: str) -> Any:
+    from infocus.io import open_image_lazy
+
+    return open_image_lazy(path, axes=axes).data
+
+
+def _worker_targets(job: _Job) -> dict[str, Any]:
+    import zarr
+
+    from infocus.io._zarr import zarr_storage_axes
+
+    stored = zarr_storage_axes(job.axes)
+    return {name: (zarr.open_array(str(Path(path) / "0"), mode="r+"), stored)
+            for name, path in json.loads(job.partial).items()}
+
+
+def _predict_block(job: _Job, number: int, index: tuple[Any, ...]) -> int:
+    """Predict block ``number`` (selected by ``index``) and write it; the clipped count."""
+    import torch
+
+    from infocus.predict.stream import _ConvertingWriter
+
+    torch.set_num_threads(job.threads)
+    model = _worker_model(job.model)
+    block = np.asarray(_worker_source(job.source, job.axes)[index])
+    kept = "".join(a for a, i in zip(job.axes, index, strict=True) if isinstance(i, slice))
+    result = model.predict(block, axes=kept, uncertainty="uncertainty" in job.outputs,
+                           **job.settings)
+    clipped = 0
+    for name, (array, stored) in _worker_targets(job).items():
+        writer = _ConvertingWriter(array, job.axes, stored, np.dtype(job.dtype))
+        writer[index] = getattr(result, name)
+        clipped += writer.clipped
+    marker = Path(job.markers) / f"{number}.done"
+    marker.touch()  # only now: every chunk of this block is on disk
+    return clipped
+
+
+# ------------------------------------------------------------------------------ lazy form
+def denoise_dask(model: TrainedModel, array: Any, *, axes: str, **settings: Any) -> Any:
+    """A lazy dask array of ``model``'s prediction of the dask (or NumPy) array ``array``.
+
+    The array is rechunked to one chunk per block (a whole plane or volume the model sees),
+    and every chunk is predicted as :meth:`TrainedModel.denoise` would; compute it with any
+    dask scheduler (a ``distributed.Client`` spreads the blocks over its workers).
+    """
+    try:
+        import dask.array as da
+    except ImportError:
+        raise ImportError(_INSTALL_HINT) from None
+    from infocus.axes import check_axes
+
+    array = da.asarray(array)
+    axes = check_axes(axes, array.shape)
+    layout = model._layout(array, axes)
+    chunks = tuple(1 if a in layout.loop_axes else n for a, n in zip(axes, array.shape,
+                                                                     strict=True))
+    blocks = array.rechunk(chunks)
+
+    def predict(block: np.ndarray) -> np.ndarray:
+        index = tuple(0 if a in layout.loop_axes else slice(None) for a in axes)
+        kept = "".join(a for a in axes if a not in layout.loop_axes)
+        return model.denoise(np.asarray(block[index]), axes=kept, **settings)[
+            tuple(np.newaxis if a in layout.loop_axes else slice(None) for a in axes)]
+
+    return blocks.map_blocks(predict, dtype=np.float32)
