@@ -148,7 +148,7 @@ def test_blind_spot_option(tmp_path, noisy_npy):
         (["denoise", "{x}", "-o", "{o}", "-m", "gaussian", "--blind-spot", "pixel"],
          "apply to learned methods only"),
         (["denoise", "{x}", "-o", "{o}", "-m", "n2s", "--blind-spot", "pixel"],
-         "applies to n2v, n2v2, pn2v only"),
+         "applies to deconoising, n2v, n2v2, pn2v only"),
         (["train", "n2v", "{x}", "-o", "{o}", "--blind-spot", "wide"], "Unknown blind_spot"),
     ],
 )
@@ -171,3 +171,43 @@ def test_predict_reports_the_intensity_calibration(tmp_path, rng):
     result = run("predict", model, image, "-o", tmp_path / "raw.tif", "--no-calibrate")
     assert result.exit_code == 0, result.output
     assert "Intensity calibration" not in said(result)
+
+
+def test_deconoising_from_the_command_line(tmp_path, noisy_npy):
+    psf = np.zeros((5, 5), np.float32)
+    psf[2, 2], psf[2, 1], psf[2, 3], psf[1, 2], psf[3, 2] = 4, 1, 1, 1, 1
+    np.save(tmp_path / "psf.npy", psf)
+    model = tmp_path / "model"
+    result = run("train", "deconoising", noisy_npy, "--axes", "SYX", "-o", model, "--psf",
+                 tmp_path / "psf.npy", *FAST)
+    assert result.exit_code == 0, result.output
+    out, deconvolved = tmp_path / "out.tif", tmp_path / "deconvolved.tif"
+    result = run("predict", model, noisy_npy, "--axes", "SYX", "-o", out, "--deconvolved",
+                 deconvolved)
+    assert result.exit_code == 0, result.output
+    assert read_image(out).data.shape == read_image(deconvolved).data.shape == (3, 64, 64)
+    result = run("denoise", noisy_npy, "--axes", "SYX", "-o", tmp_path / "d.tif", "-m",
+                 "deconoising", "--psf-model", "gaussian", "--na", "1.2", "--wavelength", "520",
+                 "--pixel-size", "0.1", "--steps", "2", "--deconvolved", tmp_path / "dd.tif")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "dd.tif").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "n2v", "{noisy}", "--axes", "SYX", "-o", "{m}", "--psf", "{noisy}"],
+         "--psf applies to deconoising only"),
+        (["train", "deconoising", "{noisy}", "--axes", "SYX", "-o", "{m}"],
+         "needs the microscope's PSF"),
+        (["denoise", "{noisy}", "-o", "{m}", "-m", "gaussian", "--deconvolved", "{m}"],
+         "apply to learned methods only"),
+        (["denoise", "{noisy}", "--axes", "SYX", "-o", "{m}.tif", "-m", "n2v", "--deconvolved",
+          "{m}2.tif"], "--deconvolved applies to methods that give a deconvolved image"),
+    ],
+)
+def test_psf_options_are_refused_where_they_do_not_apply(tmp_path, noisy_npy, args, message):
+    args = [a.format(noisy=noisy_npy, m=tmp_path / "m") for a in args]
+    result = run(*args, *(FAST if args[0] == "train" else []))
+    assert result.exit_code == 2, result.output
+    assert message in said(result)

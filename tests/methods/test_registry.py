@@ -20,8 +20,10 @@ FIXTURES = Path(__file__).resolve().parents[1] / "data" / "models"
 
 
 def _tiny(name: str):
-    return default_config(name).with_updates(
-        steps=4, steps_per_epoch=2, patch_size=32, batch_size=2, validation_patches=2)
+    config = default_config(name)
+    return config.with_updates(
+        steps=4, steps_per_epoch=2, patch_size=32, batch_size=2, validation_patches=2,
+        scheme_options={**config.scheme_options, **create_scheme(name).required_options})
 
 
 @pytest.mark.parametrize("name", list_schemes())
@@ -53,6 +55,14 @@ def test_every_method_trains_saves_loads_and_predicts(name, tmp_path, rng):
     else:
         with pytest.raises(InfocusInputError, match="cannot draw posterior samples"):
             loaded.sample(image, n=3)
+    extras = sorted(loaded.outputs - {"denoised", "uncertainty", "samples"})
+    result = loaded.predict(image, also=tuple(extras), backend="torch")
+    assert sorted(result.extras) == extras
+    assert all(v.shape == image.shape and np.isfinite(v).all() for v in result.extras.values())
+    if required := create_scheme(name).required_options:
+        with pytest.raises(InfocusInputError, match=sorted(required)[0].split("_")[0]):
+            infocus.train(noisy, method=name, axes="SYX", progress=False, log=lambda m: None,
+                          config=_tiny(name).with_updates(scheme_options={}))
 
 
 @pytest.mark.parametrize("name", list_schemes())

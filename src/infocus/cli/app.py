@@ -218,7 +218,7 @@ BlindSpotOption = Annotated[
     str | None,
     typer.Option(
         "--blind-spot",
-        help="Blind-spot methods that measure it (n2v, n2v2, pn2v): 'auto' (default) widens the "
+        help="Blind-spot methods that measure it (n2v, n2v2, pn2v, deconoising): 'auto' (default) widens the "
         "blind spot where the noise is spatially correlated; 'pixel' keeps the classic "
         "one-pixel blind spot.",
     ),
@@ -230,19 +230,61 @@ MethodOption = Annotated[
 ]
 
 
-def _method_options(method: str, pairs: list[str], blind_spot: str | None) -> dict[str, Any]:
-    """Training options of a learned method from -p NAME=VALUE pairs and --blind-spot."""
+PsfOption = Annotated[
+    Path | None,
+    typer.Option("--psf", help="Methods that deconvolve (deconoising): the microscope's PSF "
+                 "image, e.g. an averaged bead with the offset subtracted; any odd size, "
+                 "normalised for you."),
+]
+PsfModelOption = Annotated[
+    str | None,
+    typer.Option("--psf-model", help="Simulate the PSF instead: gaussian, widefield or "
+                 "confocal (the last two need infocus[psf]), with --na, --wavelength and "
+                 "--pixel-size (and --z-step in 3-D)."),
+]
+NaOption = Annotated[float | None, typer.Option("--na", help="Numerical aperture (PSF model).")]
+WavelengthOption = Annotated[
+    float | None, typer.Option(help="Emission wavelength in nm (PSF model).")]
+PixelSizeOption = Annotated[
+    float | None, typer.Option(help="Pixel size in the sample in µm (PSF model).")]
+ZStepOption = Annotated[
+    float | None, typer.Option(help="Distance between planes in µm (3-D PSF model).")]
+DeconvolvedOption = Annotated[
+    Path | None,
+    typer.Option("--deconvolved", help="Methods that deconvolve (deconoising): also write the "
+                 "deconvolved image here."),
+]
+
+
+def _optics(psf: Path | None, psf_model: str | None, na: float | None,
+            wavelength: float | None, pixel_size: float | None, z_step: float | None
+            ) -> dict[str, Any]:
+    """The PSF flags that were given, as method options."""
+    given = {"psf": str(psf) if psf is not None else None,
+             "psf_model": psf_model.lower() if psf_model else None, "na": na,
+             "wavelength": wavelength, "pixel_size": pixel_size, "z_step": z_step}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _method_options(method: str, pairs: list[str], blind_spot: str | None,
+                    flags: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Training options of a learned method from -p NAME=VALUE pairs, --blind-spot and the
+    PSF flags; a flag the method has no option for is refused, naming the methods that do."""
     from infocus.methods import list_schemes, scheme_options
 
     accepted = scheme_options(method)
     options = _name_value_pairs(pairs, example="radius=3")
+    flags = dict(flags or {})
     if blind_spot is not None:
-        if "blind_spot" not in accepted:
-            measuring = [n for n in list_schemes() if "blind_spot" in scheme_options(n)]
+        flags["blind_spot"] = blind_spot.lower()
+    for name, value in flags.items():
+        if name not in accepted:
+            offering = [n for n in list_schemes() if name in scheme_options(n)]
             raise InfocusInputError(
-                f"--blind-spot applies to {', '.join(measuring)} only, not to {method!r}."
+                f"--{name.replace('_', '-')} applies to {', '.join(offering)} only, not to "
+                f"{method!r}."
             )
-        options["blind_spot"] = blind_spot.lower()
+        options[name] = value
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise InfocusInputError(
@@ -293,6 +335,13 @@ def denoise(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of a learned method's training.")] = 0,
     blind_spot: BlindSpotOption = None,
+    psf: PsfOption = None,
+    psf_model: PsfModelOption = None,
+    na: NaOption = None,
+    wavelength: WavelengthOption = None,
+    pixel_size: PixelSizeOption = None,
+    z_step: ZStepOption = None,
+    deconvolved: DeconvolvedOption = None,
     qc: QcOption = None,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
@@ -327,15 +376,18 @@ def denoise(
                 f"Method {method!r} learns its own noise model; drop --sigma/--gain/--read-noise "
                 "(use --steps to set the training budget)."
             )
-        options = _method_options(method.lower(), param or [], blind_spot)
+        options = _method_options(method.lower(), param or [], blind_spot,
+                                  _optics(psf, psf_model, na, wavelength, pixel_size, z_step))
         _denoise_learned(image, output, method.lower(), axes=axes, steps=steps, seed=seed,
                          save_model=save_model, dtype=dtype, overwrite=overwrite,
-                         scheme_options=options, qc=qc)
+                         scheme_options=options, qc=qc, deconvolved=deconvolved)
         return
-    if steps is not None or save_model is not None or blind_spot is not None:
+    optics = _optics(psf, psf_model, na, wavelength, pixel_size, z_step)
+    if steps is not None or save_model is not None or blind_spot is not None or optics or (
+            deconvolved is not None):
         raise InfocusInputError(
-            f"--steps, --save-model and --blind-spot apply to learned methods only, not to "
-            f"{method!r}."
+            f"--steps, --save-model, --blind-spot, --deconvolved and the PSF options apply to "
+            f"learned methods only, not to {method!r}."
         )
     function = get_denoiser(method)
     params = _parse_params(param or [], function, method)
@@ -359,13 +411,15 @@ def denoise(
 def _denoise_learned(
     image: Path, output: Path, method: str, *, axes: str | None, steps: int | None, seed: int,
     save_model: Path | None, dtype: str, overwrite: bool, scheme_options: dict[str, Any],
-    qc: Path | None = None,
+    qc: Path | None = None, deconvolved: Path | None = None,
 ) -> None:
     from infocus.io import read_image, write_image
+    from infocus.methods import create_scheme
     from infocus.methods.config import default_config
     from infocus.training.loop import train as train_model
 
     check_output(output, overwrite, image_dtype=dtype)
+    also = _extra_outputs(create_scheme(method), {"deconvolved": deconvolved}, overwrite, dtype)
     if save_model is not None:
         check_output(save_model, overwrite)
     if qc is not None:
@@ -378,12 +432,32 @@ def _denoise_learned(
                             steps=steps, seed=seed, output=save_model, overwrite=overwrite,
                             log=console.print, progress=on_step)
     with progress_bar(f"predict {method}") as progress:
-        result = model.denoise(loaded.data, axes=loaded.axes, progress=progress)
+        prediction = model.predict(loaded.data, axes=loaded.axes, progress=progress,
+                                   also=tuple(also))
+    result = prediction.denoised
     written = write_image(output, loaded.with_data(result), dtype=dtype, overwrite=overwrite)
     console.print(f"Wrote {written} ({loaded.axes} {result.shape}, {dtype}).")
+    for name, path in also.items():
+        extra = write_image(path, loaded.with_data(prediction.extras[name]), dtype=dtype,
+                            overwrite=overwrite)
+        console.print(f"Wrote {extra} ({name}).")
     report_quality(loaded.data, result, loaded.axes, folder=qc, overwrite=overwrite,
                    denoiser=lambda x: model.denoise(x, axes=loaded.axes),
                    title=f"{method} on {image.name}", model=model)
+
+
+def _extra_outputs(scheme: Any, wanted: dict[str, Path | None], overwrite: bool, dtype: str
+                   ) -> dict[str, Path]:
+    """The further images asked for (e.g. --deconvolved), checked against what the method
+    gives and against existing files."""
+    also = {name: path for name, path in wanted.items() if path is not None}
+    for name, path in also.items():
+        if name not in scheme.outputs:
+            raise InfocusInputError(
+                f"--{name} applies to methods that give a {name} image, not to "
+                f"{scheme.name!r}.")
+        check_output(path, overwrite, image_dtype=dtype)
+    return also
 
 
 @app.command("train")
@@ -414,6 +488,12 @@ def train_command(
     ] = "independent",
     seed: Annotated[int, typer.Option(help="Random seed (CPU runs are reproducible).")] = 0,
     blind_spot: BlindSpotOption = None,
+    psf: PsfOption = None,
+    psf_model: PsfModelOption = None,
+    na: NaOption = None,
+    wavelength: WavelengthOption = None,
+    pixel_size: PixelSizeOption = None,
+    z_step: ZStepOption = None,
     param: MethodOption = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue a killed run from its last checkpoint.")
@@ -453,6 +533,8 @@ def train_command(
       [cyan]infocus train n2v new-sample.tif -o tuned-model --init n2v-model[/]
 
       [cyan]infocus train n2v big-stack.tif --axes SYX -o n2v-model --processes 2[/]
+
+      [cyan]infocus train deconoising stack.tif --axes SYX -o dn-model --psf psf.tif[/]
     """
     from infocus.methods import list_schemes
     from infocus.methods.config import default_config
@@ -465,7 +547,8 @@ def train_command(
     if steps is not None and epochs is not None:
         raise InfocusInputError("Give either --steps or --epochs, not both.")
     config = default_config(method).with_updates(spatial=spatial, channels=channels)
-    extra = _method_options(method.lower(), param or [], blind_spot)
+    extra = _method_options(method.lower(), param or [], blind_spot,
+                            _optics(psf, psf_model, na, wavelength, pixel_size, z_step))
     if extra:
         config = config.with_updates(scheme_options={**config.scheme_options, **extra})
     if epochs is not None:
@@ -540,6 +623,7 @@ def predict(
         bool, typer.Option("--resume", help="With --workers/--scheduler: continue a killed "
                            "prediction, keeping the blocks it finished.")
     ] = False,
+    deconvolved: DeconvolvedOption = None,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -573,6 +657,8 @@ def predict(
     if qc is not None:
         check_output(qc, overwrite)
     loaded = load_model(model)
+    also = _extra_outputs(loaded.scheme, {"deconvolved": deconvolved},
+                          overwrite or resume, dtype)
     options = {"pixel_fusion": pixel_fusion, "calibrate": calibrate, "samples": samples}
     settings = {"tile_size": tile_size, "overlap": overlap, "tta": tta,
                 "batch_size": batch_size, "backend": backend}
@@ -583,13 +669,15 @@ def predict(
             written = predict_distributed(
                 model, image, output, axes=axes, workers=workers, scheduler=scheduler,
                 resume=resume, overwrite=overwrite, dtype=dtype, uncertainty=uncertainty,
-                progress=progress, **settings, **options)
+                also=also, progress=progress, **settings, **options)
         else:
             written = predict_file(
                 loaded, image, output, axes=axes, dtype=dtype, overwrite=overwrite,
-                uncertainty=uncertainty, progress=progress, **settings, **options,
+                uncertainty=uncertainty, also=also, progress=progress, **settings, **options,
             )
     console.print(f"Wrote {written}" + (f" and {uncertainty}." if uncertainty else "."))
+    for name, path in also.items():
+        console.print(f"Wrote {path} ({name}).")
     for line in loaded.report():
         console.print(f"[yellow]{line}[/]" if line.startswith("Warning") else line)
     _predicted_quality(loaded, image, written, axes, qc, overwrite,

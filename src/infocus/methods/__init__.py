@@ -64,6 +64,7 @@ from infocus.methods.blind_spot import (
     replace_uniform,
     stratified_mask,
 )
+from infocus.methods.deconoising import DecoNoising
 from infocus.methods.divnoising import DivNoising
 from infocus.methods.noise2self import NeighbourMean, Noise2Self, grid_mask, replace_neighbour_mean
 from infocus.methods.pn2v import ProbabilisticNoise2Void
@@ -78,6 +79,7 @@ __all__ = [
     "SCHEMES",
     "Batch",
     "ChannelMode",
+    "DecoNoising",
     "DivNoising",
     "FitData",
     "Fitted",

@@ -249,7 +249,11 @@ class TrainingScheme:
         Keyword options of :meth:`infocus.predict.TrainedModel.denoise` that this method takes.
     outputs : frozenset of str
         What a prediction can give besides ``"denoised"``: ``"uncertainty"`` (per-pixel
-        posterior standard deviation) and ``"samples"`` (posterior samples).
+        posterior standard deviation), ``"samples"`` (posterior samples), or further images
+        by name (``"deconvolved"``), asked for with ``predict(..., also=(name,))``.
+    required_options : dict
+        Options the method cannot train without, with an example value each (a PSF for
+        DecoNoising); ``infocus methods`` shows them, and registry-wide tests use them.
     """
 
     name: str
@@ -264,6 +268,7 @@ class TrainingScheme:
     exportable: ClassVar[bool] = True
     prediction_options: ClassVar[tuple[str, ...]] = ()
     outputs: ClassVar[frozenset[str]] = frozenset({"denoised"})
+    required_options: ClassVar[dict[str, Any]] = {}
 
     # ------------------------------------------------------------------------------ training
     @property

@@ -90,6 +90,7 @@ def predict_distributed(
     overwrite: bool = False,
     dtype: str = "float32",
     uncertainty: str | os.PathLike[str] | None = None,
+    also: dict[str, str | os.PathLike[str]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     **settings: Any,
 ) -> Path:
@@ -115,6 +116,8 @@ def predict_distributed(
         Output pixel type.
     uncertainty : path ending in ``.zarr``, optional
         Also write the per-pixel posterior standard deviation (probabilistic methods).
+    also : dict, optional
+        Further images by name and path (``.zarr``), e.g. ``{"deconvolved": path}``.
     progress : callable, optional
         Called as ``progress(done_blocks, total_blocks)``.
     **settings
@@ -134,6 +137,8 @@ def predict_distributed(
     targets = {"denoised": resolve_path(output)}
     if uncertainty is not None:
         targets["uncertainty"] = resolve_path(uncertainty)
+    for name, path in (also or {}).items():
+        targets[name] = resolve_path(path)
     for path in targets.values():
         if path.suffix.lower() != ".zarr":
             raise InfocusInputError(
@@ -142,8 +147,9 @@ def predict_distributed(
             )
         check_output_path(path, overwrite=overwrite)
     loaded = model if isinstance(model, TrainedModel) else load_model(model)
-    if uncertainty is not None:
-        loaded.require_output("uncertainty")
+    for name in targets:
+        if name != "denoised":
+            loaded.require_output(name)
     image = open_image_lazy(source, axes=axes)
     layout = loaded._layout(image.data, image.axes)
     blocks = [index for _, index in layout.blocks(tuple(image.data.shape))]
@@ -350,12 +356,13 @@ def _predict_block(job: _Job, number: int, index: tuple[Any, ...]) -> int:
     model = _worker_model(job.model)
     block = np.asarray(_worker_source(job.source, job.axes)[index])
     kept = "".join(a for a, i in zip(job.axes, index, strict=True) if isinstance(i, slice))
+    also = tuple(n for n in job.outputs if n not in ("denoised", "uncertainty"))
     result = model.predict(block, axes=kept, uncertainty="uncertainty" in job.outputs,
-                           **job.settings)
+                           also=also, **job.settings)
     clipped = 0
     for name, (array, stored) in _worker_targets(job).items():
         writer = _ConvertingWriter(array, job.axes, stored, np.dtype(job.dtype))
-        writer[index] = getattr(result, name)
+        writer[index] = result.extras[name] if name in also else getattr(result, name)
         clipped += writer.clipped
     marker = Path(job.markers) / f"{number}.done"
     marker.touch()  # only now: every chunk of this block is on disk

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,9 @@ class Prediction:
 
     denoised: np.ndarray
     uncertainty: np.ndarray | None = None
+    #: Further images a method gives when asked (``also``), e.g. DecoNoising's
+    #: ``"deconvolved"``.
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -240,6 +244,8 @@ class TrainedModel:
         uncertainty: bool = False,
         out: Any = None,
         uncertainty_out: Any = None,
+        also: Sequence[str] = (),
+        also_out: dict[str, Any] | None = None,
         tile_size: int | None = None,
         overlap: int | None = None,
         tta: bool = False,
@@ -250,18 +256,23 @@ class TrainedModel:
         **options: Any,
     ) -> Prediction:
         """:meth:`denoise`, plus the per-pixel posterior standard deviation when
-        ``uncertainty`` is True (methods with ``"uncertainty"`` in :attr:`outputs`).
+        ``uncertainty`` is True (methods with ``"uncertainty"`` in :attr:`outputs`), plus the
+        further images named in ``also`` (e.g. ``"deconvolved"``) in :attr:`Prediction.extras`.
 
-        ``uncertainty_out`` is a writable array to stream the standard deviation into.
+        ``uncertainty_out`` and ``also_out`` (by name) are writable arrays to stream into.
         """
         if uncertainty:
             self.require_output("uncertainty")
+        for name in also:
+            self.require_output(name)
         request = PredictionRequest(options=self._check_options(options), uncertainty=uncertainty)
-        outs = {"denoised": out, **({"uncertainty": uncertainty_out} if uncertainty else {})}
+        outs = {"denoised": out, **({"uncertainty": uncertainty_out} if uncertainty else {}),
+                **{name: (also_out or {}).get(name) for name in also}}
         results = self._run(image, axes, request, outs, tile_size=tile_size, overlap=overlap,
                             tta=tta, batch_size=batch_size, device=device, backend=backend,
                             progress=progress)
-        return Prediction(results["denoised"], results.get("uncertainty"))
+        return Prediction(results["denoised"], results.get("uncertainty"),
+                          {name: results[name] for name in also})
 
     def sample(
         self,
@@ -300,9 +311,12 @@ class TrainedModel:
                 f"Method {self.method!r} gives one estimate per pixel and cannot draw posterior "
                 "samples; train a generative method (e.g. divnoising) to sample."
             )
+        from infocus.methods import create_scheme, list_schemes
+
+        offering = [name for name in list_schemes() if output in create_scheme(name).outputs]
         raise InfocusInputError(
             f"Method {self.method!r} gives one estimate per pixel, no {output}; train a "
-            "probabilistic method (e.g. pn2v or divnoising) for a per-pixel uncertainty."
+            f"method that gives it ({', '.join(offering) or 'none'})."
         )
 
     def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -412,11 +426,13 @@ class TrainedModel:
         ndim = len(self.spatial)
         channels_last(network, ndim)
         spatial_shape = tuple(array.shape[axes.index(a)] for a in self.spatial)
+        predictor = scheme.prediction_network(network, request).to(device_).eval()
+        # A method whose prediction widens the network's field (a blur after it) says so.
+        reach = predictor if hasattr(predictor, "receptive_radius") else network
         tile, overlaps, margins, self.last_tiling_notes = _tiling(
-            network, spatial_shape, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
+            reach, spatial_shape, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
             memory=available_memory(),
         )
-        predictor = scheme.prediction_network(network, request).to(device_).eval()
         call, self.last_backend = self._runner(predictor, device_, ndim, backend, request)
         rotations = self.rotation_invariant
 

@@ -51,6 +51,7 @@ def predict_file(
     batch_size: int = 4,
     backend: str = "auto",
     progress: Callable[[int, int], None] | None = None,
+    also: dict[str, str | os.PathLike[str]] | None = None,
     **options: Any,
 ) -> Path:
     """Denoise the image file ``source`` with ``model`` and write ``output`` atomically.
@@ -59,8 +60,9 @@ def predict_file(
     volume that the model sees) at a time. With ``.zarr`` outputs each block is written as soon
     as it is predicted, so memory stays bounded by one block however long the stack; other
     formats collect the result in memory first. ``uncertainty`` names a second output for the
-    per-pixel posterior standard deviation (probabilistic methods); ``options`` are the
-    method's own prediction options.
+    per-pixel posterior standard deviation (probabilistic methods), ``also`` further images
+    by name (e.g. ``{"deconvolved": path}``); ``options`` are the method's own prediction
+    options.
     """
     from infocus.io import open_image_lazy, write_image
     from infocus.io._common import resolve_path
@@ -70,19 +72,24 @@ def predict_file(
     if uncertainty is not None:
         model.require_output("uncertainty")
         targets["uncertainty"] = resolve_path(uncertainty)
+    for name, path in (also or {}).items():
+        model.require_output(name)
+        targets[name] = resolve_path(path)
+    extras = tuple(also or ())
     image = open_image_lazy(source, axes=axes)
     settings = {"tile_size": tile_size, "overlap": overlap, "tta": tta, "batch_size": batch_size,
                 "backend": backend, "progress": progress, **options}
     if all(path.suffix.lower() != ".zarr" for path in targets.values()):
         result = model.predict(image.data, axes=image.axes, uncertainty=uncertainty is not None,
-                               **settings)
+                               also=extras, **settings)
         for name, path in targets.items():
-            write_image(path, image.with_data(getattr(result, name)), dtype=dtype,
-                        overwrite=overwrite)
+            data = result.extras[name] if name in extras else getattr(result, name)
+            write_image(path, image.with_data(data), dtype=dtype, overwrite=overwrite)
         return output
     with _zarr_outputs(targets, image, dtype, overwrite, Path(str(source)).name) as writers:
         model.predict(image.data, axes=image.axes, uncertainty=uncertainty is not None,
                       out=writers["denoised"], uncertainty_out=writers.get("uncertainty"),
+                      also=extras, also_out={name: writers[name] for name in extras},
                       **settings)
     return output
 
