@@ -1068,7 +1068,28 @@ class Report:
 
     # ------------------------------------------------------------------------- joint tasks
     def joint(self) -> None:
-        deco = _get(self.suite("joint"), "deconoising")
+        self._deconoising(_get(self.suite("joint"), "deconoising") or {})
+        self._denoiseg(_get(self.suite("joint"), "denoiseg") or {})
+
+    def _denoiseg(self, seg: dict[str, Any]) -> None:
+        counts = [k for k in seg if k.isdigit()]
+        if not counts:
+            return
+        self.add("## Joint tasks: DenoiSeg", "",
+                 f"Simulated nuclei (128², touching ellipses of varied brightness, 8 photons at "
+                 f"the brightest): {seg['train_images']} training images of which some carry "
+                 f"instance masks, {seg['test_images']} test images no method trains on; every "
+                 f"network trained {seg['steps']} steps. Average precision at IoU 0.5 on the "
+                 "test images (TP / (TP + FP + FN)). *Segmentation only*: the same network "
+                 "trained on the labelled images alone with the segmentation loss only; "
+                 "*N2V + watershed*: Otsu threshold and distance-transform watershed on N2V's "
+                 "output, no labels used.", "")
+        self.add(*_table(["labelled images", "DenoiSeg", "segmentation only",
+                          "N2V + watershed"],
+                         [[k, _f(seg[k]["denoiseg"], 3), _f(seg[k]["segmentation_only"], 3),
+                           _f(seg.get("n2v_watershed"), 3)] for k in counts]))
+
+    def _deconoising(self, deco: dict[str, Any]) -> None:
         if not deco or not deco.get("levels"):
             return
         optics = deco.get("optics", {})

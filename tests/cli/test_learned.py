@@ -211,3 +211,48 @@ def test_psf_options_are_refused_where_they_do_not_apply(tmp_path, noisy_npy, ar
     result = run(*args, *(FAST if args[0] == "train" else []))
     assert result.exit_code == 2, result.output
     assert message in said(result)
+
+
+def test_denoiseg_trains_on_a_folder_with_a_few_masks_and_segments(tmp_path, rng):
+    from infocus.io import Image, write_image
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    for i in range(3):
+        labels = np.zeros((64, 64), np.uint16)
+        labels[10:30, 10:30], labels[35:55, 30:50] = 1, 2
+        noisy = rng.poisson(np.where(labels > 0, 40.0, 5.0)).astype(np.float32)
+        write_image(images / f"cell{i}.tif", Image(noisy, "YX"))
+        if i == 0:
+            write_image(masks / f"cell{i}.tif", Image(labels, "YX"))
+    model = tmp_path / "model"
+    result = run("train", "denoiseg", images, "--labels", masks, "-o", model, *FAST)
+    assert result.exit_code == 0, result.output
+    out, seg, fg = tmp_path / "out.tif", tmp_path / "seg.tif", tmp_path / "fg.tif"
+    result = run("predict", model, images / "cell1.tif", "-o", out, "--labels-out", seg,
+                 "--foreground", fg)
+    assert result.exit_code == 0, result.output
+    assert read_image(seg).data.dtype == np.uint16 and read_image(fg).data.shape == (64, 64)
+    result = run("evaluate", seg, masks / "cell0.tif", "--labels", "--json")
+    assert result.exit_code == 0, result.output
+    assert '"ap_0.5"' in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "n2v", "{noisy}", "--axes", "SYX", "-o", "{m}", "--labels", "{noisy}"],
+         "--labels applies to denoiseg only"),
+        (["denoise", "{noisy}", "--axes", "SYX", "-o", "{m}.tif", "-m", "denoiseg"],
+         "learns from label images"),
+        (["train", "denoiseg", "{noisy}", "--axes", "SYX", "-o", "{m}"],
+         "give instance masks for some images"),
+    ],
+)
+def test_segmentation_options_are_refused_where_they_do_not_apply(tmp_path, noisy_npy, args,
+                                                                  message):
+    args = [a.format(noisy=noisy_npy, m=tmp_path / "m") for a in args]
+    result = run(*args, *(FAST if args[0] == "train" else []))
+    assert result.exit_code == 2, result.output
+    assert message in said(result)

@@ -32,8 +32,12 @@ def test_every_method_trains_saves_loads_and_predicts(name, tmp_path, rng):
     clean = np.stack([blobs_image((64, 64), rng, n_blobs=12) for _ in range(2)]) * 40 + 10
     noisy = rng.poisson(clean).astype(np.float32)
     targets = clean.astype(np.float32) if scheme.needs_target else None
-    model = infocus.train(noisy, method=name, targets=targets, axes="SYX", config=_tiny(name),
-                          output=tmp_path / "model.zip", progress=False, log=lambda m: None)
+    inputs: object = noisy
+    if scheme.labels:  # instance masks for the first image only
+        inputs, targets = list(noisy), [(clean[0] > 20).astype(np.uint16), None]
+    model = infocus.train(inputs, method=name, targets=targets, axes="YX" if scheme.labels
+                          else "SYX", config=_tiny(name), output=tmp_path / "model.zip",
+                          progress=False, log=lambda m: None)
     loaded = infocus.load_model(tmp_path / "model.zip")
     assert loaded.config == model.config and loaded.state == model.state
     image = noisy[0]
@@ -63,6 +67,10 @@ def test_every_method_trains_saves_loads_and_predicts(name, tmp_path, rng):
         with pytest.raises(InfocusInputError, match=sorted(required)[0].split("_")[0]):
             infocus.train(noisy, method=name, axes="SYX", progress=False, log=lambda m: None,
                           config=_tiny(name).with_updates(scheme_options={}))
+    if scheme.labels:
+        with pytest.raises(InfocusInputError, match="give instance masks"):
+            infocus.train(noisy, method=name, axes="SYX", progress=False, log=lambda m: None,
+                          config=_tiny(name))
 
 
 @pytest.mark.parametrize("name", list_schemes())

@@ -79,7 +79,7 @@ def _hidden(scheme: TrainingScheme, mask: torch.Tensor) -> torch.Tensor:
 
 
 def test_registered_names():
-    assert list_schemes() == ["care", "deconoising", "divnoising", "n2n", "n2s", "n2v", "n2v2", "pn2v",
+    assert list_schemes() == ["care", "deconoising", "denoiseg", "divnoising", "n2n", "n2s", "n2v", "n2v2", "pn2v",
                               "structn2v"]
 
 
@@ -103,9 +103,9 @@ def test_every_scheme_prepares_and_scores(name, ndim):
         assert bool(batch.mask.any())
     else:
         assert batch.mask is None
-    if isinstance(scheme, UsesNoiseModel) or scheme.required_options:
+    if isinstance(scheme, UsesNoiseModel) or scheme.required_options or scheme.labels:
         # a likelihood loss (test_pn2v.py, test_divnoising.py) or one through a PSF fitted
-        # on the data (test_deconoising.py)
+        # on the data (test_deconoising.py), or a segmentation term (test_denoiseg.py)
         return
     assert scheme.loss(batch.target, batch).item() == 0.0
     loss = scheme.loss(batch.target + 2.0, batch)

@@ -366,10 +366,12 @@ def denoise(
 
     scheme = _learned(method)
     if scheme is not None:
-        if scheme.needs_target:
+        if scheme.needs_target or scheme.labels:
+            how = "--labels MASKS" if scheme.labels else "--target TARGET"
             raise InfocusInputError(
-                f"Method {method!r} learns from pairs of images; train it with `infocus train "
-                f"{method.lower()} INPUT --target TARGET -o MODEL`, then `infocus predict`."
+                f"Method {method!r} learns from {'label images' if scheme.labels else 'pairs of images'}; "
+                f"train it with `infocus train {method.lower()} INPUT {how} -o MODEL`, then "
+                "`infocus predict`."
             )
         if sigma is not None or gain is not None or read_noise is not None:
             raise InfocusInputError(
@@ -446,6 +448,34 @@ def _denoise_learned(
                    title=f"{method} on {image.name}", model=model)
 
 
+def _paired_labels(method: str, inputs: list[Path], labels: Path, target: Any
+                   ) -> tuple[list[str], list[str | None]]:
+    """Every input image file with its namesake in ``labels`` (None for unlabelled ones)."""
+    from infocus.methods import create_scheme, list_schemes
+    from infocus.training.data import image_files
+
+    if not create_scheme(method).labels:
+        segmenting = [n for n in list_schemes() if create_scheme(n).labels]
+        raise InfocusInputError(
+            f"--labels applies to {', '.join(segmenting)} only, not to {method!r}.")
+    if target:
+        raise InfocusInputError("Give either --target or --labels, not both.")
+    files = [f for p in inputs for f in image_files(p)]
+    if labels.is_dir():
+        paired = [labels / f.name if (labels / f.name).exists() else None for f in files]
+    elif len(files) == 1:
+        paired = [labels]
+    else:
+        raise InfocusInputError(
+            f"--labels {labels} is one file but there are {len(files)} images; give a folder "
+            "of masks named like the images.")
+    if all(p is None for p in paired):
+        raise InfocusInputError(
+            f"No file in {labels} has a namesake among the images; name each mask like its "
+            "image.")
+    return [str(f) for f in files], [str(p) if p is not None else None for p in paired]
+
+
 def _extra_outputs(scheme: Any, wanted: dict[str, Path | None], overwrite: bool, dtype: str
                    ) -> dict[str, Path]:
     """The further images asked for (e.g. --deconvolved), checked against what the method
@@ -507,6 +537,12 @@ def train_command(
         str | None,
         typer.Option(help="With --init: a part of the network to keep fixed, e.g. encoder."),
     ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="Methods that also segment (denoiseg): instance masks "
+                     "(0 background, 1, 2, ... per object) for some of the images, a folder "
+                     "of files named like them, or one file for one image."),
+    ] = None,
     processes: Annotated[
         int,
         typer.Option(help="Train in this many processes on this machine (torch.distributed: "
@@ -535,6 +571,8 @@ def train_command(
       [cyan]infocus train n2v big-stack.tif --axes SYX -o n2v-model --processes 2[/]
 
       [cyan]infocus train deconoising stack.tif --axes SYX -o dn-model --psf psf.tif[/]
+
+      [cyan]infocus train denoiseg images/ --labels masks/ -o seg-model[/]
     """
     from infocus.methods import list_schemes
     from infocus.methods.config import default_config
@@ -555,10 +593,14 @@ def train_command(
         steps = epochs * config.steps_per_epoch
     if not resume:  # a resumed run writes where the interrupted one would have
         check_output(output, overwrite)
+    images: list[str] = [str(p) for p in inputs]
+    targets: list[str | None] | None = [str(p) for p in target] if target else None
+    if labels is not None:
+        images, targets = _paired_labels(method.lower(), inputs, labels, target)
     with training_progress() as on_step:
         train_model(
-            [str(p) for p in inputs], method=method.lower(), axes=axes,
-            targets=[str(p) for p in target] if target else None, output=output, config=config,
+            images, method=method.lower(), axes=axes, targets=targets, output=output,
+            config=config,
             steps=steps, patch_size=patch_size, batch_size=batch_size,
             learning_rate=learning_rate, seed=seed, resume=resume, overwrite=overwrite,
             init=init, freeze=freeze, processes=processes, log=console.print, progress=on_step,
@@ -624,6 +666,16 @@ def predict(
                            "prediction, keeping the blocks it finished.")
     ] = False,
     deconvolved: DeconvolvedOption = None,
+    labels_out: Annotated[
+        Path | None,
+        typer.Option("--labels-out", help="Methods that segment (denoiseg): write the instance "
+                     "labels here (uint32 in Zarr, uint16 or uint32 otherwise)."),
+    ] = None,
+    foreground: Annotated[
+        Path | None,
+        typer.Option("--foreground", help="Methods that segment: write the foreground "
+                     "probability here."),
+    ] = None,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -657,8 +709,8 @@ def predict(
     if qc is not None:
         check_output(qc, overwrite)
     loaded = load_model(model)
-    also = _extra_outputs(loaded.scheme, {"deconvolved": deconvolved},
-                          overwrite or resume, dtype)
+    also = _extra_outputs(loaded.scheme, {"deconvolved": deconvolved, "labels": labels_out,
+                                          "foreground": foreground}, overwrite or resume, dtype)
     options = {"pixel_fusion": pixel_fusion, "calibrate": calibrate, "samples": samples}
     settings = {"tile_size": tile_size, "overlap": overlap, "tta": tta,
                 "batch_size": batch_size, "backend": backend}
@@ -900,21 +952,32 @@ def evaluate(
         float | None,
         typer.Option(help="PSNR peak; default max−min of the ground truth (255 for FMD/BSD68)."),
     ] = None,
+    labels: Annotated[
+        bool, typer.Option("--labels", help="Compare instance segmentations instead: average "
+                           "precision at IoU 0.5 to 0.9 (as StarDist and DenoiSeg report it).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Compare an image with its ground truth: MSE, PSNR, SSIM and scale-invariant PSNR.
 
     PSNR = 10·log10(R² / MSE) with R = max(gt) − min(gt) unless --data-range is given
     (Laine et al. 2021, Box 1). Paths may be two files or two folders of files with
-    matching names (then every pair is scored and the mean reported).
+    matching names (then every pair is scored and the mean reported). With --labels both
+    are instance masks and the score is the average precision TP / (TP + FP + FN) of
+    objects matched at each IoU threshold.
 
     Example: [cyan]infocus evaluate denoised.tif gt.tif --json[/]
+
+    Example: [cyan]infocus evaluate predicted-labels/ true-labels/ --labels[/]
     """
     from infocus.io import read_image
     from infocus.metrics import METRICS
     from infocus.metrics import evaluate as evaluate_arrays
 
     pairs = _pairs(prediction, ground_truth)
+    if labels:
+        _evaluate_labels(pairs, axes, as_json)
+        return
     rows: list[dict[str, Any]] = []
     for pred_path, gt_path in pairs:
         gt = read_image(gt_path, axes=axes)
@@ -944,6 +1007,41 @@ def evaluate(
         f"{mean['ssim']:.4f}",
         f"{mean['si_psnr']:.2f}",
     )
+    stdout.print(table)
+
+
+#: IoU thresholds of `infocus evaluate --labels`.
+AP_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def _evaluate_labels(pairs: list[tuple[Path, Path]], axes: str | None, as_json: bool) -> None:
+    """Average precision of predicted against true instance masks, per pair and mean."""
+    from infocus.io import read_image
+    from infocus.metrics import average_precision
+
+    rows = []
+    for pred_path, gt_path in pairs:
+        gt = read_image(gt_path, axes=axes)
+        pred = _prediction_like(pred_path, gt, gt_path, axes)
+        try:
+            scores = average_precision(pred.data, gt.data, AP_THRESHOLDS)
+        except InfocusInputError as error:
+            if len(pairs) == 1:
+                raise
+            raise InfocusInputError(f"{pred_path.name}: {error}") from None
+        rows.append({"file": pred_path.name, **{f"ap_{t:g}": v for t, v in scores.items()}})
+    names = [f"ap_{t:g}" for t in AP_THRESHOLDS]
+    mean = {name: float(np.mean([r[name] for r in rows])) for name in names}
+    if as_json:
+        print_json({"per_image": rows, "mean": mean, "n_images": len(rows)})
+        return
+    table = Table(title="Average precision of the instance masks")
+    table.add_column("image")
+    for t in AP_THRESHOLDS:
+        table.add_column(f"AP@{t:g}", justify="right")
+    for r in rows if len(rows) <= 50 else []:
+        table.add_row(r["file"], *(f"{r[n]:.3f}" for n in names))
+    table.add_row(f"[bold]mean of {len(rows)}[/]", *(f"{mean[n]:.3f}" for n in names))
     stdout.print(table)
 
 

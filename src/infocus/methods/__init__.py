@@ -65,6 +65,7 @@ from infocus.methods.blind_spot import (
     stratified_mask,
 )
 from infocus.methods.deconoising import DecoNoising
+from infocus.methods.denoiseg import DenoiSeg
 from infocus.methods.divnoising import DivNoising
 from infocus.methods.noise2self import NeighbourMean, Noise2Self, grid_mask, replace_neighbour_mean
 from infocus.methods.pn2v import ProbabilisticNoise2Void
@@ -80,6 +81,7 @@ __all__ = [
     "Batch",
     "ChannelMode",
     "DecoNoising",
+    "DenoiSeg",
     "DivNoising",
     "FitData",
     "Fitted",

@@ -94,6 +94,8 @@ class Batch:
     input: Tensor
     target: Tensor
     mask: Tensor | None = None
+    #: Per-pixel classes a scheme that also segments scores (-1 where unlabelled).
+    labels: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.mask is not None and self.mask.shape != self.target.shape:
@@ -105,7 +107,8 @@ class Batch:
     def to(self, device: torch.device | str) -> Batch:
         """The same batch with every tensor moved to ``device``."""
         mask = None if self.mask is None else self.mask.to(device)
-        return Batch(self.input.to(device), self.target.to(device), mask)
+        labels = None if self.labels is None else self.labels.to(device)
+        return Batch(self.input.to(device), self.target.to(device), mask, labels)
 
 
 @dataclass
@@ -251,6 +254,9 @@ class TrainingScheme:
         What a prediction can give besides ``"denoised"``: ``"uncertainty"`` (per-pixel
         posterior standard deviation), ``"samples"`` (posterior samples), or further images
         by name (``"deconvolved"``), asked for with ``predict(..., also=(name,))``.
+    labels : bool
+        The targets are instance-label images, given for some inputs only (``None`` for the
+        others); :meth:`encode_labels` turns each into what the loss scores.
     required_options : dict
         Options the method cannot train without, with an example value each (a PSF for
         DecoNoising); ``infocus methods`` shows them, and registry-wide tests use them.
@@ -269,6 +275,7 @@ class TrainingScheme:
     prediction_options: ClassVar[tuple[str, ...]] = ()
     outputs: ClassVar[frozenset[str]] = frozenset({"denoised"})
     required_options: ClassVar[dict[str, Any]] = {}
+    labels: ClassVar[bool] = False
 
     # ------------------------------------------------------------------------------ training
     @property
@@ -307,6 +314,11 @@ class TrainingScheme:
         """Raise a clear error, before any tile is computed, for a block ``(C, *spatial)`` in
         camera units that this model cannot predict (e.g. intensities its noise model does not
         cover)."""
+
+    def encode_labels(self, labels: np.ndarray) -> np.ndarray:
+        """A label block ``(C, *spatial)`` (instance ids, -1 where unlabelled) as the classes
+        the loss scores (only for :attr:`labels` schemes)."""
+        return labels
 
     def prepare(self, noisy: Tensor, target: Tensor | None, generator: torch.Generator) -> Batch:
         """Build the batch from noisy patches ``(B, C, [Z,] Y, X)`` and an optional target."""

@@ -236,12 +236,14 @@ def _create_outputs(partial: dict[str, Path], image: Any, layout: Any, dtype: st
                     ) -> None:
     """The output Zarrs, chunked so that no chunk spans two blocks (created once)."""
     from infocus.io._zarr import create_zarr
+    from infocus.predict.stream import output_dtype
 
     one_per_block = {a: 1 for a in layout.loop_axes}
     for key, path in partial.items():
         if path.exists():
             continue
-        create_zarr(path, shape=tuple(image.data.shape), dtype=np.dtype(dtype), axes=image.axes,
+        create_zarr(path, shape=tuple(image.data.shape), dtype=np.dtype(output_dtype(key, dtype)),
+                    axes=image.axes,
                     pixel_sizes=image.pixel_sizes, unit=image.unit,
                     channel_names=image.channel_names,
                     name=name if key == "denoised" else f"{name} ({key})",
@@ -350,7 +352,7 @@ def _predict_block(job: _Job, number: int, index: tuple[Any, ...]) -> int:
     """Predict block ``number`` (selected by ``index``) and write it; the clipped count."""
     import torch
 
-    from infocus.predict.stream import _ConvertingWriter
+    from infocus.predict.stream import _ConvertingWriter, output_dtype
 
     torch.set_num_threads(job.threads)
     model = _worker_model(job.model)
@@ -361,7 +363,8 @@ def _predict_block(job: _Job, number: int, index: tuple[Any, ...]) -> int:
                            also=also, **job.settings)
     clipped = 0
     for name, (array, stored) in _worker_targets(job).items():
-        writer = _ConvertingWriter(array, job.axes, stored, np.dtype(job.dtype))
+        writer = _ConvertingWriter(array, job.axes, stored,
+                                   np.dtype(output_dtype(name, job.dtype)))
         writer[index] = result.extras[name] if name in also else getattr(result, name)
         clipped += writer.clipped
     marker = Path(job.markers) / f"{number}.done"

@@ -36,6 +36,20 @@ class _ConvertingWriter:
         self.target[stored_index] = converted
 
 
+#: Outputs that hold object ids rather than intensities: written as unsigned integers.
+LABEL_OUTPUTS = frozenset({"labels"})
+
+
+def output_dtype(name: str, dtype: str, data: np.ndarray | None = None) -> str:
+    """The pixel type of output ``name``: ``dtype``, except label images, which are uint16
+    when their ids fit (known ``data``) and uint32 otherwise."""
+    if name not in LABEL_OUTPUTS:
+        return dtype
+    if data is not None and float(np.max(data, initial=0)) < 2**16:
+        return "uint16"
+    return "uint32"
+
+
 def predict_file(
     model: Any,
     source: str | os.PathLike[str],
@@ -84,7 +98,8 @@ def predict_file(
                                also=extras, **settings)
         for name, path in targets.items():
             data = result.extras[name] if name in extras else getattr(result, name)
-            write_image(path, image.with_data(data), dtype=dtype, overwrite=overwrite)
+            write_image(path, image.with_data(data), dtype=output_dtype(name, dtype, data),
+                        overwrite=overwrite)
         return output
     with _zarr_outputs(targets, image, dtype, overwrite, Path(str(source)).name) as writers:
         model.predict(image.data, axes=image.axes, uncertainty=uncertainty is not None,
@@ -148,16 +163,18 @@ def _zarr_outputs(targets: dict[str, Path], image: Any, dtype: str, overwrite: b
                 continue
             temporary = stack.enter_context(
                 atomic_output(path, overwrite=overwrite, suffix=".zarr"))
+            kind = output_dtype(key, dtype)
             array = create_zarr(
-                temporary, shape=tuple(image.data.shape), dtype=np.dtype(dtype), axes=image.axes,
+                temporary, shape=tuple(image.data.shape), dtype=np.dtype(kind), axes=image.axes,
                 pixel_sizes=image.pixel_sizes, unit=image.unit,
                 channel_names=image.channel_names, name=name,
             )
             writers[key] = _ConvertingWriter(array, image.axes, zarr_storage_axes(image.axes),
-                                             dtype)
+                                             kind)
         yield writers
         for key, data in in_memory.items():
-            write_image(targets[key], image.with_data(data), dtype=dtype, overwrite=overwrite)
+            write_image(targets[key], image.with_data(data), dtype=output_dtype(key, dtype, data),
+                        overwrite=overwrite)
     for key, writer in writers.items():
         if isinstance(writer, _ConvertingWriter) and writer.clipped:
             message = f"{writer.clipped} pixel(s) were clipped to the {dtype} range in {targets[key]}."

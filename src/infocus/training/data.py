@@ -772,6 +772,14 @@ def _image_files(path: Path) -> list[Path]:
     return found
 
 
+def image_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The image files a path stands for: itself, or the readable images directly inside a
+    folder (sorted by name), as :func:`load_inputs` reads them."""
+    from infocus.io._common import resolve_path
+
+    return list(_image_files(resolve_path(path)))
+
+
 def load_inputs(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,

@@ -170,8 +170,8 @@ def _spatial(config: TrainingConfig, axes_list: list[str]) -> str:
     return "ZYX" if has_z.pop() else "YX"
 
 
-def _load_data(inputs: Any, targets: Any, axes: str | None, config: TrainingConfig
-               ) -> _TrainingData:
+def _load_data(inputs: Any, targets: Any, axes: str | None, config: TrainingConfig,
+               scheme: TrainingScheme | None = None) -> _TrainingData:
     """Read (lazily) the inputs and targets and cut them into blocks of the network's axes."""
     from infocus.training.data import to_blocks
 
@@ -181,7 +181,10 @@ def _load_data(inputs: Any, targets: Any, axes: str | None, config: TrainingConf
                     for b in to_blocks(data, ax, spatial=spatial, channels=config.channels)]
     if targets is None:
         return _TrainingData(input_blocks, None, spatial, loaded)
-    loaded_targets = _load(targets, axes, "target")
+    if scheme is not None and scheme.labels:
+        loaded_targets = _load_labels(targets, loaded, axes)
+    else:
+        loaded_targets = _load(targets, axes, "target")
     if len(loaded_targets) != len(loaded):
         raise InfocusInputError(
             f"Got {len(loaded)} input image(s) but {len(loaded_targets)} target image(s); "
@@ -192,10 +195,36 @@ def _load_data(inputs: Any, targets: Any, axes: str | None, config: TrainingConf
     for i, (a, b) in enumerate(zip(input_blocks, target_blocks, strict=True)):
         if tuple(a.shape) != tuple(b.shape):
             raise InfocusInputError(
-                f"Input block {i} has shape {tuple(a.shape)} but its target has "
+                f"Input block {i} has shape {tuple(a.shape)} but its "
+                f"{'labels have' if scheme is not None and scheme.labels else 'target has'} "
                 f"{tuple(b.shape)}; inputs and targets must have the same shape."
             )
+    if scheme is not None and scheme.labels:
+        target_blocks = [scheme.encode_labels(np.asarray(b)) for b in target_blocks]
     return _TrainingData(input_blocks, target_blocks, spatial, loaded)
+
+
+def _load_labels(targets: Any, loaded: list[tuple[Any, str]], axes: str | None
+                 ) -> list[tuple[Any, str]]:
+    """Label images for some inputs: ``None`` for an unlabelled one (marked -1 throughout)."""
+    items = _as_list(targets)
+    if len(items) != len(loaded):
+        raise InfocusInputError(
+            f"Got {len(loaded)} input image(s) but {len(items)} label entries; give one per "
+            "input, None (or no file) for the unlabelled ones."
+        )
+    if all(item is None for item in items):
+        raise InfocusInputError(
+            "None of the images has labels; give instance masks for at least one image "
+            "(--labels LABELS/ with files named like the images).")
+    result = []
+    for item, (data, data_axes) in zip(items, loaded, strict=True):
+        if item is None:
+            result.append((np.full(tuple(data.shape), -1, dtype=np.int32), data_axes))
+        else:
+            (labels, label_axes), = _load([item], axes or data_axes, "label")
+            result.append((labels, label_axes))
+    return result
 
 
 def _patch_shape(
@@ -342,7 +371,7 @@ def train(
     output_path = Path(output).expanduser() if output is not None else None
     checkpoint_dir = checkpoint_dir_for(output_path) if output_path is not None else None
     _check_request(scheme, config, targets, output_path, checkpoint_dir, resume, overwrite)
-    data = _load_data(inputs, targets, axes, config)
+    data = _load_data(inputs, targets, axes, config, scheme)
     engine = _Engine(data, config, scheme, device=device, say=say, progress=progress,
                      checkpoint_dir=checkpoint_dir, validation=validation)
     if base is not None:
@@ -458,7 +487,11 @@ def _check_request(
             f"Method {config.method!r} learns from pairs; give the targets with --target "
             f"({scheme.target_help} of each input)."
         )
-    if not scheme.needs_target and targets is not None:
+    if scheme.labels and targets is None:
+        raise InfocusInputError(
+            f"Method {config.method!r} also learns to segment: give instance masks for some "
+            "images (--labels LABELS/, files named like the images).")
+    if not scheme.needs_target and not scheme.labels and targets is not None:
         raise InfocusInputError(
             f"Method {config.method!r} is self-supervised and uses no targets; drop --target or "
             "choose a method that learns from pairs."
@@ -589,7 +622,8 @@ class _Engine:
         if self._start is not None:
             _load_start(self.network, *self._start)
         patch_shape = _patch_shape(config, self.data.inputs, int(self.network.size_multiple))
-        train_in, train_tg, val_in, val_tg = split_validation(
+        split = _split_keeping_labels if self.scheme.labels else split_validation
+        train_in, train_tg, val_in, val_tg = split(
             self.data.inputs, self.data.targets, fraction=config.validation_fraction,
             patch_shape=patch_shape, rng=np.random.default_rng(config.seed),
         )
@@ -602,10 +636,16 @@ class _Engine:
             val_in, val_tg, patch_shape, config.validation_patches,
             np.random.default_rng(config.seed + 1))
         self.val_x = self._tensor(val_x, self.input_norm)
-        self.val_y = self._tensor(val_y, self.target_norm) if val_y is not None else None
+        self.val_y = self._target_tensor(val_y) if val_y is not None else None
 
     def _tensor(self, array: np.ndarray, norm: Normalizer) -> torch.Tensor:
         return torch.from_numpy(norm.normalize(array, channel_axis=1)).to(self.device)
+
+    def _target_tensor(self, array: np.ndarray) -> torch.Tensor:
+        """Targets in the network's units; label classes stay as they are."""
+        if self.scheme.labels:
+            return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
+        return self._tensor(array, self.target_norm)
 
     def _model(self, history: list[dict[str, Any]]) -> TrainedModel:
         from infocus.predict.model import TrainedModel
@@ -720,7 +760,7 @@ class _Engine:
 
         x_np, y_np = self.sampler.sample(self.local_batch)
         x = self._tensor(x_np, self.input_norm)
-        y = self._tensor(y_np, self.target_norm) if y_np is not None else None
+        y = self._target_tensor(y_np) if y_np is not None else None
         batch = self.scheme.prepare(x, y, self.generator)
         loss, logged = _split_loss(self.scheme.loss(
             model(channels_last(batch.input, self.data.ndim)), batch))
@@ -884,6 +924,25 @@ class _Engine:
         temporary = self.checkpoint_dir / f".{CHECKPOINT_NAME}.tmp"
         torch.save(saved, temporary)
         os.replace(temporary, self.checkpoint_dir / CHECKPOINT_NAME)
+
+
+def _split_keeping_labels(inputs: list[Any], targets: list[Any] | None, **options: Any
+                          ) -> tuple[list[Any], list[Any] | None, list[Any], list[Any] | None]:
+    """The validation split of a method that also learns from a few label images: validation
+    comes from the unlabelled images (labels are too few to hold any out); with none, from
+    all as usual."""
+    from infocus.training.data import split_validation
+
+    assert targets is not None
+    labelled = [i for i, t in enumerate(targets) if np.any(np.asarray(t) >= 0)]
+    rest = [i for i in range(len(inputs)) if i not in labelled]
+    if not rest:
+        return split_validation(inputs, targets, **options)
+    train_in, train_tg, val_in, val_tg = split_validation(
+        [inputs[i] for i in rest], [targets[i] for i in rest], **options)
+    assert train_tg is not None
+    return ([inputs[i] for i in labelled] + train_in, [targets[i] for i in labelled] + train_tg,
+            val_in, val_tg)
 
 
 def _load_start(network: torch.nn.Module, weights: dict[str, torch.Tensor],

@@ -1,0 +1,212 @@
+r"""DenoiSeg: one network learns to denoise from all images and to segment from the few that
+have labels.
+
+The network has the input's channels plus three: logits of background, foreground (object
+interior) and border. Every batch is masked as for Noise2Void; the loss is
+
+.. math:: \mathcal L = \alpha\, \mathcal L_{\text{N2V}} + (1 - \alpha)\,
+          \frac{1}{|L|} \sum_{i \in L} \mathrm{CE}\big(\mathrm{softmax}(z_i),\, c_i\big),
+
+the blind-spot MSE over the masked pixels plus the cross-entropy over the pixels :math:`L`
+that carry a label (class :math:`c_i`; unlabelled images contribute nothing to the second
+term). Instance masks are turned into the three classes once, before training: the inner
+boundary of each object (:func:`skimage.segmentation.find_boundaries`, ``mode="inner"``) is
+border, the rest of it foreground. Sharing the network lets the denoising task, which sees
+every image, shape the features the segmentation uses: the paper's point is that this helps
+most when labels are few.
+
+At prediction, objects are the connected components of the foreground probability above
+one half; each grows into the pixels that are foreground or border (watershed on the
+foreground probability), so touching objects are split along the border class. The instance
+labels and the foreground probability are extra outputs (``infocus predict --labels-out``).
+
+References
+----------
+T.-O. Buchholz, M. Prakash, D. Schmidt, A. Krull, F. Jug, "DenoiSeg: joint denoising and
+segmentation", ECCV 2020 Workshops (BioImage Computing), arXiv:2005.02987.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from infocus._errors import InfocusInputError
+from infocus.methods._base import (
+    SCHEMES,
+    Batch,
+    ChannelMode,
+    PredictionContext,
+    PredictionRequest,
+    masked_loss,
+)
+from infocus.methods.blind_spot import (
+    _MEASURED_FILL,
+    MASKED_FRACTION,
+    Noise2Void,
+    _pattern,
+    radius_for_pattern,
+)
+
+__all__ = ["DenoiSeg", "instances_from_classes", "three_classes"]
+
+BACKGROUND, FOREGROUND, BORDER = 0, 1, 2
+
+
+def three_classes(labels: np.ndarray) -> np.ndarray:
+    """Instance ids ``(C, *spatial)`` (0 background, -1 unlabelled) -> classes 0/1/2, -1 kept."""
+    from skimage.segmentation import find_boundaries
+
+    from infocus.metrics.segmentation import check_label_image
+
+    labels = np.asarray(labels)
+    unlabelled = labels < 0
+    if unlabelled.all():
+        return np.full(labels.shape, -1, dtype=np.float32)
+    if unlabelled.any() and not (labels == -1).all(where=unlabelled):
+        raise InfocusInputError("Label images must not hold negative values; use 0 for "
+                                "background and 1, 2, ... for the objects.")
+    ids = check_label_image(np.where(unlabelled, 0, labels))
+    classes = np.where(ids > 0, FOREGROUND, BACKGROUND)
+    for c in range(ids.shape[0]):
+        classes[c][find_boundaries(ids[c], mode="inner") & (ids[c] > 0)] = BORDER
+    return np.where(unlabelled, -1, classes).astype(np.float32)
+
+
+def instances_from_classes(probabilities: np.ndarray, threshold: float = 0.5,
+                           min_size: int = 4) -> np.ndarray:
+    """Instance labels from per-pixel (background, foreground, border) probabilities
+    ``(3, *spatial)`` (module docstring); objects under ``min_size`` pixels are dropped."""
+    from scipy import ndimage
+    from skimage.segmentation import watershed
+
+    foreground, border = probabilities[FOREGROUND], probabilities[BORDER]
+    seeds, _ = ndimage.label(foreground > threshold)
+    sizes = np.bincount(seeds.ravel())
+    seeds[(sizes < min_size)[seeds] & (seeds > 0)] = 0
+    grown = watershed(-foreground, markers=seeds, mask=(foreground + border) > threshold)
+    return grown.astype(np.uint32)
+
+
+@dataclass(frozen=True)
+class DenoiSeg(Noise2Void):
+    """DenoiSeg (module docstring): N2V's blind spots plus three segmentation channels.
+
+    Parameters
+    ----------
+    alpha : float
+        Weight of the denoising loss (the paper's default 0.5); ``1 - alpha`` weighs the
+        segmentation loss.
+    threshold : float
+        Foreground probability above which a pixel seeds an object at prediction.
+    """
+
+    alpha: float = 0.5
+    threshold: float = 0.5
+
+    labels: ClassVar[bool] = True
+    prediction_options: ClassVar[tuple[str, ...]] = ()
+    outputs: ClassVar[frozenset[str]] = frozenset({"denoised", "labels", "foreground"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= float(self.alpha) <= 1.0:
+            raise InfocusInputError(f"alpha must lie in [0, 1] (got {self.alpha!r}).")
+        if not 0.0 < float(self.threshold) < 1.0:
+            raise InfocusInputError(f"threshold must lie in (0, 1) (got {self.threshold!r}).")
+
+    @property
+    def summary(self) -> str:  # type: ignore[override]
+        return ("DenoiSeg: Noise2Void plus a segmentation learned from a few labelled images; "
+                "instance masks (Buchholz et al. 2020).")
+
+    @property
+    def default_network(self) -> str:  # type: ignore[override]
+        return "unet"
+
+    def defaults_for(self, ndim: int) -> dict[str, Any]:
+        return {"fraction": MASKED_FRACTION["n2v"][ndim]}
+
+    def network_options(self, channels: int) -> dict[str, Any]:
+        return {"in_channels": channels, "out_channels": channels + 3}
+
+    def encode_labels(self, labels: np.ndarray) -> np.ndarray:
+        return three_classes(labels)
+
+    # ------------------------------------------------------------------------------ training
+    def prepare(self, noisy: Tensor, target: Tensor | None, generator: torch.Generator) -> Batch:
+        """N2V masking of ``noisy``; ``target`` holds the classes (-1 where unlabelled)."""
+        batch = super().prepare(noisy, None, generator)
+        if target is not None and target.shape[1] != 1:
+            raise InfocusInputError(
+                "DenoiSeg segments one image per block; give single-channel images (or "
+                "train with joint channels).")
+        return Batch(batch.input, batch.target, batch.mask, labels=target)
+
+    def loss(self, prediction: Tensor, batch: Batch) -> dict[str, Tensor]:
+        channels = batch.target.shape[1]
+        denoise = masked_loss(prediction[:, :channels], batch.target, batch.mask)
+        logits = prediction[:, channels : channels + 3]
+        if batch.labels is None:
+            segment = logits.sum() * 0.0
+        else:
+            classes = batch.labels[:, 0].long()
+            known = classes >= 0
+            per_pixel = F.cross_entropy(logits, classes.clamp_min(0), reduction="none")
+            segment = (per_pixel * known).sum() / known.sum().clamp_min(1)
+        loss = self.alpha * denoise + (1.0 - self.alpha) * segment
+        return {"loss": loss, "denoise": denoise, "segment": segment}
+
+    # ---------------------------------------------------------------------------- prediction
+    def prediction_network(self, network: nn.Module, request: PredictionRequest) -> nn.Module:
+        return _Probabilities(network)
+
+    def finish(
+        self, outputs: np.ndarray, noisy: np.ndarray, context: PredictionContext
+    ) -> dict[str, np.ndarray]:
+        """Denoised image, foreground probability and instance labels, per block."""
+        channels = outputs.shape[0] - 3
+        probabilities = outputs[channels:]
+        labels = instances_from_classes(probabilities, self.threshold)
+        return {"denoised": context.target_norm.denormalize(outputs[:channels], channel_axis=0),
+                "foreground": probabilities[FOREGROUND][None].astype(np.float32),
+                "labels": labels[None].astype(np.float32)}
+
+
+class _Probabilities(nn.Module):
+    """The network with its three class logits turned into probabilities."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+        self.size_multiple = network.size_multiple
+
+    def forward(self, x: Tensor) -> Tensor:
+        output = self.network(x)
+        channels = output.shape[1] - 3
+        return torch.cat([output[:, :channels], torch.softmax(output[:, channels:], dim=1)], 1)
+
+
+@SCHEMES.register("denoiseg")
+def _denoiseg(
+    *,
+    alpha: float = 0.5,
+    threshold: float = 0.5,
+    fraction: float = 0.002,
+    radius: int = 2,
+    channels: ChannelMode = "independent",
+    blind_spot: Sequence[Sequence[int]] | str = "auto",
+) -> DenoiSeg:
+    """DenoiSeg; alpha weighs denoising against segmentation (0.5 as in the paper)."""
+    struct = _pattern(blind_spot)
+    return DenoiSeg(
+        fraction, radius_for_pattern(radius, struct), "uniform", struct, _MEASURED_FILL,
+        channels=channels, name="denoiseg", measures_correlation=True, alpha=float(alpha),
+        threshold=float(threshold),
+    )
