@@ -72,6 +72,9 @@ class Profile:
     timing_repeats: int = 3
     roofline_compile: bool = True
     scaling_megapixels: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0)
+    #: Distributed prediction (dask): stack sizes and worker counts.
+    scaling_workers_megapixels: tuple[float, ...] = (16.0, 64.0)
+    scaling_workers: tuple[int, ...] = (1, 2, 4)
     #: Out-of-core stack: frames of 4096² uint16 (64 frames = 2 GiB) and the memory cap.
     out_of_core_frames: int = 64
     out_of_core_memory_gib: float = 1.5
@@ -109,6 +112,8 @@ PROFILES: dict[str, Profile] = {
         timing_repeats=1,
         roofline_compile=False,
         scaling_megapixels=(0.06, 0.25),
+        scaling_workers_megapixels=(0.25,),
+        scaling_workers=(1, 2),
         out_of_core_frames=2,
         out_of_core_memory_gib=1.5,
     ),
@@ -128,6 +133,7 @@ PROFILES: dict[str, Profile] = {
         peer_steps=40,
         roofline_megapixels=1.0,
         scaling_megapixels=(1.0, 4.0, 16.0),
+        scaling_workers_megapixels=(16.0,),
         out_of_core_frames=8,
     ),
     "full": Profile(

@@ -688,6 +688,34 @@ class Report:
                      f"{_seconds(big['seconds'])} ({_f(big.get('megapixels_per_second'))} MP/s), "
                      f"peak resident memory **{_f((big.get('peak_rss_mib') or 0) / 1024, 2)} "
                      "GiB**.", "")
+        self._scaling_workers(scaling.get("workers") or [])
+
+    def _scaling_workers(self, rows: list[dict[str, Any]]) -> None:
+        rows = [r for r in rows if r.get("exit_status") == 0]
+        if not rows:
+            return
+        cores = _get(self.results, "machine", "cpu_count") or "?"
+        self.add("### Distributed prediction (dask)", "",
+                 "`infocus predict --workers W` (a local dask.distributed cluster of W worker "
+                 "processes, one block per task) on uint16 Zarr stacks of 1024² frames, on the "
+                 f"{cores}-core machine above; *largest process*: the peak resident memory of "
+                 "the largest process (a worker or the client), from `/usr/bin/time -v`.", "")
+        self.add(*_table(["MP", "input GiB", "workers", "seconds", "MP/s",
+                          "largest process MiB"],
+                         [[_f(r["megapixels"], 0), _f(r["input_gib"], 2), str(r["workers"]),
+                           _f(r["seconds"], 1), _f(r["megapixels_per_second"]),
+                           _f(r["peak_rss_mib"], 0)] for r in rows]))
+        largest = max(r["megapixels"] for r in rows)
+        rates = {r["workers"]: r["megapixels_per_second"] for r in rows
+                 if r["megapixels"] == largest}
+        per_gib = 2**30 / 2 / 1e6  # megapixels in a GiB of uint16
+        model = [[f"{gib} GiB", *(_seconds(gib * per_gib / rates[w]) for w in sorted(rates))]
+                 for gib in (1, 8, 64)]
+        self.add("Extrapolated with the model *time = megapixels / rate(W)*, the rate measured "
+                 f"on the {_f(largest, 0)} MP stack (every block is independent, so time is "
+                 "linear in the frames), and memory per worker constant (one block and its "
+                 "tiles; the table shows it does not grow with the stack):", "")
+        self.add(*_table(["input", *[f"{w} worker(s)" for w in sorted(rates)]], model))
 
     def overview_figure(self) -> None:
         """PSNR per method and dataset, and quality against time on FMD."""

@@ -20,6 +20,7 @@ import contextlib
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,61 +125,98 @@ def predict(model: Path, source: Path, output: Path, *, cgroup: Path | None = No
     }
 
 
+def _growing(context: Context, folder: Path, model: Path) -> list[dict[str, Any]]:
+    growing = []
+    for megapixels in context.profile.scaling_megapixels:
+        frames = max(1, round(megapixels * 1e6 / FRAME**2))
+        size = FRAME if megapixels >= 1 else int(math.sqrt(megapixels * 1e6)) // 16 * 16
+        stack = folder / f"in-{megapixels:g}.zarr"
+        _zarr_stack(stack, frames, size)
+        npy = folder / f"in-{megapixels:g}.npy"
+        np.save(npy, np.stack(list(_frames(frames, size))).astype(np.float32))
+        row: dict[str, Any] = {"megapixels": frames * size * size / 1e6, "frames": frames,
+                               "frame": size}
+        row["streamed"] = predict(model, stack, folder / f"out-{megapixels:g}.zarr",
+                                  extra=("--axes", "TYX"))
+        row["in_memory"] = predict(model, npy, folder / f"out-{megapixels:g}.npy",
+                                   extra=("--axes", "TYX"))
+        for key in ("streamed", "in_memory"):
+            r = row[key]
+            r["megapixels_per_second"] = row["megapixels"] / r["seconds"]
+        growing.append(row)
+        context.log(f"{row['megapixels']:.0f} MP: streamed {row['streamed']['seconds']:.1f} s "
+                    f"{row['streamed']['peak_rss_mib']:.0f} MiB; in memory "
+                    f"{row['in_memory']['seconds']:.1f} s "
+                    f"{row['in_memory']['peak_rss_mib']:.0f} MiB")
+        shutil.rmtree(stack)
+        npy.unlink()
+    return growing
+
+
+def _out_of_core(context: Context, folder: Path, model: Path) -> dict[str, Any]:
+    profile = context.profile
+    side = 4096 if profile.crop is None else 4 * profile.crop
+    stack = folder / "big.zarr"
+    _zarr_stack(stack, profile.out_of_core_frames, side)
+    stack_bytes = profile.out_of_core_frames * side * side * 2
+    cap = int(profile.out_of_core_memory_gib * 2**30)
+    with memory_cap(cap) as group:
+        big = predict(model, stack, folder / "big-out.zarr", cgroup=group,
+                      extra=("--dtype", "uint16"))
+    big.update({
+        "frames": profile.out_of_core_frames, "frame": side, "stack_gib": stack_bytes / 2**30,
+        "memory_cap_gib": profile.out_of_core_memory_gib,
+        "cap_enforced": group is not None,
+        "megapixels_per_second": profile.out_of_core_frames * side * side / 1e6 / big["seconds"],
+    })
+    context.log(f"out of core: {big['stack_gib']:.2f} GiB stack, cap "
+                f"{big['memory_cap_gib']} GiB ({'enforced' if group else 'not enforced'}): "
+                f"exit {big['exit_status']}, peak {big['peak_rss_mib']} MiB, "
+                f"{big['seconds']:.0f} s")
+    shutil.rmtree(stack)
+    return big
+
+
+def _workers(context: Context, folder: Path, model: Path) -> list[dict[str, Any]]:
+    """``infocus predict --workers W`` on uint16 Zarr stacks of 1024² frames: wall time and
+    the peak memory of the largest process (a dask worker or the client; GNU time reports
+    the largest descendant)."""
+    rows = []
+    for megapixels in context.profile.scaling_workers_megapixels:
+        frames = max(1, round(megapixels * 1e6 / FRAME**2))
+        size = FRAME if megapixels >= 1 else int(math.sqrt(megapixels * 1e6)) // 16 * 16
+        stack = folder / f"dist-{megapixels:g}.zarr"
+        _zarr_stack(stack, frames, size)
+        for workers in context.profile.scaling_workers:
+            out = folder / f"dist-{megapixels:g}-{workers}.zarr"
+            row = predict(model, stack, out, extra=("--axes", "TYX", "--dtype", "uint16",
+                                                    "--workers", str(workers)))
+            row.update({"megapixels": frames * size * size / 1e6, "frames": frames,
+                        "frame": size, "workers": workers, "input_gib": frames * size**2 * 2
+                        / 2**30})
+            row["megapixels_per_second"] = row["megapixels"] / row["seconds"]
+            rows.append(row)
+            context.log(f"{row['megapixels']:.0f} MP, {workers} worker(s): "
+                        f"{row['seconds']:.1f} s, largest process {row['peak_rss_mib']} MiB")
+            shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(stack)
+    return rows
+
+
+PARTS = {"growing": _growing, "out_of_core": _out_of_core, "workers": _workers}
+
+
 def run(context: Context) -> dict[str, Any]:
     if not Path("/usr/bin/time").is_file():
         return {"skipped": "GNU time is missing (apt-get install time)"}
-    profile = context.profile
+    result = {"network": "default n2v U-Net (16 filters, depth 2)", **context.previous}
     with tempfile.TemporaryDirectory(prefix="infocus-scaling-") as scratch:
         folder = Path(scratch)
         model = folder / "model"
         _make_model(model)
-        growing = []
-        for megapixels in profile.scaling_megapixels:
-            frames = max(1, round(megapixels * 1e6 / FRAME**2))
-            size = FRAME if megapixels >= 1 else int(math.sqrt(megapixels * 1e6)) // 16 * 16
-            stack = folder / f"in-{megapixels:g}.zarr"
-            _zarr_stack(stack, frames, size)
-            npy = folder / f"in-{megapixels:g}.npy"
-            np.save(npy, np.stack(list(_frames(frames, size))).astype(np.float32))
-            row: dict[str, Any] = {"megapixels": frames * size * size / 1e6, "frames": frames,
-                                   "frame": size}
-            row["streamed"] = predict(model, stack, folder / f"out-{megapixels:g}.zarr",
-                                      extra=("--axes", "TYX"))
-            row["in_memory"] = predict(model, npy, folder / f"out-{megapixels:g}.npy",
-                                       extra=("--axes", "TYX"))
-            for key in ("streamed", "in_memory"):
-                r = row[key]
-                r["megapixels_per_second"] = row["megapixels"] / r["seconds"]
-            growing.append(row)
-            context.log(f"{row['megapixels']:.0f} MP: streamed {row['streamed']['seconds']:.1f} s "
-                        f"{row['streamed']['peak_rss_mib']:.0f} MiB; in memory "
-                        f"{row['in_memory']['seconds']:.1f} s "
-                        f"{row['in_memory']['peak_rss_mib']:.0f} MiB")
-            for path in (stack, npy):
-                if path.is_dir():
-                    import shutil
-
-                    shutil.rmtree(path)
-                else:
-                    path.unlink()
-            context.save({"growing": growing})
-        side = 4096 if profile.crop is None else 4 * profile.crop
-        stack = folder / "big.zarr"
-        _zarr_stack(stack, profile.out_of_core_frames, side)
-        stack_bytes = profile.out_of_core_frames * side * side * 2
-        cap = int(profile.out_of_core_memory_gib * 2**30)
-        with memory_cap(cap) as group:
-            big = predict(model, stack, folder / "big-out.zarr", cgroup=group,
-                          extra=("--dtype", "uint16"))
-        big.update({
-            "frames": profile.out_of_core_frames, "frame": side, "stack_gib": stack_bytes / 2**30,
-            "memory_cap_gib": profile.out_of_core_memory_gib,
-            "cap_enforced": group is not None,
-            "megapixels_per_second": profile.out_of_core_frames * side * side / 1e6 / big["seconds"],
-        })
-        context.log(f"out of core: {big['stack_gib']:.2f} GiB stack, cap "
-                    f"{big['memory_cap_gib']} GiB ({'enforced' if group else 'not enforced'}): "
-                    f"exit {big['exit_status']}, peak {big['peak_rss_mib']} MiB, "
-                    f"{big['seconds']:.0f} s")
-    return {"network": "default n2v U-Net (16 filters, depth 2)", "growing": growing,
-            "out_of_core": big}
+        for part, measure in PARTS.items():
+            if part in result:
+                continue
+            result[part] = measure(context, folder, model)
+            context.save(result)
+    return result
