@@ -50,6 +50,11 @@ _FORMAT_1_STATE = ("noise_correlation", "photometric_relation")
 _FILES = ("config.json", "weights.safetensors", "history.json")
 
 
+#: Outputs that hold object ids rather than intensities (returned as uint32, written as
+#: unsigned integers).
+LABEL_OUTPUTS = frozenset({"labels"})
+
+
 @dataclass
 class Prediction:
     """The result of :meth:`TrainedModel.predict`: the estimate and, when asked for and offered
@@ -271,8 +276,10 @@ class TrainedModel:
         results = self._run(image, axes, request, outs, tile_size=tile_size, overlap=overlap,
                             tta=tta, batch_size=batch_size, device=device, backend=backend,
                             progress=progress)
-        return Prediction(results["denoised"], results.get("uncertainty"),
-                          {name: results[name] for name in also})
+        extras = {name: results[name] if (also_out or {}).get(name) is not None
+                  or name not in LABEL_OUTPUTS else results[name].astype(np.uint32)
+                  for name in also}
+        return Prediction(results["denoised"], results.get("uncertainty"), extras)
 
     def sample(
         self,

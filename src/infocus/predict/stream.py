@@ -36,13 +36,11 @@ class _ConvertingWriter:
         self.target[stored_index] = converted
 
 
-#: Outputs that hold object ids rather than intensities: written as unsigned integers.
-LABEL_OUTPUTS = frozenset({"labels"})
-
-
 def output_dtype(name: str, dtype: str, data: np.ndarray | None = None) -> str:
     """The pixel type of output ``name``: ``dtype``, except label images, which are uint16
     when their ids fit (known ``data``) and uint32 otherwise."""
+    from infocus.predict.model import LABEL_OUTPUTS
+
     if name not in LABEL_OUTPUTS:
         return dtype
     if data is not None and float(np.max(data, initial=0)) < 2**16:
