@@ -125,11 +125,18 @@ def predict(model: Path, source: Path, output: Path, *, cgroup: Path | None = No
     }
 
 
+def _geometry(megapixels: float) -> tuple[int, int]:
+    """Frames and frame side of a stack of about ``megapixels``: 1024² frames, or one smaller
+    frame below a megapixel."""
+    frames = max(1, round(megapixels * 1e6 / FRAME**2))
+    size = FRAME if megapixels >= 1 else int(math.sqrt(megapixels * 1e6)) // 16 * 16
+    return frames, size
+
+
 def _growing(context: Context, folder: Path, model: Path) -> list[dict[str, Any]]:
     growing = []
     for megapixels in context.profile.scaling_megapixels:
-        frames = max(1, round(megapixels * 1e6 / FRAME**2))
-        size = FRAME if megapixels >= 1 else int(math.sqrt(megapixels * 1e6)) // 16 * 16
+        frames, size = _geometry(megapixels)
         stack = folder / f"in-{megapixels:g}.zarr"
         _zarr_stack(stack, frames, size)
         npy = folder / f"in-{megapixels:g}.npy"
@@ -183,8 +190,7 @@ def _workers(context: Context, folder: Path, model: Path) -> list[dict[str, Any]
     the largest descendant)."""
     rows = []
     for megapixels in context.profile.scaling_workers_megapixels:
-        frames = max(1, round(megapixels * 1e6 / FRAME**2))
-        size = FRAME if megapixels >= 1 else int(math.sqrt(megapixels * 1e6)) // 16 * 16
+        frames, size = _geometry(megapixels)
         stack = folder / f"dist-{megapixels:g}.zarr"
         _zarr_stack(stack, frames, size)
         for workers in context.profile.scaling_workers:

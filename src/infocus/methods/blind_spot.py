@@ -839,8 +839,9 @@ class Noise2Void(TrainingScheme):
 
     def defaults_for(self, ndim: int) -> dict[str, Any]:
         """The masked fraction for 2-D or 3-D data (:data:`MASKED_FRACTION`)."""
-        fractions = MASKED_FRACTION.get(self.name)
-        return {"fraction": fractions[ndim]} if fractions else {}
+        # Methods built on N2V's blind spot (DecoNoising, DenoiSeg) take N2V's fractions.
+        fractions = MASKED_FRACTION.get(self.name, MASKED_FRACTION["n2v"])
+        return {"fraction": fractions[ndim]}
 
     def fit(self, data: FitData) -> Fitted:
         """N2V/N2V2 with ``blind_spot="auto"`` (the default): measure the noise correlation and

@@ -57,7 +57,6 @@ from infocus.methods._base import (
 )
 from infocus.methods.blind_spot import (
     _MEASURED_FILL,
-    MASKED_FRACTION,
     Noise2Void,
     _pattern,
     radius_for_pattern,
@@ -128,13 +127,6 @@ class DecoNoising(Noise2Void):
     def summary(self) -> str:  # type: ignore[override]
         return ("DecoNoising: blind spots with the PSF after the network; a denoised and a "
                 "deconvolved image (Goncharova et al. 2020).")
-
-    @property
-    def default_network(self) -> str:  # type: ignore[override]
-        return "unet"
-
-    def defaults_for(self, ndim: int) -> dict[str, Any]:
-        return {"fraction": MASKED_FRACTION["n2v"][ndim]}
 
     # ------------------------------------------------------------------------------ training
     def fit(self, data: FitData) -> Fitted:

@@ -48,7 +48,6 @@ from infocus.methods._base import (
 )
 from infocus.methods.blind_spot import (
     _MEASURED_FILL,
-    MASKED_FRACTION,
     Noise2Void,
     _pattern,
     radius_for_pattern,
@@ -125,13 +124,6 @@ class DenoiSeg(Noise2Void):
     def summary(self) -> str:  # type: ignore[override]
         return ("DenoiSeg: Noise2Void plus a segmentation learned from a few labelled images; "
                 "instance masks (Buchholz et al. 2020).")
-
-    @property
-    def default_network(self) -> str:  # type: ignore[override]
-        return "unet"
-
-    def defaults_for(self, ndim: int) -> dict[str, Any]:
-        return {"fraction": MASKED_FRACTION["n2v"][ndim]}
 
     def network_options(self, channels: int) -> dict[str, Any]:
         return {"in_channels": channels, "out_channels": channels + 3}
