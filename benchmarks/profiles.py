@@ -73,7 +73,7 @@ class Profile:
     roofline_compile: bool = True
     scaling_megapixels: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0)
     #: Distributed prediction (dask): stack sizes and worker counts.
-    scaling_workers_megapixels: tuple[float, ...] = (16.0, 64.0)
+    scaling_workers_megapixels: tuple[float, ...] = (4.0, 16.0)
     scaling_workers: tuple[int, ...] = (1, 2, 4)
     #: Out-of-core stack: frames of 4096² uint16 (64 frames = 2 GiB) and the memory cap.
     out_of_core_frames: int = 64
