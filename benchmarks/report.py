@@ -694,7 +694,7 @@ class Report:
         rows = [r for r in rows if r.get("exit_status") == 0]
         if not rows:
             return
-        cores = _get(self.results, "machine", "cpu_count") or "?"
+        cores = _get(self.data, "machine", "cpu_count") or "?"
         self.add("### Distributed prediction (dask)", "",
                  "`infocus predict --workers W` (a local dask.distributed cluster of W worker "
                  "processes, one block per task) on uint16 Zarr stacks of 1024² frames, on the "
