@@ -705,16 +705,27 @@ class Report:
                          [[_f(r["megapixels"], 0), _f(r["input_gib"], 2), str(r["workers"]),
                            _f(r["seconds"], 1), _f(r["megapixels_per_second"]),
                            _f(r["peak_rss_mib"], 0)] for r in rows]))
-        largest = max(r["megapixels"] for r in rows)
-        rates = {r["workers"]: r["megapixels_per_second"] for r in rows
-                 if r["megapixels"] == largest}
+        sizes = sorted({r["megapixels"] for r in rows})
+        by = {(r["megapixels"], r["workers"]): r["seconds"] for r in rows}
+        fits = {}
+        for w in sorted({r["workers"] for r in rows}):
+            small, large = sizes[0], sizes[-1]
+            if large > small and (small, w) in by and (large, w) in by:
+                rate = (large - small) / max(by[large, w] - by[small, w], 1e-9)
+                fits[w] = (by[small, w] - small / rate, rate)
+        if not fits:
+            return
         per_gib = 2**30 / 2 / 1e6  # megapixels in a GiB of uint16
-        model = [[f"{gib} GiB", *(_seconds(gib * per_gib / rates[w]) for w in sorted(rates))]
-                 for gib in (1, 8, 64)]
-        self.add("Extrapolated with the model *time = megapixels / rate(W)*, the rate measured "
-                 f"on the {_f(largest, 0)} MP stack (every block is independent, so time is "
-                 "linear in the frames), and memory per worker constant (one block and its "
-                 "tiles; the table shows it does not grow with the stack):", "")
+        model = [[f"{gib} GiB", *(_seconds(start + gib * per_gib / rate)
+                                  for start, rate in fits.values())] for gib in (1, 8, 64)]
+        self.add("Extrapolated with *time = start-up + megapixels / rate(W)*, both fitted to "
+                 f"the {_f(sizes[0], 0)} and {_f(sizes[-1], 0)} MP stacks (start-up "
+                 + ", ".join(f"{_f(start, 0)} s" for start, _ in fits.values()) + "; rate "
+                 + ", ".join(f"{_f(rate)} MP/s" for _, rate in fits.values())
+                 + " for " + ", ".join(f"{w}" for w in fits) + " worker(s)); every block is "
+                 "independent, so time is linear in the frames, and memory per worker is one "
+                 "block and its tiles (the table shows it does not grow with the stack):", "")
+        rates = fits
         self.add(*_table(["input", *[f"{w} worker(s)" for w in sorted(rates)]], model))
 
     def overview_figure(self) -> None:
