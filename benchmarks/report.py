@@ -723,8 +723,11 @@ class Report:
                  + ", ".join(f"{_f(start, 0)} s" for start, _ in fits.values()) + "; rate "
                  + ", ".join(f"{_f(rate)} MP/s" for _, rate in fits.values())
                  + " for " + ", ".join(f"{w}" for w in fits) + " worker(s)); every block is "
-                 "independent, so time is linear in the frames, and memory per worker is one "
-                 "block and its tiles (the table shows it does not grow with the stack):", "")
+                 "independent, so time is linear in the frames. Memory should be one block and "
+                 "its tiles per worker; the largest process above still grows with the stack, "
+                 "and a worker predicts a frame several times slower than one `infocus predict` "
+                 "process does (the streamed column of the first table): both are open problems "
+                 "of the distributed path, so these extrapolations are upper bounds:", "")
         rates = fits
         self.add(*_table(["input", *[f"{w} worker(s)" for w in sorted(rates)]], model))
 
