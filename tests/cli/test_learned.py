@@ -71,6 +71,17 @@ def test_train_n2n_with_target_folder(tmp_path, rng):
     assert (tmp_path / "m" / "weights.safetensors").is_file()
 
 
+def test_denoise_with_deepcad_learns_from_neighbouring_frames(tmp_path, noisy_npy):
+    out = tmp_path / "out.tif"
+    result = run("denoise", noisy_npy, "-o", out, "-m", "deepcad", "--axes", "TYX", "--steps", "3")
+    assert result.exit_code == 0, result.output
+    assert "predicted from the other 2" in said(result)
+    assert read_image(out).data.shape == (3, 64, 64)  # one denoised frame per frame
+    result = run("train", "deepcad", noisy_npy, "--axes", "SYX", "-o", tmp_path / "m", *FAST)
+    assert result.exit_code != 0 and "needs axis 'T'" in said(result)
+    assert not (tmp_path / "m").exists()
+
+
 def test_denoise_with_n2v_trains_on_the_image(tmp_path, noisy_npy):
     out = tmp_path / "out.tif"
     result = run("denoise", noisy_npy, "-o", out, "-m", "n2v", "--axes", "SYX", "--steps", "3",

@@ -33,34 +33,37 @@ def test_every_method_trains_saves_loads_and_predicts(name, tmp_path, rng):
     noisy = rng.poisson(clean).astype(np.float32)
     targets = clean.astype(np.float32) if scheme.needs_target else None
     inputs: object = noisy
+    axes, image, image_axes = "SYX", noisy[0], "YX"
+    if scheme.context_axis:  # the two images as two frames of one stack
+        axes = image_axes = f"{scheme.context_axis}YX"
+        image = noisy
     if scheme.labels:  # instance masks for the first image only
         inputs, targets = list(noisy), [(clean[0] > 20).astype(np.uint16), None]
     model = infocus.train(inputs, method=name, targets=targets, axes="YX" if scheme.labels
-                          else "SYX", config=_tiny(name), output=tmp_path / "model.zip",
+                          else axes, config=_tiny(name), output=tmp_path / "model.zip",
                           progress=False, log=lambda m: None)
     loaded = infocus.load_model(tmp_path / "model.zip")
     assert loaded.config == model.config and loaded.state == model.state
-    image = noisy[0]
-    expected = model.denoise(image, backend="torch")
-    np.testing.assert_allclose(loaded.denoise(image, backend="torch"), expected, rtol=1e-5,
+    expected = model.denoise(image, axes=image_axes, backend="torch")
+    np.testing.assert_allclose(loaded.denoise(image, axes=image_axes, backend="torch"), expected, rtol=1e-5,
                                atol=1e-4)
     assert expected.shape == image.shape and expected.dtype == np.float32
     assert np.isfinite(expected).all()
     if "uncertainty" in loaded.outputs:
-        result = loaded.predict(image, uncertainty=True, backend="torch")
+        result = loaded.predict(image, axes=image_axes, uncertainty=True, backend="torch")
         assert result.uncertainty.shape == image.shape and (result.uncertainty >= 0).all()
     else:
         with pytest.raises(InfocusInputError, match="no uncertainty"):
-            loaded.predict(image, uncertainty=True)
+            loaded.predict(image, axes=image_axes, uncertainty=True)
     if "samples" in loaded.outputs:
-        drawn = loaded.sample(image, n=3)
+        drawn = loaded.sample(image, axes=image_axes, n=3)
         assert drawn.shape == (3, *image.shape) and np.isfinite(drawn).all()
-        np.testing.assert_array_equal(drawn, loaded.sample(image, n=3))  # seeded
+        np.testing.assert_array_equal(drawn, loaded.sample(image, axes=image_axes, n=3))
     else:
         with pytest.raises(InfocusInputError, match="cannot draw posterior samples"):
-            loaded.sample(image, n=3)
+            loaded.sample(image, axes=image_axes, n=3)
     extras = sorted(loaded.outputs - {"denoised", "uncertainty", "samples"})
-    result = loaded.predict(image, also=tuple(extras), backend="torch")
+    result = loaded.predict(image, axes=image_axes, also=tuple(extras), backend="torch")
     assert sorted(result.extras) == extras
     assert all(v.shape == image.shape and np.isfinite(v).all() for v in result.extras.values())
     if required := create_scheme(name).required_options:

@@ -79,7 +79,7 @@ def _hidden(scheme: TrainingScheme, mask: torch.Tensor) -> torch.Tensor:
 
 
 def test_registered_names():
-    assert list_schemes() == ["care", "deconoising", "denoiseg", "divnoising", "n2n", "n2s", "n2v", "n2v2", "pn2v",
+    assert list_schemes() == ["care", "deconoising", "deepcad", "denoiseg", "divnoising", "n2n", "n2s", "n2v", "n2v2", "pn2v",
                               "structn2v"]
 
 
@@ -90,6 +90,8 @@ def test_every_scheme_prepares_and_scores(name, ndim):
     assert isinstance(scheme, TrainingScheme)
     assert scheme.name == name
     assert not (scheme.blind_spot and scheme.needs_target)
+    if scheme.context_axis:  # frames in, one frame out: tests/methods/test_deepcad.py
+        return
     noisy = _noisy((2, 1, 64, 64) if ndim == 2 else (2, 1, 16, 16, 16), seed=0)
     target = noisy + 1.0 if scheme.needs_target else None
     batch = scheme.prepare(noisy, target, _generator(0))

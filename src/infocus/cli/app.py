@@ -511,8 +511,10 @@ def train_command(
     batch_size: Annotated[int | None, typer.Option(help="Patches per step.", min=1)] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
     spatial: Annotated[
-        str, typer.Option(help="auto, YX, ZYX or TYX (time as a third dimension).")
-    ] = "auto",
+        str | None,
+        typer.Option(help="auto, YX, ZYX or TYX (time as a third dimension); default: the "
+                          "method's own (auto for most)."),
+    ] = None,
     channels: Annotated[
         str, typer.Option(help="independent (one image per channel) or joint.")
     ] = "independent",

@@ -21,6 +21,8 @@ structn2v  n2v + hidden line for correlated noise (Broaddus 2020) no           y
 n2s        J-invariant grid blind spots (Batson & Royer 2019)     no           yes
 pn2v       blind spots + a noise model: posterior per pixel       no           yes
            (Krull 2020; Prakash 2020)
+deepcad    each frame from its nearest frames in time, the      no           no
+           noisy frame as target (Li et al. 2021/2023)
 divnoising a VAE whose decoder is the noise model: posterior      no           no
            samples and their MMSE (Prakash 2021)
 ========== ====================================================== ============ ===========
@@ -65,6 +67,7 @@ from infocus.methods.blind_spot import (
     stratified_mask,
 )
 from infocus.methods.deconoising import DecoNoising
+from infocus.methods.deepcad import TemporalNoise2Noise, neighbour_frames
 from infocus.methods.denoiseg import DenoiSeg
 from infocus.methods.divnoising import DivNoising
 from infocus.methods.noise2self import NeighbourMean, Noise2Self, grid_mask, replace_neighbour_mean
@@ -95,12 +98,14 @@ __all__ = [
     "StructFill",
     "StructPattern",
     "Supervised",
+    "TemporalNoise2Noise",
     "TrainingScheme",
     "apply_struct_mask",
     "create_scheme",
     "grid_mask",
     "list_schemes",
     "masked_loss",
+    "neighbour_frames",
     "replace_median",
     "replace_neighbour_mean",
     "replace_uniform",

@@ -12,6 +12,7 @@ hook                            what the scheme decides
 ``defaults_for(ndim)``          options that depend on 2-D or 3-D (e.g. the masked fraction)
 ``default_network``,            the network it needs, built from :mod:`infocus.nets`
 ``network_options(channels)``
+``patch_shape``                 the training patch, when it differs from the engine's
 ``fit(data)``                   what it measures on the training data first (noise correlation,
                                 a noise model, a photometric relation); returns the resolved
                                 options and the state stored in the model file
@@ -254,6 +255,9 @@ class TrainingScheme:
         What a prediction can give besides ``"denoised"``: ``"uncertainty"`` (per-pixel
         posterior standard deviation), ``"samples"`` (posterior samples), or further images
         by name (``"deconvolved"``), asked for with ``predict(..., also=(name,))``.
+    context_axis : str or None
+        The axis along which the method reads neighbouring images (``"T"``: it predicts each
+        frame from other frames); the data must have it.
     labels : bool
         The targets are instance-label images, given for some inputs only (``None`` for the
         others); :meth:`encode_labels` turns each into what the loss scores.
@@ -276,6 +280,7 @@ class TrainingScheme:
     outputs: ClassVar[frozenset[str]] = frozenset({"denoised"})
     required_options: ClassVar[dict[str, Any]] = {}
     labels: ClassVar[bool] = False
+    context_axis: ClassVar[str | None] = None
 
     # ------------------------------------------------------------------------------ training
     @property
@@ -290,6 +295,12 @@ class TrainingScheme:
     def network_options(self, channels: int) -> dict[str, Any]:
         """Constructor arguments of the network that depend on the data's channel count."""
         return {"in_channels": channels, "out_channels": channels}
+
+    def patch_shape(self, proposed: tuple[int, ...], shortest: tuple[int, ...]
+                    ) -> tuple[int, ...]:
+        """The training patch shape, given the engine's ``proposed`` one and the smallest
+        block size per spatial axis (default: the proposed one)."""
+        return proposed
 
     def fit(self, data: FitData) -> Fitted:
         """Measure what the method needs on the training data before training (default: nothing)."""

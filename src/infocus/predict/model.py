@@ -431,7 +431,7 @@ class TrainedModel:
         # A folded eval-mode copy: the network itself (maybe mid-training) is left as it is.
         network = fused_for_inference(self.network.to(device_))
         ndim = len(self.spatial)
-        channels_last(network, ndim)
+        channels_last(network, getattr(network, "ndim", ndim))
         spatial_shape = tuple(array.shape[axes.index(a)] for a in self.spatial)
         predictor = scheme.prediction_network(network, request).to(device_).eval()
         # A method whose prediction widens the network's field (a blur after it) says so.
@@ -456,7 +456,7 @@ class TrainedModel:
                 ) from None
 
         tiling = {"tile_shape": tile, "overlap": overlaps, "margin": margins,
-                  "multiple": int(network.size_multiple)}
+                  "multiple": _per_axis_ints(reach.size_multiple, ndim)}
         return run, tiling
 
     def _runner(
@@ -561,47 +561,59 @@ def _tiling(
     twice the overlap; a user's smaller tile size or overlap is raised to these minima, and the
     returned notes say so. Tiles are as large as an eighth of free memory (at most 512 MiB for
     the whole batch of tiles) allows, so the network's working memory does not grow with the
-    image.
+    image. The radius and the alignment (``size_multiple``) may differ per axis, e.g. for a
+    method that reads a few neighbouring frames along T and runs a 2-D network on each.
     """
     from infocus.predict.tiling import auto_tile_shape, padded_shape
 
-    multiple = int(network.size_multiple)
-    margin = _receptive_radius(network)
-    least_overlap = 2 * margin + 1
-    default_overlap = 2 * _round_up(margin + 1, multiple) + 2 * multiple
-    padded = padded_shape(spatial_shape, multiple)
+    ndim = len(spatial_shape)
+    multiples = _per_axis_ints(network.size_multiple, ndim)
+    radii = _per_axis_ints(_receptive_radius(network), ndim)
+    padded = padded_shape(spatial_shape, multiples)
     if tile_size is None:
         asked = auto_tile_shape(
-            spatial_shape, multiple=multiple, bytes_per_voxel=_bytes_per_voxel(network),
+            spatial_shape, multiple=max(multiples), bytes_per_voxel=_bytes_per_voxel(network),
             memory_budget=min(memory // 8, 512 * 1024**2) // max(1, batch_size),
         )
+        asked = tuple(min(_round_up(t, m), n) for t, m, n in zip(asked, multiples, padded,
+                                                                   strict=True))
     else:
-        asked = tuple(_round_up(min(int(tile_size), n), multiple) for n in padded)
+        asked = tuple(_round_up(min(int(tile_size), n), m) for n, m in zip(padded, multiples,
+                                                                            strict=True))
     tile, overlaps = [], []
-    for t, n in zip(asked, padded, strict=True):
+    for t, n, m, r in zip(asked, padded, multiples, radii, strict=True):
         # A short tile gets the overlap that fits it, but never less than exactness needs.
-        o = overlap if overlap is not None else min(default_overlap, (t - multiple) // 2)
-        o = max(int(o), least_overlap)
-        t = t if t >= n else min(max(t, _round_up(2 * o, multiple)), n)
+        default_overlap = 2 * _round_up(r + 1, m) + 2 * m
+        o = overlap if overlap is not None else min(default_overlap, (t - m) // 2)
+        o = max(int(o), 2 * r + 1)
+        t = t if t >= n else min(max(t, _round_up(2 * o, m)), n)
         tile.append(t)
         overlaps.append(o if t < n else 0)
-    margins = tuple(margin if o else 0 for o in overlaps)
+    margins = tuple(r if o else 0 for r, o in zip(radii, overlaps, strict=True))
     notes = []
     if tile_size is not None and tuple(tile) != asked:
         notes.append(f"the tile size from {tile_size} to {max(tile)}")
     if overlap is not None and max(overlaps) > overlap:
         notes.append(f"the overlap from {overlap} to {max(overlaps)}")
     if notes:
-        notes = [f"Raised {' and '.join(notes)} pixels: the network sees {margin} pixels on "
+        notes = [f"Raised {' and '.join(notes)} pixels: the network sees {max(radii)} pixels on "
                  "each side, and smaller tiles would change the result near tile edges."]
     return tuple(tile), tuple(overlaps), margins, notes
 
 
-def _receptive_radius(network: torch.nn.Module) -> int:
-    """Farthest input pixel on either side that an output pixel depends on."""
+def _per_axis_ints(value: int | Sequence[int], ndim: int) -> tuple[int, ...]:
+    """An int, or one per spatial axis, as one int per axis."""
+    if isinstance(value, (tuple, list)):
+        return tuple(int(v) for v in value)
+    return (int(value),) * ndim
+
+
+def _receptive_radius(network: torch.nn.Module) -> int | tuple[int, ...]:
+    """Farthest input pixel on either side that an output pixel depends on (per axis, when
+    the network says so)."""
     radius = getattr(network, "receptive_radius", None)
     if radius is not None:
-        return int(radius)
+        return tuple(int(r) for r in radius) if isinstance(radius, (tuple, list)) else int(radius)
     field_ = network.receptive_field
     field_ = max(field_) if isinstance(field_, (tuple, list)) else int(field_)
     return field_ // 2 + 1
@@ -749,8 +761,8 @@ def _check_config_layout(config: dict[str, Any], path: Path) -> None:
         raise _damaged(path, "its network description is missing or malformed")
     if not all(isinstance(normalization.get(k), dict) for k in ("input", "target")):
         raise _damaged(path, "its normalisation is missing or malformed")
-    if config["spatial"] not in ("YX", "ZYX"):
-        raise _damaged(path, f"its spatial axes {config['spatial']!r} are not YX or ZYX")
+    if config["spatial"] not in ("YX", "ZYX", "TYX"):
+        raise _damaged(path, f"its spatial axes {config['spatial']!r} are not YX, ZYX or TYX")
 
 
 def _damaged(path: Path, what: str) -> InfocusInputError:

@@ -621,7 +621,10 @@ class _Engine:
         self.network = self._build_network()
         if self._start is not None:
             _load_start(self.network, *self._start)
-        patch_shape = _patch_shape(config, self.data.inputs, int(self.network.size_multiple))
+        patch_shape = self.scheme.patch_shape(
+            _patch_shape(config, self.data.inputs, int(self.network.size_multiple)),
+            tuple(min(int(b.shape[1 + a]) for b in self.data.inputs)
+                  for a in range(self.data.ndim)))
         split = _split_keeping_labels if self.scheme.labels else split_validation
         train_in, train_tg, val_in, val_tg = split(
             self.data.inputs, self.data.targets, fraction=config.validation_fraction,
@@ -660,9 +663,9 @@ class _Engine:
 
         resume_state = self._read_checkpoint() if resume else None
         self._setup(resume_state)
-        config, ndim = self.config, self.data.ndim
+        config = self.config
         self.network.to(self.device)
-        channels_last(self.network, ndim)
+        channels_last(self.network, getattr(self.network, "ndim", self.data.ndim))
         model = self.dist.wrap(self.network, self.device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         scheduler: Any = (
@@ -763,7 +766,7 @@ class _Engine:
         y = self._target_tensor(y_np) if y_np is not None else None
         batch = self.scheme.prepare(x, y, self.generator)
         loss, logged = _split_loss(self.scheme.loss(
-            model(channels_last(batch.input, self.data.ndim)), batch))
+            model(channels_last(batch.input, batch.input.ndim - 2)), batch))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -782,7 +785,7 @@ class _Engine:
                 x = self.val_x[i : i + size]
                 y = self.val_y[i : i + size] if self.val_y is not None else None
                 batch = self.scheme.prepare(x, y, generator)
-                output = self.network(channels_last(batch.input, self.data.ndim))
+                output = self.network(channels_last(batch.input, batch.input.ndim - 2))
                 loss, _ = _split_loss(self.scheme.loss(output, batch))
                 losses.append(float(loss) * x.shape[0])
         self.network.train()

@@ -1,0 +1,263 @@
+r"""Temporal Noise2Noise (DeepCAD-RT's idea): every frame predicted from its neighbours in time.
+
+In a time-lapse (or a series of repeated captures) the noise of one frame is independent of the
+noise of the others, while the signal changes little from frame to frame. A network :math:`f`
+that sees the :math:`n` frames nearest to frame :math:`t`, but never frame :math:`t` itself, and
+is trained to reproduce the noisy frame :math:`x_t` minimises
+
+.. math::
+
+    \mathrm{E}\,\| f(x_{N(t)}) - x_t \|^2 = \mathrm{E}\,\| f(x_{N(t)}) - s_t \|^2
+    + \mathrm{E}\,\| x_t - s_t \|^2 ,
+
+because :math:`x_t - s_t` is zero-mean and independent of :math:`x_{N(t)}` (Lehtinen et al. 2018):
+the noisy frame is as good a target as the clean one. Li et al. (2021, 2023) train DeepCAD and
+DeepCAD-RT this way on the recording itself (a 3-D U-Net maps the odd frames of a stack to the
+even ones). Here a 2-D U-Net takes the neighbouring frames as input channels, nearest first
+(ties: the earlier one first), and predicts the frame between them; near the ends of the stack
+the nearest frames all lie on one side. Every pixel of every frame is a training target, so a
+short stack trains well: four repeated captures of a fixed sample are a four-frame time-lapse
+with no motion.
+
+Since the estimate :math:`\hat s_t = f(x_{N(t)})` never saw :math:`x_t`, its error is
+independent of :math:`x_t`'s noise, and the two are fused per pixel under the noise model
+(:func:`~infocus.intensity.fuse_with_noisy`), as for the blind-spot methods: the frame's own
+photons are not wasted (prediction option ``pixel_fusion``, on by default).
+
+The option ``neighbours`` (default 4: two frames on each side) is lowered to the frame count
+minus one for short stacks; a model then needs stacks of at least ``neighbours + 1`` frames.
+
+References
+----------
+X. Li et al., "Reinforcing neuron extraction and spike inference in calcium imaging using deep
+self-supervised denoising", Nature Methods 18, 1395–1400 (2021) (DeepCAD).
+
+X. Li et al., "Real-time denoising enables high-sensitivity fluorescence time-lapse imaging
+beyond the shot-noise limit", Nature Biotechnology 41, 282–292 (2023) (DeepCAD-RT).
+
+J. Lehtinen et al., "Noise2Noise: Learning image restoration without clean data", ICML 2018.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from infocus._errors import InfocusInputError
+from infocus.methods._base import (
+    SCHEMES,
+    Batch,
+    FitData,
+    Fitted,
+    LossKind,
+    PredictionContext,
+    PredictionRequest,
+    TrainingScheme,
+    check_batch_tensor,
+    masked_loss,
+)
+
+__all__ = ["TemporalNoise2Noise", "neighbour_frames"]
+
+#: Frames along T per training patch, at most: enough for a frame in the middle to have all
+#: its neighbours in the patch, and for frames near a patch end to train the stack-end case.
+_PATCH_FRAMES_PER_NEIGHBOUR = 2
+
+
+def neighbour_frames(frame: int, length: int, count: int) -> list[int]:
+    """The ``count`` frames nearest to ``frame`` in a stack of ``length``, never ``frame`` itself.
+
+    Ordered by distance, the earlier of two equally distant frames first; near the ends of the
+    stack they all lie on one side.
+
+    Raises
+    ------
+    InfocusInputError
+        When the stack has fewer than ``count + 1`` frames, or ``frame`` is outside it.
+
+    Examples
+    --------
+    >>> neighbour_frames(5, 10, 4)
+    [4, 6, 3, 7]
+    >>> neighbour_frames(0, 4, 3)
+    [1, 2, 3]
+    """
+    if count < 1 or length < count + 1:
+        raise InfocusInputError(
+            f"A frame needs {count} neighbouring frame(s), but the stack has {length} frame(s) "
+            f"along T; give a stack of at least {count + 1} frames."
+        )
+    if not 0 <= frame < length:
+        raise InfocusInputError(f"Frame {frame} is outside a stack of {length} frames.")
+    others = sorted((abs(j - frame), j) for j in range(length) if j != frame)
+    return [j for _, j in others[:count]]
+
+
+def _gather(frames: Tensor, centre: Sequence[int], count: int) -> Tensor:
+    """For patches ``(B, C, T, Y, X)`` and one centre frame per patch: the neighbouring frames
+    as channels, ``(B, C * count, Y, X)`` (channel-major: all neighbours of channel 0 first)."""
+    length = frames.shape[2]
+    rows = [frames[b, :, neighbour_frames(int(t), length, count)]
+            for b, t in enumerate(centre)]
+    stacked = torch.stack(rows)
+    return stacked.reshape(stacked.shape[0], -1, *stacked.shape[-2:])
+
+
+@dataclass(frozen=True)
+class TemporalNoise2Noise(TrainingScheme):
+    """Each frame predicted from its ``neighbours`` nearest frames; the noisy frame is the target.
+
+    Parameters
+    ----------
+    neighbours : int
+        Frames the network sees for each frame (the nearest ones, never the frame itself).
+    loss_kind : {"mse", "l1"}
+        Pixel loss over every pixel of the predicted frame (registry option ``loss``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> scheme = TemporalNoise2Noise(neighbours=2)
+    >>> batch = scheme.prepare(torch.rand(3, 1, 4, 8, 8), None, torch.Generator().manual_seed(0))
+    >>> tuple(batch.input.shape), tuple(batch.target.shape)
+    ((3, 2, 8, 8), (3, 1, 8, 8))
+    """
+
+    neighbours: int = 4
+    loss_kind: LossKind = "mse"
+    name: str = "deepcad"
+
+    summary: ClassVar[str] = (
+        "Temporal Noise2Noise for time-lapses and repeated captures (--axes TYX): each frame "
+        "from its neighbours in time (DeepCAD-RT, Li et al. 2021/2023).")
+    default_training: ClassVar[dict[str, Any]] = {"spatial": "TYX"}
+    context_axis: ClassVar[str | None] = "T"
+    exportable: ClassVar[bool] = False
+    prediction_options: ClassVar[tuple[str, ...]] = ("pixel_fusion",)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.neighbours, bool) or not isinstance(self.neighbours, int) or (
+                self.neighbours < 1):
+            raise InfocusInputError(
+                f"neighbours must be a positive integer (got {self.neighbours!r}); the default 4 "
+                "shows the network two frames on each side."
+            )
+        if self.loss_kind not in ("mse", "l1"):
+            raise InfocusInputError(f"Unknown loss {self.loss_kind!r}; choose 'mse' or 'l1'.")
+
+    # ------------------------------------------------------------------------------ training
+    def fit(self, data: FitData) -> Fitted:
+        """Check that the blocks run along time, and lower ``neighbours`` for short stacks."""
+        if data.spatial != "TYX":
+            raise InfocusInputError(
+                f"Method {self.name!r} learns from neighbouring frames, so it needs a time axis "
+                f"and trains on TYX blocks (got {data.spatial}); pass --axes with a T (e.g. "
+                "TYX), and leave --spatial at TYX."
+            )
+        frames = min(int(block.shape[1]) for block in data.inputs)
+        if frames < 2:
+            raise InfocusInputError(
+                f"Method {self.name!r} needs at least 2 frames along T (a stack has {frames}); "
+                "give a time-lapse or repeated captures of the same view."
+            )
+        neighbours = min(self.neighbours, frames - 1)
+        if neighbours < self.neighbours:
+            data.say(f"The shortest stack has {frames} frames: each frame is predicted from "
+                     f"the other {neighbours}.")
+        return Fitted(options={"neighbours": neighbours}, state={"neighbours": neighbours})
+
+    def network_options(self, channels: int) -> dict[str, Any]:
+        """A 2-D network with the neighbouring frames of every channel as its input."""
+        return {"ndim": 2, "in_channels": channels * self.neighbours, "out_channels": channels}
+
+    def patch_shape(self, proposed: tuple[int, ...], shortest: tuple[int, ...]
+                    ) -> tuple[int, ...]:
+        """Training patches span ``2 * neighbours + 1`` frames (fewer in a shorter stack)."""
+        frames = min(shortest[0], _PATCH_FRAMES_PER_NEIGHBOUR * self.neighbours + 1)
+        return (frames, *proposed[1:])
+
+    def prepare(self, noisy: Tensor, target: Tensor | None, generator: torch.Generator) -> Batch:
+        """Pick one frame per patch at random: its neighbours are the input, it the target."""
+        noisy = check_batch_tensor(noisy)
+        if noisy.ndim != 5:
+            raise InfocusInputError(
+                f"Method {self.name!r} takes patches (B, C, T, Y, X), got shape "
+                f"{tuple(noisy.shape)}; train on TYX blocks."
+            )
+        centre = torch.randint(noisy.shape[2], (noisy.shape[0],), generator=generator)
+        frames = _gather(noisy, centre.tolist(), self.neighbours)
+        target_frames = noisy[torch.arange(noisy.shape[0]), :, centre]
+        return Batch(input=frames, target=target_frames, mask=None)
+
+    def loss(self, prediction: Tensor, batch: Batch) -> Tensor:
+        """Mean pixel loss over every pixel of the predicted frame."""
+        return masked_loss(prediction, batch.target, None, kind=self.loss_kind)
+
+    # ---------------------------------------------------------------------------- prediction
+    def check_state(self, state: dict[str, Any], source: str) -> None:
+        if "neighbours" not in state:
+            raise InfocusInputError(
+                f"Model {source} lacks the number of neighbouring frames it was trained with; "
+                "retrain it with this version of infocus."
+            )
+
+    def check_input(self, noisy: np.ndarray, state: dict[str, Any]) -> None:
+        """A stack needs more frames than the model's neighbours."""
+        neighbours = int(state.get("neighbours", self.neighbours))
+        if noisy.shape[1] < neighbours + 1:
+            raise InfocusInputError(
+                f"This model predicts each frame from {neighbours} neighbouring frames, but the "
+                f"stack has {noisy.shape[1]} frame(s) along T; give at least {neighbours + 1} "
+                "frames, or train a model on this stack."
+            )
+
+    def prediction_network(self, network: nn.Module, request: PredictionRequest) -> nn.Module:
+        """The network run once per frame on that frame's neighbours."""
+        return _EveryFrame(network, self.neighbours)
+
+    def finish(
+        self, outputs: np.ndarray, noisy: np.ndarray, context: PredictionContext
+    ) -> dict[str, np.ndarray]:
+        """Denormalise, then fuse each frame with its own noisy pixels (``pixel_fusion``)."""
+        from infocus.methods.blind_spot import fuse_blind_spot_prediction
+
+        predicted = context.target_norm.denormalize(outputs, channel_axis=0)
+        fuse = context.request.options.get("pixel_fusion")
+        if fuse is None or fuse:
+            fuse_blind_spot_prediction(predicted, noisy, context.spatial)
+        return {"denoised": predicted}
+
+
+class _EveryFrame(nn.Module):
+    """Tiles ``(B, C, T, Y, X)`` in, the network's estimate of every frame out, each from its
+    ``neighbours`` nearest frames. Along T it reaches ``neighbours`` frames and needs no
+    alignment, so tiles along T are exact with an overlap of ``2 * neighbours + 1``."""
+
+    def __init__(self, network: nn.Module, neighbours: int) -> None:
+        super().__init__()
+        self.network = network
+        self.neighbours = int(neighbours)
+        multiple = int(network.size_multiple)
+        radius = int(getattr(network, "receptive_radius", network.receptive_field // 2 + 1))
+        self.size_multiple = (1, multiple, multiple)
+        self.receptive_radius = (self.neighbours, radius, radius)
+        self.config = dict(getattr(network, "config", {}))
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch, channels, length = x.shape[:3]
+        outputs = []
+        for t in range(length):
+            frames = _gather(x, [t] * batch, self.neighbours)
+            outputs.append(self.network(frames.contiguous(memory_format=torch.channels_last)))
+        return torch.stack(outputs, dim=2)
+
+
+@SCHEMES.register("deepcad")
+def _deepcad(*, neighbours: int = 4, loss: LossKind = "mse") -> TemporalNoise2Noise:
+    """Temporal Noise2Noise: each frame predicted from its nearest frames."""
+    return TemporalNoise2Noise(neighbours=neighbours, loss_kind=loss)

@@ -1,0 +1,106 @@
+"""Temporal Noise2Noise: a frame is predicted from its neighbours and never from itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import infocus
+from infocus._errors import InfocusInputError
+from infocus.methods import create_scheme, neighbour_frames
+from infocus.methods.config import default_config
+
+
+@given(st.integers(2, 40).flatmap(lambda n: st.tuples(
+    st.just(n), st.integers(0, n - 1), st.integers(1, n - 1))))
+def test_neighbours_are_the_nearest_other_frames(case):
+    length, frame, count = case
+    chosen = neighbour_frames(frame, length, count)
+    assert len(chosen) == len(set(chosen)) == count
+    assert frame not in chosen and all(0 <= j < length for j in chosen)
+    distances = [abs(j - frame) for j in chosen]
+    assert distances == sorted(distances)
+    left_out = [abs(j - frame) for j in range(length) if j != frame and j not in chosen]
+    assert not left_out or min(left_out) >= max(distances)
+
+
+def test_too_short_a_stack_is_refused():
+    with pytest.raises(InfocusInputError, match="at least 4 frames"):
+        neighbour_frames(0, 3, 3)
+
+
+def test_a_training_input_never_holds_its_target_frame():
+    scheme = create_scheme("deepcad", neighbours=3)
+    # every pixel of frame t holds the value t, so the input shows which frames it came from
+    frames = torch.arange(5, dtype=torch.float32)[None, None, :, None, None].expand(16, 2, 5, 8, 8)
+    batch = scheme.prepare(frames.contiguous(), None, torch.Generator().manual_seed(0))
+    assert batch.input.shape == (16, 6, 8, 8) and batch.target.shape == (16, 2, 8, 8)
+    assert batch.mask is None
+    for b in range(16):
+        t = int(batch.target[b, 0, 0, 0])
+        seen = batch.input[b, :, 0, 0].tolist()
+        expected = neighbour_frames(t, 5, 3)
+        assert seen == [float(j) for j in expected * 2]  # channel-major: C0's frames, then C1's
+    assert len({int(v) for v in batch.target[:, 0, 0, 0]}) > 1  # the target frame varies
+
+
+def _drifting_stack(rng, frames=6, shape=(64, 64), photons=20.0):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    clean = np.stack([
+        1.0 + np.sin((xx + 0.5 * t) / 4.0) ** 2 * np.cos(yy / 6.0) ** 2 for t in range(frames)])
+    return clean * photons, rng.poisson(clean * photons).astype(np.float32)
+
+
+def _config(**changes):
+    settings = {"steps": 60, "steps_per_epoch": 30, "patch_size": 32, "batch_size": 8,
+                "validation_patches": 4, **changes}
+    return default_config("deepcad").with_updates(**settings)
+
+
+def test_it_learns_a_drifting_stack_and_tiles_along_time_exactly(rng):
+    clean, noisy = _drifting_stack(rng, frames=9)
+    model = infocus.train(noisy, method="deepcad", axes="TYX", config=_config(),
+                          progress=False, log=lambda m: None)
+    assert model.state["neighbours"] == 4
+    whole = model.denoise(noisy, axes="TYX", backend="torch", pixel_fusion=False)
+    assert whole.shape == noisy.shape
+    assert np.mean((whole - clean) ** 2) < 0.5 * np.mean((noisy - clean) ** 2)
+    # tiles along T (9 frames, overlap 2 * 4 + 1 raised as needed) equal the untiled result
+    tiled = model.denoise(noisy, axes="TYX", backend="torch", pixel_fusion=False, tile_size=4,
+                          overlap=2)
+    np.testing.assert_allclose(tiled, whole, rtol=1e-4, atol=1e-3 * float(np.ptp(whole)))
+
+
+def test_pixel_fusion_moves_every_frame_towards_its_own_photons(rng):
+    """One weight α in (0, 1) for the stack: fused = unfused + α (noisy - unfused). Whether it
+    helps is measured in the benchmarks (context suite), not on 60 training steps."""
+    _, noisy = _drifting_stack(rng, frames=4, photons=5.0)
+    model = infocus.train(noisy, method="deepcad", axes="TYX", config=_config(),
+                          progress=False, log=lambda m: None)
+    assert model.state["neighbours"] == 3  # the shortest stack has 4 frames
+    fused = model.denoise(noisy, axes="TYX", backend="torch")
+    unfused = model.denoise(noisy, axes="TYX", backend="torch", pixel_fusion=False)
+    step, room = (fused - unfused).ravel(), (noisy - unfused).ravel()
+    alpha = float(step @ room / (room @ room))
+    assert 0.0 < alpha < 1.0
+    np.testing.assert_allclose(step, alpha * room, atol=1e-3 * float(np.ptp(noisy)))
+
+
+def test_it_refuses_data_without_time_and_stacks_shorter_than_its_window(rng):
+    _, noisy = _drifting_stack(rng, frames=4)
+    with pytest.raises(InfocusInputError, match="time axis"):
+        infocus.train(noisy, method="deepcad", axes="ZYX", progress=False, log=lambda m: None,
+                      config=_config(spatial="ZYX"))
+    with pytest.raises(InfocusInputError, match="needs axis 'T'"):
+        infocus.train(noisy, method="deepcad", axes="ZYX", progress=False, log=lambda m: None,
+                      config=_config())
+    with pytest.raises(InfocusInputError, match="at least 2 frames"):
+        infocus.train(noisy[:1], method="deepcad", axes="TYX", progress=False,
+                      log=lambda m: None, config=_config())
+    model = infocus.train(noisy, method="deepcad", axes="TYX", progress=False,
+                          log=lambda m: None, config=_config(steps=2))
+    with pytest.raises(InfocusInputError, match="give at least 4 frames"):
+        model.denoise(noisy[:3], axes="TYX")
