@@ -78,6 +78,13 @@ class Profile:
     #: Out-of-core stack: frames of 4096² uint16 (64 frames = 2 GiB) and the memory cap.
     out_of_core_frames: int = 64
     out_of_core_memory_gib: float = 1.5
+    # --- context --------------------------------------------------------------------------
+    #: Training steps of deepcad per FMD stack (None: the method's default) and which
+    #: configurations (empty: all twelve); steps and scene speeds of the drift curve.
+    context_steps: int | None = None
+    context_configurations: tuple[str, ...] = ()
+    context_drift_steps: int | None = None
+    context_drift_speeds: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,6 +123,10 @@ PROFILES: dict[str, Profile] = {
         scaling_workers=(1, 2),
         out_of_core_frames=2,
         out_of_core_memory_gib=1.5,
+        context_steps=4,
+        context_configurations=("Confocal_BPAE_B",),
+        context_drift_steps=4,
+        context_drift_speeds=(1.0,),
     ),
     "quick": Profile(
         name="quick",
@@ -135,6 +146,10 @@ PROFILES: dict[str, Profile] = {
         scaling_megapixels=(1.0, 4.0, 16.0),
         scaling_workers_megapixels=(16.0,),
         out_of_core_frames=8,
+        context_steps=300,
+        context_configurations=("Confocal_MICE", "TwoPhoton_BPAE_R", "WideField_BPAE_B"),
+        context_drift_steps=300,
+        context_drift_speeds=(0.0, 2.0),
     ),
     "full": Profile(
         name="full",

@@ -65,12 +65,13 @@ def test_it_learns_a_drifting_stack_and_tiles_along_time_exactly(rng):
     model = infocus.train(noisy, method="deepcad", axes="TYX", config=_config(),
                           progress=False, log=lambda m: None)
     assert model.state["neighbours"] == 4
-    whole = model.denoise(noisy, axes="TYX", backend="torch", pixel_fusion=False)
+    whole = model.denoise(noisy, axes="TYX", backend="torch", pixel_fusion=False,
+                          frame_averaging=False)
     assert whole.shape == noisy.shape
     assert np.mean((whole - clean) ** 2) < 0.5 * np.mean((noisy - clean) ** 2)
     # tiles along T (9 frames, overlap 2 * 4 + 1 raised as needed) equal the untiled result
-    tiled = model.denoise(noisy, axes="TYX", backend="torch", pixel_fusion=False, tile_size=4,
-                          overlap=2)
+    tiled = model.denoise(noisy, axes="TYX", backend="torch", pixel_fusion=False,
+                          frame_averaging=False, tile_size=4, overlap=2)
     np.testing.assert_allclose(tiled, whole, rtol=1e-4, atol=1e-3 * float(np.ptp(whole)))
 
 
@@ -81,8 +82,9 @@ def test_pixel_fusion_moves_every_frame_towards_its_own_photons(rng):
     model = infocus.train(noisy, method="deepcad", axes="TYX", config=_config(),
                           progress=False, log=lambda m: None)
     assert model.state["neighbours"] == 3  # the shortest stack has 4 frames
-    fused = model.denoise(noisy, axes="TYX", backend="torch")
-    unfused = model.denoise(noisy, axes="TYX", backend="torch", pixel_fusion=False)
+    fused = model.denoise(noisy, axes="TYX", backend="torch", frame_averaging=False)
+    unfused = model.denoise(noisy, axes="TYX", backend="torch", pixel_fusion=False,
+                            frame_averaging=False)
     step, room = (fused - unfused).ravel(), (noisy - unfused).ravel()
     alpha = float(step @ room / (room @ room))
     assert 0.0 < alpha < 1.0
@@ -104,3 +106,29 @@ def test_it_refuses_data_without_time_and_stacks_shorter_than_its_window(rng):
                           log=lambda m: None, config=_config(steps=2))
     with pytest.raises(InfocusInputError, match="give at least 4 frames"):
         model.denoise(noisy[:3], axes="TYX")
+
+
+def _estimates(rng, clean, error_std):
+    """Estimates with independent errors, and a Poisson-like measurement (variance = signal)."""
+    estimates = clean + rng.normal(0, error_std, clean.shape)
+    noisy = clean + rng.normal(0, 1, clean.shape) * np.sqrt(clean)
+    return estimates.astype(np.float32), noisy.astype(np.float32)
+
+
+def test_unchanged_frames_are_averaged_and_moving_ones_are_not(rng):
+    from infocus.methods.deepcad import average_unchanged
+    from infocus.noise import NoiseParams
+
+    noise = NoiseParams(gain=1.0, variance_intercept=0.0)
+    yy, xx = np.mgrid[:64, :64]
+    still = np.repeat((100 + 50 * np.sin(xx / 6.0))[None], 4, axis=0)
+    estimates, noisy = _estimates(rng, still, error_std=2.0)
+    averaged = average_unchanged(estimates, estimates, noisy, noise, 3)
+    # four estimates with independent errors: the error variance drops towards a quarter
+    assert np.mean((averaged - still) ** 2) < 0.4 * np.mean((estimates - still) ** 2)
+    assert (averaged >= estimates.min(0) - 1e-3).all() and (averaged <= estimates.max(0) + 1e-3).all()
+    moving = np.stack([100 + 50 * np.sin((xx + 6 * t) / 6.0) for t in range(4)])
+    estimates, noisy = _estimates(rng, moving, error_std=2.0)
+    averaged = average_unchanged(estimates, estimates, noisy, noise, 3)
+    # averaging shifted structures would blur them; the moving estimates stay as they were
+    assert np.mean((averaged - moving) ** 2) <= 1.05 * np.mean((estimates - moving) ** 2)

@@ -646,6 +646,13 @@ def predict(
                      help="Blind-spot models: weigh in the noisy pixel the network never saw "
                      "(default: on when the noise was measured white)."),
     ] = None,
+    frame_averaging: Annotated[
+        bool | None,
+        typer.Option("--frame-averaging/--no-frame-averaging",
+                     help="Models that predict each frame from its neighbours: average each "
+                     "frame with its neighbours' estimates wherever the scene did not change "
+                     "(default: on)."),
+    ] = None,
     calibrate: Annotated[
         bool | None,
         typer.Option("--calibrate/--no-calibrate",
@@ -713,7 +720,8 @@ def predict(
     loaded = load_model(model)
     also = _extra_outputs(loaded.scheme, {"deconvolved": deconvolved, "labels": labels_out,
                                           "foreground": foreground}, overwrite or resume, dtype)
-    options = {"pixel_fusion": pixel_fusion, "calibrate": calibrate, "samples": samples}
+    options = {"pixel_fusion": pixel_fusion, "calibrate": calibrate, "samples": samples,
+               "frame_averaging": frame_averaging}
     settings = {"tile_size": tile_size, "overlap": overlap, "tta": tta,
                 "batch_size": batch_size, "backend": backend}
     with progress_bar("predict") as progress:

@@ -24,6 +24,26 @@ independent of :math:`x_t`'s noise, and the two are fused per pixel under the no
 (:func:`~infocus.intensity.fuse_with_noisy`), as for the blind-spot methods: the frame's own
 photons are not wasted (prediction option ``pixel_fusion``, on by default).
 
+Each estimate saw only its neighbours; where the scene did not change, the estimates of nearby
+frames are estimates of the same signal with partly independent errors, and averaging them
+is what lets every output use every frame (for four repeated captures, all four). Where the
+scene moved, averaging would blur the motion. :func:`average_unchanged` averages frame
+:math:`t`'s estimate with a neighbour's, pixel by pixel, with the weight
+
+.. math::
+
+    w_{tt'}(p) = \operatorname{clip}\!\left(2 - \frac{\overline{(\hat s_t -
+    \hat s_{t'})^2}(p)}{\beta_t \sigma^2_t(p) + \beta_{t'} \sigma^2_{t'}(p)},\ 0,\ 1\right),
+
+where the bar is a local mean, :math:`\sigma^2_t(p) = a \hat s_t(p) + b` the noise variance
+and :math:`\beta_t \sigma^2_t` the estimate's own error variance (its mean from the residual,
+:math:`\overline{(x_t - \hat s_t)^2} - \overline{\sigma^2_t}`, which holds because
+:math:`\hat s_t` never saw :math:`x_t`; spread over the image like the noise variance): two
+estimates that differ by no more than their errors explain are averaged, ones that differ by
+twice that or more (motion, or any change) are not. Averaging two estimates with error variance
+:math:`e^2` and signal difference :math:`\delta` pays off while :math:`\delta^2 \lesssim
+2 e^2`, which this rule approximates (prediction option ``frame_averaging``, on by default).
+
 The option ``neighbours`` (default 4: two frames on each side) is lowered to the frame count
 minus one for short stacks; a model then needs stacks of at least ``neighbours + 1`` frames.
 
@@ -62,7 +82,7 @@ from infocus.methods._base import (
     masked_loss,
 )
 
-__all__ = ["TemporalNoise2Noise", "neighbour_frames"]
+__all__ = ["TemporalNoise2Noise", "average_unchanged", "neighbour_frames"]
 
 #: Frames along T per training patch, at most: enough for a frame in the middle to have all
 #: its neighbours in the patch, and for frames near a patch end to train the stack-end case.
@@ -138,7 +158,7 @@ class TemporalNoise2Noise(TrainingScheme):
     default_training: ClassVar[dict[str, Any]] = {"spatial": "TYX"}
     context_axis: ClassVar[str | None] = "T"
     exportable: ClassVar[bool] = False
-    prediction_options: ClassVar[tuple[str, ...]] = ("pixel_fusion",)
+    prediction_options: ClassVar[tuple[str, ...]] = ("pixel_fusion", "frame_averaging")
 
     def __post_init__(self) -> None:
         if isinstance(self.neighbours, bool) or not isinstance(self.neighbours, int) or (
@@ -223,14 +243,79 @@ class TemporalNoise2Noise(TrainingScheme):
     def finish(
         self, outputs: np.ndarray, noisy: np.ndarray, context: PredictionContext
     ) -> dict[str, np.ndarray]:
-        """Denormalise, then fuse each frame with its own noisy pixels (``pixel_fusion``)."""
-        from infocus.methods.blind_spot import fuse_blind_spot_prediction
+        """Denormalise; fuse each frame with its own noisy pixels (``pixel_fusion``), then
+        average it with its neighbours' estimates where the scene did not change
+        (``frame_averaging``). Both need the noise model, estimated per channel from the
+        block; where it cannot be estimated (a tiny or flat block) the network's estimate is
+        kept as it is."""
+        from infocus.intensity import estimate_noise_or_none, fuse_with_noisy
 
-        predicted = context.target_norm.denormalize(outputs, channel_axis=0)
-        fuse = context.request.options.get("pixel_fusion")
-        if fuse is None or fuse:
-            fuse_blind_spot_prediction(predicted, noisy, context.spatial)
-        return {"denoised": predicted}
+        estimates = context.target_norm.denormalize(outputs, channel_axis=0)
+        options = context.request.options
+        fuse = options.get("pixel_fusion") is not False
+        average = options.get("frame_averaging") is not False
+        result = estimates.copy()
+        for c in range(estimates.shape[0]):
+            noise = estimate_noise_or_none(noisy[c], context.spatial) if fuse or average else None
+            if noise is None:
+                continue
+            if fuse:
+                result[c], _ = fuse_with_noisy(noisy[c], estimates[c], context.spatial, noise)
+            if average:
+                result[c] = average_unchanged(result[c], estimates[c], noisy[c], noise,
+                                              self.neighbours)
+        return {"denoised": result}
+
+
+def average_unchanged(
+    frames: np.ndarray, estimates: np.ndarray, noisy: np.ndarray, noise: Any, neighbours: int,
+    *, window: int = 7,
+) -> np.ndarray:
+    """Average each frame with its ``neighbours`` nearest frames where their estimates agree.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (T, Y, X)
+        What is averaged (the fused estimates).
+    estimates : ndarray, shape (T, Y, X)
+        The network's estimates, each from the other frames only: their differences decide
+        the weights (module docstring).
+    noisy : ndarray, shape (T, Y, X)
+        The measurement, camera units.
+    noise : NoiseParams
+        The noise model: variance ``gain * s + variance_intercept``.
+    neighbours : int
+        How many nearest frames each frame may be averaged with.
+    window : int
+        Side of the local mean of the squared difference, pixels.
+
+    Returns
+    -------
+    ndarray, float32, shape (T, Y, X)
+    """
+    from scipy.ndimage import uniform_filter
+
+    estimates = np.asarray(estimates, dtype=np.float64)
+    length = estimates.shape[0]
+    count = min(int(neighbours), length - 1)
+    if count < 1:
+        return np.asarray(frames, dtype=np.float32)
+    variance = np.maximum(noise.gain * estimates + noise.variance_intercept, 1e-12)
+    residual = np.mean((np.asarray(noisy, dtype=np.float64) - estimates) ** 2, axis=(1, 2))
+    mean_variance = variance.mean(axis=(1, 2))
+    # the estimate's error variance relative to the noise's (never exactly 0: a perfect-looking
+    # estimate must still tolerate float differences)
+    ratio = np.maximum(residual / mean_variance - 1.0, 1e-3)
+    error = ratio[:, None, None] * variance
+    total = np.asarray(frames, dtype=np.float64).copy()
+    weights = np.ones(estimates.shape[1:])[None].repeat(length, axis=0)
+    for t in range(length):
+        for other in neighbour_frames(t, length, count):
+            difference = uniform_filter((estimates[t] - estimates[other]) ** 2, size=window)
+            weight = np.clip(2.0 - difference / (error[t] + error[other]), 0.0, 1.0)
+            total[t] += weight * frames[other]
+            weights[t] += weight
+    return (total / weights).astype(np.float32)
 
 
 class _EveryFrame(nn.Module):

@@ -1,0 +1,164 @@
+"""Context: denoising with the neighbouring frames (temporal Noise2Noise, ``deepcad``).
+
+**Repeated captures** (part ``captures``): FMD test_mix holds four noisy captures of one field
+of view per configuration with one ground truth (the average of 50 captures). Each
+configuration's four captures are one 4-frame stack (``TYX``); ``deepcad`` trains on that stack
+alone with its defaults (the one-command ``infocus denoise stack.tif --axes TYX -m deepcad``
+path) and predicts one output per capture, 48 in all, scored against the ground truth (peak
+255, clamped to [0, 255], as in FMD's code). Beside it, in the same run and on the same data:
+the mean of the four captures, BM3D on that mean (Gaussian, σ from the captures' sample
+variance / 4, the anchor of docs/benchmarks.md's published table), and ``deepcad`` without the
+pixel fusion. Wall-clock time of training and prediction per stack.
+
+**Drift** (part ``drift``): simulated time-lapses in which the scene moves by a fixed number of
+pixels per frame (0 to 4), 12 frames of 128² at 8 peak photons under the simulated camera.
+``deepcad`` against frame-by-frame Noise2Void (trained on all frames, each as its own image), same
+steps and patches; PSNR against the clean frames.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from benchmarks import datasets
+from benchmarks.suites._data import CAMERA
+
+DRIFT_FRAMES = 12
+DRIFT_SHAPE = (128, 128)
+DRIFT_PHOTONS = 8.0
+
+
+def _psnr255(output: np.ndarray, clean: np.ndarray) -> float:
+    error = np.mean((np.clip(output, 0, 255) - clean) ** 2)
+    return float(10 * np.log10(255.0**2 / error))
+
+
+def _psnr(output: np.ndarray, clean: np.ndarray) -> float:
+    peak = float(clean.max() - clean.min())
+    return float(10 * np.log10(peak**2 / np.mean((output - clean) ** 2)))
+
+
+def _stacks() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Configuration -> (its captures ``(4, H, W)``, the ground truth)."""
+    stacks: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
+    for name, noisy, clean in datasets.fmd_test_mix():
+        frames, _ = stacks.setdefault(datasets.fmd_configuration(name), ([], clean))
+        frames.append(noisy)
+    return {k: (np.stack(v).astype(np.float32), c) for k, (v, c) in stacks.items()}
+
+
+def _bm3d_on_mean(captures: np.ndarray) -> np.ndarray:
+    import bm3d
+
+    sigma = float(np.sqrt(np.mean(np.var(captures, axis=0, ddof=1)) / len(captures)))
+    return np.asarray(bm3d.bm3d(captures.mean(0), sigma_psd=sigma), dtype=np.float32)
+
+
+def captures(context: Any, result: dict[str, Any], save: Any) -> None:
+    """Per configuration: deepcad (with and without fusion), the mean, BM3D on the mean."""
+    from infocus.methods.config import default_config
+    from infocus.training.loop import train
+
+    profile = context.profile
+    steps, chosen = profile.context_steps, profile.context_configurations
+    configurations = result.setdefault("configurations", {})
+    for config_name, (stack, clean) in _stacks().items():
+        if config_name in configurations or (chosen and config_name not in chosen):
+            continue
+        if profile.crop:
+            stack, clean = _crop(stack, profile.crop), _crop(clean, profile.crop)
+        result["shape"] = list(stack.shape[-2:])
+        context.log(f"  {config_name}: training deepcad on its {len(stack)} captures")
+        config = default_config("deepcad").with_updates(steps=steps)
+        started = time.perf_counter()
+        model = train(stack, method="deepcad", axes="TYX", config=config, progress=False,
+                      log=lambda m: None)
+        trained = time.perf_counter() - started
+        started = time.perf_counter()
+        fused = model.denoise(stack, axes="TYX")
+        predicted = time.perf_counter() - started
+        unfused = model.denoise(stack, axes="TYX", pixel_fusion=False)
+        row = {
+            "deepcad": float(np.mean([_psnr255(f, clean) for f in fused])),
+            "deepcad_no_fusion": float(np.mean([_psnr255(f, clean) for f in unfused])),
+            "mean_of_captures": _psnr255(stack.mean(0), clean),
+            "bm3d_on_mean": _psnr255(_bm3d_on_mean(stack), clean),
+            "noisy": float(np.mean([_psnr255(f, clean) for f in stack])),
+            "train_seconds": trained, "predict_seconds": predicted,
+            "steps": model.config.steps,
+        }
+        configurations[config_name] = row
+        context.log("    " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()))
+        save()
+
+
+def _crop(image: np.ndarray, size: int) -> np.ndarray:
+    h, w = image.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return image[..., top : top + size, left : left + size]
+
+
+def drifting_stack(speed: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A scene of blobs and filaments moving ``speed`` px/frame along a diagonal, imaged by
+    the simulated camera: (noisy, clean) in camera units, ``(T, Y, X)``."""
+    from infocus.noise import simulate_poisson_gaussian
+
+    rng = np.random.default_rng(seed)
+    margin = int(np.ceil(speed * DRIFT_FRAMES)) + 8
+    big = np.zeros((DRIFT_SHAPE[0] + 2 * margin, DRIFT_SHAPE[1] + 2 * margin))
+    for _ in range(big.size // 300):
+        y, x = rng.integers(0, big.shape[0]), rng.integers(0, big.shape[1])
+        big[y, x] += rng.uniform(0.5, 1.0)
+    big = ndimage.gaussian_filter(big, 2.0)
+    big = big / big.max() + 0.05
+    frames = []
+    for t in range(DRIFT_FRAMES):
+        moved = ndimage.shift(big, (speed * t * 0.6, speed * t * 0.8), order=3, mode="nearest")
+        frames.append(moved[margin:-margin, margin:-margin])
+    clean = np.clip(np.stack(frames), 0, None)
+    noisy, _ = simulate_poisson_gaussian(clean, photons=DRIFT_PHOTONS, rng=seed, **CAMERA)
+    expected = clean * DRIFT_PHOTONS * CAMERA["gain"] + CAMERA["offset"]
+    return noisy.astype(np.float32), expected.astype(np.float32)
+
+
+def drift(context: Any, result: dict[str, Any], save: Any) -> None:
+    """deepcad against frame-by-frame N2V as the scene moves faster."""
+    from infocus.methods.config import default_config
+    from infocus.training.loop import train
+
+    steps = context.profile.context_drift_steps
+    speeds = result.setdefault("speeds", {})
+    for speed in context.profile.context_drift_speeds:
+        if f"{speed:g}" in speeds:
+            continue
+        noisy, clean = drifting_stack(speed)
+        row = {"noisy": _psnr(noisy, clean)}
+        for method, axes in (("deepcad", "TYX"), ("n2v", "SYX")):
+            config = default_config(method).with_updates(steps=steps)
+            model = train(noisy, method=method, axes=axes, config=config, progress=False,
+                          log=lambda m: None)
+            row[method] = _psnr(model.denoise(noisy, axes=axes), clean)
+        speeds[f"{speed:g}"] = row
+        context.log(f"  {speed:g} px/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()))
+        save()
+
+
+PARTS = {"captures": captures, "drift": drift}
+
+
+def run(context: Any) -> dict[str, Any]:
+    """Each part resumes where an interrupted run stopped (per configuration, per speed)."""
+    result = {part: dict(value) for part, value in context.previous.items()}
+    for part, measure in PARTS.items():
+        partial = result.setdefault(part, {})
+        if partial.get("complete"):
+            continue
+        context.log(f"{part} ...")
+        measure(context, partial, lambda: context.save(result))
+        partial["complete"] = True
+        context.save(result)
+    return result
