@@ -102,6 +102,9 @@ def test_it_refuses_data_without_time_and_stacks_shorter_than_its_window(rng):
     with pytest.raises(InfocusInputError, match="at least 2 frames"):
         infocus.train(noisy[:1], method="deepcad", axes="TYX", progress=False,
                       log=lambda m: None, config=_config())
+    with pytest.raises(InfocusInputError, match="neighbours=3 or less"):
+        infocus.train(noisy, method="deepcad", axes="TYX", progress=False, log=lambda m: None,
+                      config=_config(scheme_options={"neighbours": 6}))
     model = infocus.train(noisy, method="deepcad", axes="TYX", progress=False,
                           log=lambda m: None, config=_config(steps=2))
     with pytest.raises(InfocusInputError, match="give at least 4 frames"):

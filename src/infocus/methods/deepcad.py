@@ -185,6 +185,12 @@ class TemporalNoise2Noise(TrainingScheme):
                 f"Method {self.name!r} needs at least 2 frames along T (a stack has {frames}); "
                 "give a time-lapse or repeated captures of the same view."
             )
+        if "neighbours" in data.options and self.neighbours > frames - 1:
+            raise InfocusInputError(
+                f"neighbours={self.neighbours} asks for more frames than the shortest stack "
+                f"holds besides the predicted one ({frames - 1}); give -p neighbours="
+                f"{frames - 1} or less, or leave it out to use what the stack has."
+            )
         neighbours = min(self.neighbours, frames - 1)
         if neighbours < self.neighbours:
             data.say(f"The shortest stack has {frames} frames: each frame is predicted from "
