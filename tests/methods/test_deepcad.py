@@ -135,3 +135,20 @@ def test_unchanged_frames_are_averaged_and_moving_ones_are_not(rng):
     averaged = average_unchanged(estimates, estimates, noisy, noise, 3)
     # averaging shifted structures would blur them; the moving estimates stay as they were
     assert np.mean((averaged - moving) ** 2) <= 1.05 * np.mean((estimates - moving) ** 2)
+
+
+def test_time_lapses_of_multi_channel_volumes_run_end_to_end(rng):
+    """TCZYX: deepcad reads neighbouring time points plane by plane; a 3-D network (n2v) takes
+    each time point's volume; a volume thinner than the 3-D network's alignment is refused."""
+    stack = rng.poisson(20, size=(4, 2, 8, 32, 32)).astype(np.float32)
+    for method in ("deepcad", "n2v"):
+        config = default_config(method).with_updates(
+            steps=2, patch_size=16, batch_size=2, validation_patches=2)
+        model = infocus.train(stack, method=method, axes="TCZYX", config=config, progress=False,
+                              log=lambda m: None)
+        assert model.spatial == ("TYX" if method == "deepcad" else "ZYX")
+        denoised = model.denoise(stack, axes="TCZYX")
+        assert denoised.shape == stack.shape and np.isfinite(denoised).all()
+    with pytest.raises(InfocusInputError, match="3 planes .* --spatial YX"):
+        infocus.train(stack[:, :, :3], method="n2v", axes="TCZYX", progress=False,
+                      log=lambda m: None, config=default_config("n2v").with_updates(steps=2))

@@ -621,10 +621,16 @@ class _Engine:
         self.network = self._build_network()
         if self._start is not None:
             _load_start(self.network, *self._start)
+        shortest = tuple(min(int(b.shape[1 + a]) for b in self.data.inputs)
+                         for a in range(self.data.ndim))
         patch_shape = self.scheme.patch_shape(
-            _patch_shape(config, self.data.inputs, int(self.network.size_multiple)),
-            tuple(min(int(b.shape[1 + a]) for b in self.data.inputs)
-                  for a in range(self.data.ndim)))
+            _patch_shape(config, self.data.inputs, int(self.network.size_multiple)), shortest)
+        if len(patch_shape) == 3 and patch_shape[0] > shortest[0]:
+            raise InfocusInputError(
+                f"The thinnest volume has {shortest[0]} planes along its first axis, fewer "
+                f"than the {patch_shape[0]} a 3-D network of this depth needs; train plane by "
+                "plane with --spatial YX (or config spatial='YX')."
+            )
         split = _split_keeping_labels if self.scheme.labels else split_validation
         train_in, train_tg, val_in, val_tg = split(
             self.data.inputs, self.data.targets, fraction=config.validation_fraction,
