@@ -85,6 +85,8 @@ class Profile:
     context_configurations: tuple[str, ...] = ()
     context_drift_steps: int | None = None
     context_drift_speeds: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    #: Steps of the 3-D and plane-by-plane Noise2Void on simulated volumes (3-D steps are slow).
+    context_volume_steps: int = 600
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +129,7 @@ PROFILES: dict[str, Profile] = {
         context_configurations=("Confocal_BPAE_B",),
         context_drift_steps=4,
         context_drift_speeds=(1.0,),
+        context_volume_steps=2,
     ),
     "quick": Profile(
         name="quick",
@@ -150,6 +153,7 @@ PROFILES: dict[str, Profile] = {
         context_configurations=("Confocal_MICE", "TwoPhoton_BPAE_R", "WideField_BPAE_B"),
         context_drift_steps=300,
         context_drift_speeds=(0.0, 2.0),
+        context_volume_steps=100,
     ),
     "full": Profile(
         name="full",

@@ -1113,7 +1113,22 @@ class Report:
         suite = self.suite("context") or {}
         self._captures(_get(suite, "captures") or {})
         self._drift(_get(suite, "drift") or {})
+        self._volume(_get(suite, "volume") or {})
         self._ratio(_get(suite, "ratio") or {})
+
+    def _volume(self, part: dict[str, Any]) -> None:
+        if "ZYX" not in part or "YX" not in part:
+            return
+        self.add("## Context: a 3-D network against plane by plane", "",
+                 "Simulated Z-stacks (32×128×128, blobs spread over about three planes, 8 peak "
+                 "photons, the simulated camera): Noise2Void trained on two volumes with a 3-D "
+                 "network, and with a 2-D network on their planes, "
+                 f"{part['ZYX'].get('steps')} steps each, same batch; a third volume scored "
+                 f"(noisy: {_f(part.get('noisy'))} dB).", "")
+        self.add(*_table(["network", "PSNR (dB)", "training (s)"],
+                         [[label, _f(part[key]["psnr"]), _f(part[key]["train_seconds"], 0)]
+                          for label, key in (("3-D (ZYX)", "ZYX"), ("2-D, plane by plane",
+                                                                    "YX"))]))
 
     def _ratio(self, part: dict[str, Any]) -> None:
         modes = [m for m in ("independent", "joint") if m in part]
