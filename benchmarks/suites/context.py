@@ -12,8 +12,9 @@ pixel fusion. Wall-clock time of training and prediction per stack.
 
 **Drift** (part ``drift``): simulated time-lapses in which the scene moves by a fixed number of
 pixels per frame (0 to 4), 12 frames of 128² at 8 peak photons under the simulated camera.
-``deepcad`` against frame-by-frame Noise2Void (trained on all frames, each as its own image), same
-steps and patches; PSNR against the clean frames.
+``deepcad`` (both variants: the frame hidden, and seen with blind spots) against frame-by-frame
+Noise2Void (trained on all frames, each as its own image), same steps and patches; PSNR against
+the clean frames.
 
 **Volumes** (part ``volume``): simulated Z-stacks (32×128×128, blobs of σ 1.5 planes and 2 px,
 8 peak photons, the simulated camera), two for training and one scored. Noise2Void with a 3-D
@@ -139,26 +140,36 @@ def drifting_stack(speed: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
     return noisy.astype(np.float32), expected.astype(np.float32)
 
 
+#: The drift curve's methods: label -> (method, axes of the stack, its options).
+DRIFT_METHODS = {
+    "n2v": ("n2v", "SYX", {}),
+    "deepcad": ("deepcad", "TYX", {}),
+    "deepcad_blind_spot": ("deepcad", "TYX", {"own_frame": "blind_spot"}),
+}
+
+
 def drift(context: Any, result: dict[str, Any], save: Any) -> None:
-    """deepcad against frame-by-frame N2V as the scene moves faster."""
+    """deepcad (both variants) against frame-by-frame N2V as the scene moves faster."""
     from infocus.methods.config import default_config
     from infocus.training.loop import train
 
     steps = context.profile.context_drift_steps
     speeds = result.setdefault("speeds", {})
     for speed in context.profile.context_drift_speeds:
-        if f"{speed:g}" in speeds:
+        row = speeds.setdefault(f"{speed:g}", {})
+        missing = [label for label in DRIFT_METHODS if label not in row]
+        if not missing:
             continue
         noisy, clean = drifting_stack(speed)
-        row = {"noisy": _psnr(noisy, clean)}
-        for method, axes in (("deepcad", "TYX"), ("n2v", "SYX")):
-            config = default_config(method).with_updates(steps=steps)
+        row["noisy"] = _psnr(noisy, clean)
+        for label in missing:
+            method, axes, options = DRIFT_METHODS[label]
+            config = default_config(method).with_updates(steps=steps, scheme_options=options)
             model = train(noisy, method=method, axes=axes, config=config, progress=False,
                           log=lambda m: None)
-            row[method] = _psnr(model.denoise(noisy, axes=axes), clean)
-        speeds[f"{speed:g}"] = row
+            row[label] = _psnr(model.denoise(noisy, axes=axes), clean)
+            save()
         context.log(f"  {speed:g} px/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()))
-        save()
 
 
 VOLUME_SHAPE = (32, 128, 128)

@@ -152,3 +152,29 @@ def test_time_lapses_of_multi_channel_volumes_run_end_to_end(rng):
     with pytest.raises(InfocusInputError, match="3 planes .* --spatial YX"):
         infocus.train(stack[:, :, :3], method="n2v", axes="TCZYX", progress=False,
                       log=lambda m: None, config=default_config("n2v").with_updates(steps=2))
+
+
+def test_the_blind_spot_variant_sees_its_frame_except_the_scored_pixels():
+    scheme = create_scheme("deepcad", neighbours=2, own_frame="blind_spot")
+    assert scheme.network_options(1)["in_channels"] == 3
+    frames = torch.rand(4, 1, 5, 32, 32)
+    batch = scheme.prepare(frames, None, torch.Generator().manual_seed(0))
+    assert batch.input.shape == (4, 3, 32, 32) and batch.mask is not None
+    own = batch.input[:, :1]
+    assert bool(batch.mask.any())
+    # the frame itself is the input outside the blind spots, and hidden at them
+    assert torch.equal(own[~batch.mask], batch.target[~batch.mask])
+    assert not torch.equal(own[batch.mask], batch.target[batch.mask])
+    assert scheme.loss(batch.target, batch).item() == 0.0
+    with pytest.raises(InfocusInputError, match="own_frame"):
+        create_scheme("deepcad", own_frame="visible")
+
+
+def test_the_blind_spot_variant_trains_and_predicts(rng):
+    clean, noisy = _drifting_stack(rng, frames=5)
+    config = _config(steps=40, scheme_options={"own_frame": "blind_spot"})
+    model = infocus.train(noisy, method="deepcad", axes="TYX", config=config, progress=False,
+                          log=lambda m: None)
+    denoised = model.denoise(noisy, axes="TYX")
+    assert denoised.shape == noisy.shape
+    assert np.mean((denoised - clean) ** 2) < np.mean((noisy - clean) ** 2)

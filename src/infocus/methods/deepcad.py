@@ -44,6 +44,13 @@ twice that or more (motion, or any change) are not. Averaging two estimates with
 :math:`e^2` and signal difference :math:`\delta` pays off while :math:`\delta^2 \lesssim
 2 e^2`, which this rule approximates (prediction option ``frame_averaging``, on by default).
 
+With ``own_frame="blind_spot"`` the network also sees frame :math:`t` itself, with Noise2Void's
+blind spots (Krull et al. 2019): a few pixels of the frame are replaced by random neighbours
+and only those pixels are scored, so the network learns from the frame's own surroundings as
+well as from the other frames, which matters when the scene changes between frames. Its
+training signal is sparser (4 % of the pixels per frame instead of all of them), and at
+prediction it sees the whole frame, so the fusion weight is then conservative.
+
 The option ``neighbours`` (default 4: two frames on each side) is lowered to the frame count
 minus one for short stacks; a model then needs stacks of at least ``neighbours + 1`` frames.
 
@@ -62,7 +69,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -82,7 +89,15 @@ from infocus.methods._base import (
     masked_loss,
 )
 
-__all__ = ["TemporalNoise2Noise", "average_unchanged", "neighbour_frames"]
+__all__ = ["OwnFrame", "TemporalNoise2Noise", "average_unchanged", "neighbour_frames"]
+
+#: What the network sees of the frame it predicts: nothing (``"hidden"``, temporal
+#: Noise2Noise) or the frame with Noise2Void's blind spots (``"blind_spot"``).
+OwnFrame = Literal["hidden", "blind_spot"]
+#: Share of a frame's pixels hidden and scored per patch with ``own_frame="blind_spot"`` (N2V's
+#: 2-D default, docs/choosing-defaults.md).
+_BLIND_FRACTION = 0.04
+_BLIND_RADIUS = 2
 
 #: Frames along T per training patch, at most: enough for a frame in the middle to have all
 #: its neighbours in the patch, and for frames near a patch end to train the stack-end case.
@@ -136,6 +151,8 @@ class TemporalNoise2Noise(TrainingScheme):
     ----------
     neighbours : int
         Frames the network sees for each frame (the nearest ones, never the frame itself).
+    own_frame : {"hidden", "blind_spot"}
+        Whether the network also sees the frame it predicts, with blind spots.
     loss_kind : {"mse", "l1"}
         Pixel loss over every pixel of the predicted frame (registry option ``loss``).
 
@@ -150,6 +167,7 @@ class TemporalNoise2Noise(TrainingScheme):
 
     neighbours: int = 4
     loss_kind: LossKind = "mse"
+    own_frame: OwnFrame = "hidden"
     name: str = "deepcad"
 
     summary: ClassVar[str] = (
@@ -169,6 +187,15 @@ class TemporalNoise2Noise(TrainingScheme):
             )
         if self.loss_kind not in ("mse", "l1"):
             raise InfocusInputError(f"Unknown loss {self.loss_kind!r}; choose 'mse' or 'l1'.")
+        if self.own_frame not in ("hidden", "blind_spot"):
+            raise InfocusInputError(
+                f"Unknown own_frame {self.own_frame!r}; choose 'hidden' (each frame from its "
+                "neighbours only) or 'blind_spot' (the frame too, with blind spots)."
+            )
+
+    @property
+    def _sees_own_frame(self) -> bool:
+        return self.own_frame == "blind_spot"
 
     # ------------------------------------------------------------------------------ training
     def fit(self, data: FitData) -> Fitted:
@@ -199,7 +226,8 @@ class TemporalNoise2Noise(TrainingScheme):
 
     def network_options(self, channels: int) -> dict[str, Any]:
         """A 2-D network with the neighbouring frames of every channel as its input."""
-        return {"ndim": 2, "in_channels": channels * self.neighbours, "out_channels": channels}
+        frames = self.neighbours + int(self._sees_own_frame)
+        return {"ndim": 2, "in_channels": channels * frames, "out_channels": channels}
 
     def patch_shape(self, proposed: tuple[int, ...], shortest: tuple[int, ...]
                     ) -> tuple[int, ...]:
@@ -218,11 +246,20 @@ class TemporalNoise2Noise(TrainingScheme):
         centre = torch.randint(noisy.shape[2], (noisy.shape[0],), generator=generator)
         frames = _gather(noisy, centre.tolist(), self.neighbours)
         target_frames = noisy[torch.arange(noisy.shape[0]), :, centre]
-        return Batch(input=frames, target=target_frames, mask=None)
+        if not self._sees_own_frame:
+            return Batch(input=frames, target=target_frames, mask=None)
+        from infocus.methods.blind_spot import replace_uniform, stratified_mask
+
+        mask = stratified_mask(target_frames.shape[2:], _BLIND_FRACTION, generator,
+                               noisy.device, radius=_BLIND_RADIUS,
+                               batch_shape=target_frames.shape[:2])
+        hidden = replace_uniform(target_frames, mask, _BLIND_RADIUS, generator)
+        return Batch(input=torch.cat([hidden, frames], dim=1), target=target_frames, mask=mask)
 
     def loss(self, prediction: Tensor, batch: Batch) -> Tensor:
-        """Mean pixel loss over every pixel of the predicted frame."""
-        return masked_loss(prediction, batch.target, None, kind=self.loss_kind)
+        """Mean pixel loss over every pixel of the predicted frame (over its blind spots only
+        when the network sees the frame)."""
+        return masked_loss(prediction, batch.target, batch.mask, kind=self.loss_kind)
 
     # ---------------------------------------------------------------------------- prediction
     def check_state(self, state: dict[str, Any], source: str) -> None:
@@ -244,7 +281,7 @@ class TemporalNoise2Noise(TrainingScheme):
 
     def prediction_network(self, network: nn.Module, request: PredictionRequest) -> nn.Module:
         """The network run once per frame on that frame's neighbours."""
-        return _EveryFrame(network, self.neighbours)
+        return _EveryFrame(network, self.neighbours, self._sees_own_frame)
 
     def finish(
         self, outputs: np.ndarray, noisy: np.ndarray, context: PredictionContext
@@ -329,10 +366,11 @@ class _EveryFrame(nn.Module):
     ``neighbours`` nearest frames. Along T it reaches ``neighbours`` frames and needs no
     alignment, so tiles along T are exact with an overlap of ``2 * neighbours + 1``."""
 
-    def __init__(self, network: nn.Module, neighbours: int) -> None:
+    def __init__(self, network: nn.Module, neighbours: int, own_frame: bool = False) -> None:
         super().__init__()
         self.network = network
         self.neighbours = int(neighbours)
+        self.own_frame = bool(own_frame)
         multiple = int(network.size_multiple)
         radius = int(getattr(network, "receptive_radius", network.receptive_field // 2 + 1))
         self.size_multiple = (1, multiple, multiple)
@@ -344,11 +382,14 @@ class _EveryFrame(nn.Module):
         outputs = []
         for t in range(length):
             frames = _gather(x, [t] * batch, self.neighbours)
+            if self.own_frame:
+                frames = torch.cat([x[:, :, t], frames], dim=1)
             outputs.append(self.network(frames.contiguous(memory_format=torch.channels_last)))
         return torch.stack(outputs, dim=2)
 
 
 @SCHEMES.register("deepcad")
-def _deepcad(*, neighbours: int = 4, loss: LossKind = "mse") -> TemporalNoise2Noise:
+def _deepcad(*, neighbours: int = 4, own_frame: OwnFrame = "hidden", loss: LossKind = "mse"
+             ) -> TemporalNoise2Noise:
     """Temporal Noise2Noise: each frame predicted from its nearest frames."""
-    return TemporalNoise2Noise(neighbours=neighbours, loss_kind=loss)
+    return TemporalNoise2Noise(neighbours=neighbours, loss_kind=loss, own_frame=own_frame)
