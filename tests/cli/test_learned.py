@@ -80,6 +80,13 @@ def test_denoise_with_deepcad_learns_from_neighbouring_frames(tmp_path, noisy_np
     result = run("train", "deepcad", noisy_npy, "--axes", "SYX", "-o", tmp_path / "m", *FAST)
     assert result.exit_code != 0 and "needs axis 'T'" in said(result)
     assert not (tmp_path / "m").exists()
+    result = run("denoise", noisy_npy, "-o", tmp_path / "z.tif", "-m", "n2v", "--axes", "TYX",
+                 "--context", "Z", "--steps", "2")
+    assert result.exit_code != 0 and "drop --context Z" in said(result)
+    result = run("denoise", noisy_npy, "-o", tmp_path / "g.tif", "-m", "gaussian", "--axes",
+                 "TYX", "--context", "T")
+    assert result.exit_code != 0 and "--context" in said(result)
+    assert not (tmp_path / "g.tif").exists()
 
 
 def test_denoise_with_n2v_trains_on_the_image(tmp_path, noisy_npy):

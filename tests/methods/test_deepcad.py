@@ -95,11 +95,11 @@ def test_it_refuses_data_without_time_and_stacks_shorter_than_its_window(rng):
     _, noisy = _drifting_stack(rng, frames=4)
     with pytest.raises(InfocusInputError, match="time axis"):
         infocus.train(noisy, method="deepcad", axes="ZYX", progress=False, log=lambda m: None,
-                      config=_config(spatial="ZYX"))
+                      config=_config(spatial="YX"))
     with pytest.raises(InfocusInputError, match="needs axis 'T'"):
         infocus.train(noisy, method="deepcad", axes="ZYX", progress=False, log=lambda m: None,
                       config=_config())
-    with pytest.raises(InfocusInputError, match="at least 2 frames"):
+    with pytest.raises(InfocusInputError, match="at least 2 images along T"):
         infocus.train(noisy[:1], method="deepcad", axes="TYX", progress=False,
                       log=lambda m: None, config=_config())
     with pytest.raises(InfocusInputError, match="neighbours=3 or less"):
@@ -178,3 +178,26 @@ def test_the_blind_spot_variant_trains_and_predicts(rng):
     denoised = model.denoise(noisy, axes="TYX")
     assert denoised.shape == noisy.shape
     assert np.mean((denoised - clean) ** 2) < np.mean((noisy - clean) ** 2)
+
+
+def test_context_maps_to_the_network_s_axes_and_refuses_what_the_data_lack(rng):
+    from infocus.methods.config import TrainingConfig
+
+    base = TrainingConfig(method="n2v")
+    assert base.with_context("T").spatial == "TYX" and base.with_context("Z").spatial == "ZYX"
+    assert base.with_context(["C"]).channels == "joint" and base.with_context(None) == base
+    with pytest.raises(InfocusInputError, match="not both"):
+        base.with_context("TZ")
+    with pytest.raises(InfocusInputError, match="T, Z and C"):
+        base.with_context("S")
+    _, noisy = _drifting_stack(rng, frames=5)
+    quick = {"steps": 2, "patch_size": 32, "batch_size": 2, "validation_patches": 2}
+    with pytest.raises(InfocusInputError, match="need images with a C axis"):
+        infocus.train(noisy, method="n2v", axes="TYX", progress=False, log=lambda m: None,
+                      config=default_config("n2v").with_updates(**quick).with_context("C"))
+    # deepcad along Z: each plane from its neighbouring planes
+    model = infocus.train(noisy, method="deepcad", axes="ZYX", progress=False,
+                          log=lambda m: None,
+                          config=default_config("deepcad").with_updates(**quick).with_context("Z"))
+    assert model.spatial == "ZYX"
+    assert model.denoise(noisy, axes="ZYX").shape == noisy.shape

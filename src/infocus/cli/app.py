@@ -42,6 +42,12 @@ AxesOption = Annotated[
     str | None,
     typer.Option("--axes", "-a", help="Axes of the input, e.g. YX, ZYX, TYX, CYX, TCZYX."),
 ]
+ContextOption = Annotated[
+    list[str] | None,
+    typer.Option("--context", help="Let the network see neighbours along T (time points), Z "
+                 "(planes) or C (channels together); repeatable. Sets --spatial TYX/ZYX and "
+                 "--channels joint."),
+]
 OverwriteOption = Annotated[
     bool, typer.Option("--overwrite", help="Replace the output if it exists.")
 ]
@@ -334,6 +340,7 @@ def denoise(
         typer.Option(help="Keep the network a learned method trained on the image here."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of a learned method's training.")] = 0,
+    context: ContextOption = None,
     blind_spot: BlindSpotOption = None,
     psf: PsfOption = None,
     psf_model: PsfModelOption = None,
@@ -382,14 +389,15 @@ def denoise(
                                   _optics(psf, psf_model, na, wavelength, pixel_size, z_step))
         _denoise_learned(image, output, method.lower(), axes=axes, steps=steps, seed=seed,
                          save_model=save_model, dtype=dtype, overwrite=overwrite,
-                         scheme_options=options, qc=qc, deconvolved=deconvolved)
+                         scheme_options=options, qc=qc, deconvolved=deconvolved,
+                         context=context)
         return
     optics = _optics(psf, psf_model, na, wavelength, pixel_size, z_step)
     if steps is not None or save_model is not None or blind_spot is not None or optics or (
-            deconvolved is not None):
+            deconvolved is not None or context):
         raise InfocusInputError(
-            f"--steps, --save-model, --blind-spot, --deconvolved and the PSF options apply to "
-            f"learned methods only, not to {method!r}."
+            f"--steps, --save-model, --blind-spot, --context, --deconvolved and the PSF options "
+            f"apply to learned methods only, not to {method!r}."
         )
     function = get_denoiser(method)
     params = _parse_params(param or [], function, method)
@@ -413,7 +421,7 @@ def denoise(
 def _denoise_learned(
     image: Path, output: Path, method: str, *, axes: str | None, steps: int | None, seed: int,
     save_model: Path | None, dtype: str, overwrite: bool, scheme_options: dict[str, Any],
-    qc: Path | None = None, deconvolved: Path | None = None,
+    qc: Path | None = None, deconvolved: Path | None = None, context: list[str] | None = None,
 ) -> None:
     from infocus.io import read_image, write_image
     from infocus.methods import create_scheme
@@ -427,7 +435,7 @@ def _denoise_learned(
     if qc is not None:
         check_output(qc, overwrite)
     loaded = read_image(image, axes=axes)
-    config = default_config(method)
+    config = default_config(method).with_context(context)
     config = config.with_updates(scheme_options={**config.scheme_options, **scheme_options})
     with training_progress() as on_step:
         model = train_model(loaded.data, method=method, axes=loaded.axes, config=config,
@@ -518,6 +526,7 @@ def train_command(
     channels: Annotated[
         str, typer.Option(help="independent (one image per channel) or joint.")
     ] = "independent",
+    context: ContextOption = None,
     seed: Annotated[int, typer.Option(help="Random seed (CPU runs are reproducible).")] = 0,
     blind_spot: BlindSpotOption = None,
     psf: PsfOption = None,
@@ -587,6 +596,7 @@ def train_command(
     if steps is not None and epochs is not None:
         raise InfocusInputError("Give either --steps or --epochs, not both.")
     config = default_config(method).with_updates(spatial=spatial, channels=channels)
+    config = config.with_context(context)
     extra = _method_options(method.lower(), param or [], blind_spot,
                             _optics(psf, psf_model, na, wavelength, pixel_size, z_step))
     if extra:

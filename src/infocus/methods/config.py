@@ -6,6 +6,7 @@ carries it: prediction reads it back without importing the training code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -96,6 +97,44 @@ class TrainingConfig:
     def epochs(self) -> int:
         """Number of epochs (the last one may be shorter)."""
         return -(-self.steps // self.steps_per_epoch)
+
+    def with_context(self, context: str | Sequence[str] | None) -> TrainingConfig:
+        """A copy whose network sees neighbouring images along the ``context`` axes.
+
+        ``T`` or ``Z``: time points or planes become the network's third axis (``TYX`` or
+        ``ZYX`` blocks; a method that reads neighbouring frames takes them from that axis);
+        ``C``: all channels go through one network together (``channels="joint"``). Empty or
+        None changes nothing.
+
+        Raises
+        ------
+        InfocusInputError
+            For another letter, or T and Z together (no network sees both).
+
+        Examples
+        --------
+        >>> TrainingConfig(method="n2v").with_context("TC").spatial
+        'TYX'
+        """
+        letters = "".join(context or "").upper().replace(",", "")
+        unknown = sorted(set(letters) - set("TZC"))
+        if unknown:
+            raise InfocusInputError(
+                f"--context takes the axes T, Z and C (got {''.join(unknown)!r}): neighbouring "
+                "time points, planes, or channels."
+            )
+        along = [a for a in "TZ" if a in letters]
+        if len(along) > 1:
+            raise InfocusInputError(
+                "A network sees either neighbouring time points or neighbouring planes, not both "
+                "(no 4-D network); give --context T or --context Z."
+            )
+        changes: dict[str, Any] = {}
+        if along:
+            changes["spatial"] = f"{along[0]}YX"
+        if "C" in letters:
+            changes["channels"] = "joint"
+        return replace(self, **changes)
 
     def with_updates(self, **changes: Any) -> TrainingConfig:
         """A copy with some settings changed (None values are ignored)."""

@@ -200,17 +200,18 @@ class TemporalNoise2Noise(TrainingScheme):
     # ------------------------------------------------------------------------------ training
     def fit(self, data: FitData) -> Fitted:
         """Check that the blocks run along time, and lower ``neighbours`` for short stacks."""
-        if data.spatial != "TYX":
+        if data.spatial not in ("TYX", "ZYX"):
             raise InfocusInputError(
                 f"Method {self.name!r} learns from neighbouring frames, so it needs a time axis "
-                f"and trains on TYX blocks (got {data.spatial}); pass --axes with a T (e.g. "
-                "TYX), and leave --spatial at TYX."
+                f"(or planes, with --context Z) and trains on TYX blocks (got {data.spatial}); "
+                "pass --axes with a T (e.g. TYX)."
             )
+        axis = data.spatial[0]
         frames = min(int(block.shape[1]) for block in data.inputs)
         if frames < 2:
             raise InfocusInputError(
-                f"Method {self.name!r} needs at least 2 frames along T (a stack has {frames}); "
-                "give a time-lapse or repeated captures of the same view."
+                f"Method {self.name!r} needs at least 2 images along {axis} (a stack has "
+                f"{frames}); give a time-lapse, repeated captures of the same view or a Z-stack."
             )
         if "neighbours" in data.options and self.neighbours > frames - 1:
             raise InfocusInputError(
@@ -220,8 +221,8 @@ class TemporalNoise2Noise(TrainingScheme):
             )
         neighbours = min(self.neighbours, frames - 1)
         if neighbours < self.neighbours:
-            data.say(f"The shortest stack has {frames} frames: each frame is predicted from "
-                     f"the other {neighbours}.")
+            data.say(f"The shortest stack has {frames} images along {axis}: each is predicted "
+                     f"from the other {neighbours}.")
         return Fitted(options={"neighbours": neighbours}, state={"neighbours": neighbours})
 
     def network_options(self, channels: int) -> dict[str, Any]:
@@ -270,13 +271,13 @@ class TemporalNoise2Noise(TrainingScheme):
             )
 
     def check_input(self, noisy: np.ndarray, state: dict[str, Any]) -> None:
-        """A stack needs more frames than the model's neighbours."""
+        """A stack needs more frames (or planes) than the model's neighbours."""
         neighbours = int(state.get("neighbours", self.neighbours))
         if noisy.shape[1] < neighbours + 1:
             raise InfocusInputError(
                 f"This model predicts each frame from {neighbours} neighbouring frames, but the "
-                f"stack has {noisy.shape[1]} frame(s) along T; give at least {neighbours + 1} "
-                "frames, or train a model on this stack."
+                f"stack has {noisy.shape[1]} along its context axis; give at least "
+                f"{neighbours + 1} frames, or train a model on this stack."
             )
 
     def prediction_network(self, network: nn.Module, request: PredictionRequest) -> nn.Module:

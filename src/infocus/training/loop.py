@@ -159,7 +159,8 @@ def _spatial(config: TrainingConfig, axes_list: list[str]) -> str:
         if missing:
             raise InfocusInputError(
                 f"Training in {config.spatial} needs axis {missing[0]!r}, but the data have axes "
-                f"{', '.join(sorted(set(axes_list)))}; choose --spatial YX or fix --axes."
+                f"{', '.join(sorted(set(axes_list)))}; drop --context {missing[0]} (or choose "
+                "--spatial YX), or fix --axes."
             )
         return config.spatial
     has_z = {"Z" in ax for ax in axes_list}
@@ -177,6 +178,11 @@ def _load_data(inputs: Any, targets: Any, axes: str | None, config: TrainingConf
 
     loaded = _load(inputs, axes, "input")
     spatial = _spatial(config, [ax for _, ax in loaded])
+    if config.channels == "joint" and not any("C" in ax for _, ax in loaded):
+        raise InfocusInputError(
+            f"Joint channels (--context C) need images with a C axis, but the data have axes "
+            f"{', '.join(sorted({ax for _, ax in loaded}))}; drop --context C or fix --axes."
+        )
     input_blocks = [b for data, ax in loaded
                     for b in to_blocks(data, ax, spatial=spatial, channels=config.channels)]
     if targets is None:
