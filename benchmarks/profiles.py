@@ -84,9 +84,9 @@ class Profile:
     context_steps: int | None = None
     context_configurations: tuple[str, ...] = ()
     context_drift_steps: int | None = None
-    context_drift_speeds: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    context_drift_speeds: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0)
     #: Steps of the 3-D and plane-by-plane Noise2Void on simulated volumes (3-D steps are slow).
-    context_volume_steps: int = 600
+    context_volume_steps: int = 400
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -293,7 +293,7 @@ def ratio(context: Any, result: dict[str, Any], save: Any) -> None:
         save()
 
 
-PARTS = {"captures": captures, "drift": drift, "volume": volume, "ratio": ratio}
+PARTS = {"captures": captures, "drift": drift, "ratio": ratio, "volume": volume}
 
 
 def run(context: Any) -> dict[str, Any]:
