@@ -1156,8 +1156,10 @@ class Report:
         if not rows:
             return
         columns = [("noisy (1 capture)", "noisy"), ("mean of 4", "mean_of_captures"),
-                   ("BM3D on the mean", "bm3d_on_mean"), ("deepcad, no fusion", "deepcad_no_fusion"),
-                   ("**deepcad**", "deepcad"), ("train (s)", "train_seconds"),
+                   ("BM3D on the mean", "bm3d_on_mean"),
+                   ("deepcad: network alone", "deepcad_network_only"),
+                   ("+ fusion", "deepcad_no_averaging"), ("+ averaging", "deepcad_no_fusion"),
+                   ("**deepcad** (both)", "deepcad"), ("train (s)", "train_seconds"),
                    ("predict (s)", "predict_seconds")]
         steps = sorted({int(r.get("steps", 0)) for r in rows.values()})
         self.add("## Context: four captures of one view as a 4-frame stack", "",
@@ -1167,7 +1169,8 @@ class Report:
                  "TYX -m deepcad`) and gives one output per capture, scored against the ground "
                  "truth (peak 255, clamped). Every method in the table sees the same four "
                  "captures: their mean, BM3D on the mean (σ from the captures' sample variance "
-                 "/ 4) and deepcad without the pixel fusion are measured in the same run. The "
+                 "/ 4), and deepcad's network alone, with the pixel fusion only, with the frame "
+                 "averaging only and with both (the default) are measured in the same run. The "
                  "published four-capture anchor is Noise2Noise trained on FMD's training set "
                  "and applied to 4-capture averages: 37.06 dB over the 48 test_mix outputs "
                  "(docs/benchmarks.md, published numbers).", "")

@@ -8,7 +8,7 @@ path) and predicts one output per capture, 48 in all, scored against the ground 
 255, clamped to [0, 255], as in FMD's code). Beside it, in the same run and on the same data:
 the mean of the four captures, BM3D on that mean (Gaussian, σ from the captures' sample
 variance / 4, the anchor of docs/benchmarks.md's published table), and ``deepcad`` without the
-pixel fusion. Wall-clock time of training and prediction per stack.
+pixel fusion, without the frame averaging, and without either (the network's estimates). Wall-clock time of training and prediction per stack.
 
 **Drift** (part ``drift``): simulated time-lapses in which the scene moves by a fixed number of
 pixels per frame (0 to 4), 12 frames of 128² at 8 peak photons under the simulated camera.
@@ -97,9 +97,14 @@ def captures(context: Any, result: dict[str, Any], save: Any) -> None:
         fused = model.denoise(stack, axes="TYX")
         predicted = time.perf_counter() - started
         unfused = model.denoise(stack, axes="TYX", pixel_fusion=False)
+        unaveraged = model.denoise(stack, axes="TYX", frame_averaging=False)
+        network_only = model.denoise(stack, axes="TYX", pixel_fusion=False,
+                                     frame_averaging=False)
         row = {
             "deepcad": float(np.mean([_psnr255(f, clean) for f in fused])),
             "deepcad_no_fusion": float(np.mean([_psnr255(f, clean) for f in unfused])),
+            "deepcad_no_averaging": float(np.mean([_psnr255(f, clean) for f in unaveraged])),
+            "deepcad_network_only": float(np.mean([_psnr255(f, clean) for f in network_only])),
             "mean_of_captures": _psnr255(stack.mean(0), clean),
             "bm3d_on_mean": _psnr255(_bm3d_on_mean(stack), clean),
             "noisy": float(np.mean([_psnr255(f, clean) for f in stack])),
