@@ -345,7 +345,7 @@ def _edit_config(folder: Path, change) -> None:
     (lambda c: c["network"]["config"].update(depth=50), "network description does not build"),
     (lambda c: c["network"]["config"].update(base_filters=100000),
      "do not fit its network description"),
-    (lambda c: c.update(spatial="TYX"), "spatial axes 'TYX' are not YX or ZYX"),
+    (lambda c: c.update(spatial="XYT"), "spatial axes 'XYT' are not YX, ZYX or TYX"),
 ])
 def test_a_damaged_config_is_named_as_such(tmp_path, noisy_tif, model_folder, change, words):
     import resource
