@@ -83,7 +83,7 @@ class Profile:
     #: configurations (empty: all twelve); steps and scene speeds of the drift curve.
     context_steps: int | None = None
     context_configurations: tuple[str, ...] = ()
-    context_drift_steps: int | None = None
+    context_drift_steps: int | None = 400
     context_drift_speeds: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0)
     #: Steps of the 3-D and plane-by-plane Noise2Void on simulated volumes (3-D steps are slow).
     context_volume_steps: int = 400

@@ -1139,9 +1139,9 @@ class Report:
                  "Simulated two-channel images (256², round objects with their own true ratio "
                  "of channel 1 to channel 0 between 0.4 and 1.6, 15 peak photons in channel 0, "
                  "the simulated camera). Noise2Void trained on 6 images with the channels as "
-                 "separate images, and once with both channels through one network, same "
-                 "steps; 4 other images scored. Per object found by the ratio check: the true "
-                 "relative error of the output's ratio, and the change the check reports "
+                 "separate images, and once with both channels through one network, "
+                 f"{part.get('steps') or 'default'} steps each; 4 other images scored. Per "
+                 "object found by the ratio check: the true relative error of the output's ratio, and the change the check reports "
                  "without ground truth (output ratio against the measured one).", "")
         rows = [("objects scored", "objects", 0),
                 ("true relative ratio error, RMS", "rms_true_relative_error", 3),
@@ -1191,8 +1191,9 @@ class Report:
                  "speed, 8 peak photons, the simulated camera). `deepcad` (each frame from its "
                  "four nearest frames; and with the frame itself seen through blind spots, "
                  "`-p own_frame=blind_spot`) against Noise2Void frame by frame (one model for all "
-                 "frames, each denoised alone), same steps and patches, both trained on the "
-                 "stack itself; PSNR (dB) against the clean frames.", "")
+                 "frames, each denoised alone), same steps and patches "
+                 f"({part.get('steps') or 'default'} steps), all trained on the stack itself; "
+                 "PSNR (dB) against the clean frames.", "")
         self.add(*_table(["motion (px/frame)", "noisy", "N2V, frame by frame", "deepcad",
                           "deepcad, own frame with blind spots"],
                          [[k, _f(v.get("noisy")), _f(v.get("n2v")), _f(v.get("deepcad")),

@@ -159,6 +159,7 @@ def drift(context: Any, result: dict[str, Any], save: Any) -> None:
     from infocus.training.loop import train
 
     steps = context.profile.context_drift_steps
+    result["steps"] = steps
     speeds = result.setdefault("speeds", {})
     for speed in context.profile.context_drift_speeds:
         row = speeds.setdefault(f"{speed:g}", {})
@@ -263,6 +264,7 @@ def ratio(context: Any, result: dict[str, Any], save: Any) -> None:
     from infocus.training.loop import train
 
     steps = context.profile.context_drift_steps
+    result["steps"] = steps
     scenes = [two_channel_scene(seed) for seed in range(10)]
     train_noisy = np.stack([n for n, _ in scenes[:6]])
     for channels in ("independent", "joint"):
