@@ -22,7 +22,8 @@ with no motion.
 Since the estimate :math:`\hat s_t = f(x_{N(t)})` never saw :math:`x_t`, its error is
 independent of :math:`x_t`'s noise, and the two are fused per pixel under the noise model
 (:func:`~infocus.intensity.fuse_with_noisy`), as for the blind-spot methods: the frame's own
-photons are not wasted (prediction option ``pixel_fusion``, on by default).
+photons are not wasted (prediction option ``pixel_fusion``, on by default unless the noise was
+measured correlated between neighbouring pixels, which the noise model would read too low).
 
 Each estimate saw only its neighbours; where the scene did not change, the estimates of nearby
 frames are estimates of the same signal with partly independent errors, and averaging them
@@ -223,7 +224,14 @@ class TemporalNoise2Noise(TrainingScheme):
         if neighbours < self.neighbours:
             data.say(f"The shortest stack has {frames} images along {axis}: each is predicted "
                      f"from the other {neighbours}.")
-        return Fitted(options={"neighbours": neighbours}, state={"neighbours": neighbours})
+        from infocus.methods.blind_spot import measure_noise_correlation
+
+        _, _, correlation = measure_noise_correlation(data)
+        if correlation["correlated"]:
+            data.say("The noise is correlated between neighbouring pixels: the noise model "
+                     "reads it too low, so the frames' own pixels are not fused in.")
+        return Fitted(options={"neighbours": neighbours},
+                      state={"neighbours": neighbours, "noise_correlation": correlation})
 
     def network_options(self, channels: int) -> dict[str, Any]:
         """A 2-D network with the neighbouring frames of every channel as its input."""
@@ -296,8 +304,13 @@ class TemporalNoise2Noise(TrainingScheme):
         from infocus.methods.blind_spot import _central_crop
 
         estimates = context.target_norm.denormalize(outputs, channel_axis=0)
+        from infocus.methods.blind_spot import _measured_correlated
+
         options = context.request.options
-        fuse = options.get("pixel_fusion") is not False
+        fuse = options.get("pixel_fusion")
+        if fuse is None:
+            # the fusion weight needs the noise variance, which correlated noise hides
+            fuse = not _measured_correlated(context.state)
         average = options.get("frame_averaging") is not False
         result = estimates.copy()
         for c in range(estimates.shape[0]):
