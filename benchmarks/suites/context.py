@@ -40,7 +40,8 @@ import numpy as np
 from scipy import ndimage
 
 from benchmarks import datasets
-from benchmarks.suites._data import CAMERA
+from benchmarks.suites._data import CAMERA, crop
+from infocus.metrics import psnr
 
 DRIFT_FRAMES = 12
 DRIFT_SHAPE = (128, 128)
@@ -48,13 +49,8 @@ DRIFT_PHOTONS = 8.0
 
 
 def _psnr255(output: np.ndarray, clean: np.ndarray) -> float:
-    error = np.mean((np.clip(output, 0, 255) - clean) ** 2)
-    return float(10 * np.log10(255.0**2 / error))
-
-
-def _psnr(output: np.ndarray, clean: np.ndarray) -> float:
-    peak = float(clean.max() - clean.min())
-    return float(10 * np.log10(peak**2 / np.mean((output - clean) ** 2)))
+    """FMD's protocol: clamped to [0, 255], peak 255."""
+    return psnr(np.clip(output, 0, 255), clean, data_range=255)
 
 
 def _stacks() -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -85,7 +81,7 @@ def captures(context: Any, result: dict[str, Any], save: Any) -> None:
         if config_name in configurations or (chosen and config_name not in chosen):
             continue
         if profile.crop:
-            stack, clean = _crop(stack, profile.crop), _crop(clean, profile.crop)
+            stack, clean = crop(stack, profile.crop), crop(clean, profile.crop)
         result["shape"] = list(stack.shape[-2:])
         context.log(f"  {config_name}: training deepcad on its {len(stack)} captures")
         config = default_config("deepcad").with_updates(steps=steps)
@@ -114,12 +110,6 @@ def captures(context: Any, result: dict[str, Any], save: Any) -> None:
         configurations[config_name] = row
         context.log("    " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()))
         save()
-
-
-def _crop(image: np.ndarray, size: int) -> np.ndarray:
-    h, w = image.shape[-2:]
-    top, left = (h - size) // 2, (w - size) // 2
-    return image[..., top : top + size, left : left + size]
 
 
 def drifting_stack(speed: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -167,13 +157,13 @@ def drift(context: Any, result: dict[str, Any], save: Any) -> None:
         if not missing:
             continue
         noisy, clean = drifting_stack(speed)
-        row["noisy"] = _psnr(noisy, clean)
+        row["noisy"] = psnr(noisy, clean)
         for label in missing:
             method, axes, options = DRIFT_METHODS[label]
             config = default_config(method).with_updates(steps=steps, scheme_options=options)
             model = train(noisy, method=method, axes=axes, config=config, progress=False,
                           log=lambda m: None)
-            row[label] = _psnr(model.denoise(noisy, axes=axes), clean)
+            row[label] = psnr(model.denoise(noisy, axes=axes), clean)
             save()
         context.log(f"  {speed:g} px/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()))
 
@@ -205,7 +195,7 @@ def volume(context: Any, result: dict[str, Any], save: Any) -> None:
     scenes = [volume_scene(seed) for seed in range(3)]
     train_noisy = np.stack([n for n, _ in scenes[:2]])
     test_noisy, test_clean = scenes[2]
-    result["noisy"] = _psnr(test_noisy, test_clean)
+    result["noisy"] = psnr(test_noisy, test_clean)
     for spatial in ("ZYX", "YX"):
         if spatial in result:
             continue
@@ -214,7 +204,7 @@ def volume(context: Any, result: dict[str, Any], save: Any) -> None:
         model = train(train_noisy, method="n2v", axes="SZYX", config=config, progress=False,
                       log=lambda m: None)
         seconds = time.perf_counter() - started
-        result[spatial] = {"psnr": _psnr(model.denoise(test_noisy, axes="ZYX"), test_clean),
+        result[spatial] = {"psnr": psnr(model.denoise(test_noisy, axes="ZYX"), test_clean),
                            "train_seconds": seconds, "steps": model.config.steps}
         context.log(f"  n2v {spatial}: {result[spatial]}")
         save()

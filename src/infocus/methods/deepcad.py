@@ -368,7 +368,7 @@ def average_unchanged(
     ratio = np.maximum(residual / mean_variance - 1.0, 1e-3)
     error = ratio[:, None, None] * variance
     total = np.asarray(frames, dtype=np.float64).copy()
-    weights = np.ones(estimates.shape[1:])[None].repeat(length, axis=0)
+    weights = np.ones(estimates.shape)
     for t in range(length):
         for other in neighbour_frames(t, length, count):
             difference = uniform_filter((estimates[t] - estimates[other]) ** 2, size=window)
