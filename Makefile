@@ -15,7 +15,7 @@ $(VENV)/.core-installed: pyproject.toml
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.core-installed
-	$(PY) -m pip install --quiet -e ".[bm3d,onnx,distributed,psf,dev]"
+	$(PY) -m pip install --quiet -e ".[bm3d,onnx,distributed,psf,napari,bioimageio,formats,dev]"
 	touch $@
 
 demo: $(VENV)/.core-installed
