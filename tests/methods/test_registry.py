@@ -11,6 +11,7 @@ import pytest
 
 import infocus
 from conftest import blobs_image
+from export.test_export import assert_export_matches
 from infocus._errors import InfocusInputError
 from infocus.methods import create_scheme, list_schemes, scheme_options
 from infocus.methods.config import default_config
@@ -66,6 +67,8 @@ def test_every_method_trains_saves_loads_and_predicts(name, tmp_path, rng):
     result = loaded.predict(image, axes=image_axes, also=tuple(extras), backend="torch")
     assert sorted(result.extras) == extras
     assert all(v.shape == image.shape and np.isfinite(v).all() for v in result.extras.values())
+    if scheme.exportable and not scheme.context_axis:  # ONNX and TorchScript give our prediction
+        assert_export_matches(loaded, image, image_axes, tmp_path)
     if required := create_scheme(name).required_options:
         with pytest.raises(InfocusInputError, match=sorted(required)[0].split("_")[0]):
             infocus.train(noisy, method=name, axes="SYX", progress=False, log=lambda m: None,

@@ -623,7 +623,8 @@ def train_command(
 @app.command()
 @reports_errors
 def predict(
-    model: Annotated[Path, typer.Argument(help="Model folder or .zip from `infocus train`.")],
+    model: Annotated[Path, typer.Argument(help="Model folder or .zip from `infocus train`, or a "
+                                          "bioimage.io denoising package (.zip).")],
     image: Annotated[Path, typer.Argument(help="Image to denoise (TIFF, Zarr, PNG, .npy).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result.")],
     axes: AxesOption = None,
@@ -721,6 +722,21 @@ def predict(
         raise InfocusInputError(
             "--resume continues a killed distributed prediction; give --workers N or "
             "--scheduler ADDRESS as in the killed run.")
+    from infocus.export.bioimageio import is_package
+
+    if is_package(model):
+        from infocus.cli.export import predict_package
+
+        predict_package(model, image, output, axes=axes, dtype=dtype, overwrite=overwrite,
+                        unsupported={"uncertainty": uncertainty, "samples": samples,
+                                     "tile_size": tile_size, "overlap": overlap, "tta": tta,
+                                     "pixel_fusion": pixel_fusion, "calibrate": calibrate,
+                                     "frame_averaging": frame_averaging, "qc": qc,
+                                     "workers": workers, "scheduler": scheduler,
+                                     "deconvolved": deconvolved, "labels_out": labels_out,
+                                     "foreground": foreground,
+                                     "backend": None if backend == "auto" else backend})
+        return
     if not resume:
         check_output(output, overwrite, image_dtype=dtype)
         if uncertainty is not None:

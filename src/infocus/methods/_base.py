@@ -248,7 +248,13 @@ class TrainingScheme:
     separate_target_normalization : bool
         Targets get their own normalisation (CARE: another exposure, other units).
     exportable : bool
-        Whether its prediction network may run in ONNX Runtime.
+        Whether its prediction network may run in ONNX Runtime and be exported
+        (:mod:`infocus.export`).
+    not_exportable_because : str
+        For a method that is not exportable, why (what its prediction does besides a network).
+    citation : dict
+        The paper to cite: ``{"text": ..., "doi": ...}`` or ``{"text": ..., "url": ...}``;
+        written into exported packages.
     prediction_options : tuple of str
         Keyword options of :meth:`infocus.predict.TrainedModel.denoise` that this method takes.
     outputs : frozenset of str
@@ -276,6 +282,8 @@ class TrainingScheme:
     default_training: ClassVar[dict[str, Any]] = {}
     separate_target_normalization: ClassVar[bool] = False
     exportable: ClassVar[bool] = True
+    not_exportable_because: ClassVar[str] = ""
+    citation: ClassVar[dict[str, str]] = {}
     prediction_options: ClassVar[tuple[str, ...]] = ()
     outputs: ClassVar[frozenset[str]] = frozenset({"denoised"})
     required_options: ClassVar[dict[str, Any]] = {}
@@ -349,11 +357,21 @@ class TrainingScheme:
         self, outputs: np.ndarray, noisy: np.ndarray, context: PredictionContext
     ) -> dict[str, np.ndarray]:
         """Turn the stitched output ``(C_out, *spatial)`` for the noisy block ``(C, *spatial)``
-        (camera units) into ``{"denoised": (C, *spatial), ...}`` in camera units."""
+        (camera units) into ``{"denoised": (C, *spatial), ...}`` in camera units.
+
+        By convention the first ``C`` output channels, denormalised, are the denoised image
+        before any step that needs the noisy block (further outputs follow them); exported
+        graphs (:mod:`infocus.export`) rely on it."""
         return {"denoised": context.target_norm.denormalize(outputs, channel_axis=0)}
 
     def report(self, notes: Sequence[Any]) -> list[str]:
         """Sentences for the user about the notes :meth:`finish` recorded (default: none)."""
+        return []
+
+    def export_limits(self, state: dict[str, Any]) -> list[str]:
+        """What an exported graph (normalisation, :meth:`prediction_network`, the first
+        ``C`` output channels, denormalisation) leaves out of this method's default prediction
+        for a model with the fitted ``state``, in sentences for the user (default: nothing)."""
         return []
 
 

@@ -774,6 +774,10 @@ class Noise2Void(TrainingScheme):
         return _SUMMARY.get(self.name, "")
 
     @property
+    def citation(self) -> dict[str, str]:  # type: ignore[override]
+        return _CITATION.get(self.name, {})
+
+    @property
     def default_network(self) -> str:  # type: ignore[override]
         """N2V2 pairs its median replacement with the blur-pool U-Net without a top skip."""
         return "unet_n2v2" if self.name == "n2v2" else "unet"
@@ -885,6 +889,10 @@ class Noise2Void(TrainingScheme):
             fuse_blind_spot_prediction(predicted, noisy, context.spatial)
         return {"denoised": predicted}
 
+    def export_limits(self, state: dict[str, Any]) -> list[str]:
+        """Pixel fusion, where the prediction would use it by default."""
+        return [FUSION_LOST] if self.struct is None and not _measured_correlated(state) else []
+
 
 def _measured_pattern(data: FitData) -> tuple[list[list[int]], dict[str, Any]]:
     """The offsets to hide for the measured noise correlation (said to the user), and what was
@@ -970,6 +978,22 @@ _SUMMARY = {
     "n2v2": "N2V2: median blind spot, blur-pool U-Net, no checkerboard (Höck et al. 2022).",
     "structn2v": "structN2V: blind line for stripe-correlated noise (Broaddus et al. 2020).",
 }
+
+_CITATION = {
+    "n2v": {"text": "Krull, Buchholz, Jug. Noise2Void - learning denoising from single noisy "
+                    "images. CVPR 2019.", "doi": "10.48550/arXiv.1811.10980"},
+    "n2v2": {"text": "Höck et al. N2V2 - fixing Noise2Void checkerboard artifacts with modified "
+                     "sampling strategies and a tweaked network architecture. ECCV Workshops "
+                     "2022.", "doi": "10.48550/arXiv.2211.08512"},
+    "structn2v": {"text": "Broaddus, Krull, Weigert, Schmidt, Myers. Removing structured noise "
+                          "with self-supervised blind-spot networks. ISBI 2020.",
+                  "doi": "10.1109/ISBI45749.2020.9098336"},
+}
+
+#: What an exported graph loses when the method would fuse with the noisy pixel.
+FUSION_LOST = ("Pixel fusion is left out: the exported model gives the blind-spot network's "
+               "prediction alone, without weighing in the noisy pixel it never saw (as infocus "
+               "predict --no-pixel-fusion does).")
 
 
 #: How the pixels of a measured blind-spot pattern are hidden. Gaussian values with the

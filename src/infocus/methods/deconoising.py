@@ -71,15 +71,21 @@ BLACK_PERCENTILE = 1.0
 def blur(image: Tensor, psf: Tensor) -> Tensor:
     """``h * image`` per channel for a batch ``(B, C, *spatial)`` and a PSF ``(*spatial)``
     with odd sides; the image is extended by reflection, so the output has its shape."""
-    ndim = psf.ndim
-    channels = image.shape[1]
-    pad = [r for n in reversed(psf.shape) for r in (n // 2, n // 2)]
+    return _convolve(image, _kernel(psf, image.shape[1]).to(image.dtype))
+
+
+def _kernel(psf: Tensor, channels: int) -> Tensor:
+    """The grouped-convolution weight ``(C, 1, *psf)`` that convolves each channel by ``psf``
+    (conv*d correlates; flipping the kernel makes it a convolution)."""
+    flipped = torch.flip(psf, dims=tuple(range(psf.ndim)))
+    return flipped.expand(channels, 1, *psf.shape).contiguous()
+
+
+def _convolve(image: Tensor, kernel: Tensor) -> Tensor:
+    pad = [r for n in reversed(kernel.shape[2:]) for r in (n // 2, n // 2)]
     padded = F.pad(image, pad, mode="reflect") if any(pad) else image
-    # conv*d correlates; flipping the kernel makes it a convolution.
-    kernel = torch.flip(psf, dims=tuple(range(ndim))).to(image.dtype)
-    kernel = kernel.expand(channels, 1, *psf.shape)
-    convolve = F.conv2d if ndim == 2 else F.conv3d
-    return convolve(padded, kernel, groups=channels)
+    convolve = F.conv2d if kernel.ndim == 4 else F.conv3d
+    return convolve(padded, kernel, groups=kernel.shape[0])
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,17 @@ class DecoNoising(Noise2Void):
     def summary(self) -> str:  # type: ignore[override]
         return ("DecoNoising: blind spots with the PSF after the network; a denoised and a "
                 "deconvolved image (Goncharova et al. 2020).")
+
+    @property
+    def citation(self) -> dict[str, str]:  # type: ignore[override]
+        return {"text": "Goncharova, Krull, Jug. Improving blind spot denoising for microscopy. "
+                        "ECCV Workshops 2020.", "doi": "10.48550/arXiv.2008.08414"}
+
+    def export_limits(self, state: dict[str, Any]) -> list[str]:
+        """The deconvolved image (the graph's output is the denoised one)."""
+        return ["The deconvolved image is left out: the exported model gives the denoised "
+                "image (the network's output blurred by the PSF); predict with infocus for "
+                "--deconvolved."]
 
     # ------------------------------------------------------------------------------ training
     def fit(self, data: FitData) -> Fitted:
@@ -211,7 +228,10 @@ class _Reblur(nn.Module):
     def __init__(self, network: nn.Module, psf: Tensor) -> None:
         super().__init__()
         self.network = network
-        self.register_buffer("psf", psf)
+        # The weight is made once, not from the PSF at every call: graph exporters (ONNX)
+        # need a convolution kernel of known shape.
+        channels = int(getattr(network, "config", {}).get("out_channels", 1))
+        self.register_buffer("kernel", _kernel(psf, channels))
         self.size_multiple = network.size_multiple
         self.config = dict(getattr(network, "config", {}))
         reach = max(n // 2 for n in psf.shape)
@@ -221,7 +241,7 @@ class _Reblur(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         deconvolved = self.network(x)
-        return torch.cat([blur(deconvolved, self.psf), deconvolved], dim=1)
+        return torch.cat([_convolve(deconvolved, self.kernel), deconvolved], dim=1)
 
 
 def _black_level(inputs: Sequence[Any]) -> float:

@@ -177,6 +177,13 @@ class TemporalNoise2Noise(TrainingScheme):
     default_training: ClassVar[dict[str, Any]] = {"spatial": "TYX"}
     context_axis: ClassVar[str | None] = "T"
     exportable: ClassVar[bool] = False
+    not_exportable_because: ClassVar[str] = (
+        "its prediction reads each frame's neighbours along T and averages the estimates of "
+        "frames where the scene did not change, which a per-image graph cannot carry")
+    citation: ClassVar[dict[str, str]] = {
+        "text": "Li et al. Reinforcing neuron extraction and spike inference in calcium imaging "
+                "using deep self-supervised denoising. Nature Methods 18, 1395-1400 (2021).",
+        "doi": "10.1038/s41592-021-01225-0"}
     prediction_options: ClassVar[tuple[str, ...]] = ("pixel_fusion", "frame_averaging")
 
     def __post_init__(self) -> None:

@@ -125,6 +125,17 @@ class DenoiSeg(Noise2Void):
         return ("DenoiSeg: Noise2Void plus a segmentation learned from a few labelled images; "
                 "instance masks (Buchholz et al. 2020).")
 
+    @property
+    def citation(self) -> dict[str, str]:  # type: ignore[override]
+        return {"text": "Buchholz, Prakash, Schmidt, Krull, Jug. DenoiSeg: joint denoising and "
+                        "segmentation. ECCV Workshops 2020.", "doi": "10.48550/arXiv.2005.02987"}
+
+    def export_limits(self, state: dict[str, Any]) -> list[str]:
+        """The segmentation (the graph's output is the denoised image)."""
+        return ["The segmentation is left out: the exported model gives the denoised image, "
+                "not the foreground probability or the instance labels; predict with infocus "
+                "for --labels-out."]
+
     def network_options(self, channels: int) -> dict[str, Any]:
         return {"in_channels": channels, "out_channels": channels + 3}
 

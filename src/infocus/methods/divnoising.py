@@ -99,6 +99,13 @@ class DivNoising(UsesNoiseModel, TrainingScheme):
     prediction_options: ClassVar[tuple[str, ...]] = ("samples",)
     outputs: ClassVar[frozenset[str]] = frozenset({"denoised", "uncertainty", "samples"})
     exportable: ClassVar[bool] = False
+    not_exportable_because: ClassVar[str] = (
+        "its prediction draws posterior samples from a variational autoencoder and averages "
+        "them, which a deterministic graph cannot carry")
+    citation: ClassVar[dict[str, str]] = {
+        "text": "Prakash, Krull, Jug. Fully unsupervised diversity denoising with "
+                "convolutional variational autoencoders. ICLR 2021.",
+        "doi": "10.48550/arXiv.2006.06072"}
 
     def __post_init__(self) -> None:
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:

@@ -30,7 +30,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ from infocus.methods._base import (
     masked_loss,
 )
 from infocus.methods.blind_spot import (
+    FUSION_LOST,
     _check_channels,
     _check_mask,
     _check_patch_size,
@@ -207,6 +208,9 @@ class Noise2Self(TrainingScheme):
 
     name: ClassVar[str] = "n2s"  # type: ignore[misc]
     summary: ClassVar[str] = "Noise2Self: J-invariant grid masking (Batson & Royer 2019)."
+    citation: ClassVar[dict[str, str]] = {
+        "text": "Batson, Royer. Noise2Self: blind denoising by self-supervision. ICML 2019.",
+        "doi": "10.48550/arXiv.1901.11365"}
     needs_target: ClassVar[bool] = False
     blind_spot: ClassVar[bool] = True
     prediction_options: ClassVar[tuple[str, ...]] = ("pixel_fusion",)
@@ -254,6 +258,10 @@ class Noise2Self(TrainingScheme):
         if fuse:
             fuse_blind_spot_prediction(predicted, noisy, context.spatial)
         return {"denoised": predicted}
+
+    def export_limits(self, state: dict[str, Any]) -> list[str]:
+        """Pixel fusion, where the prediction would use it by default."""
+        return [FUSION_LOST] if not _measured_correlated(state) else []
 
 
 @SCHEMES.register("n2s")

@@ -108,6 +108,13 @@ class ProbabilisticNoise2Void(UsesNoiseModel, Noise2Void):
     prediction_options: ClassVar[tuple[str, ...]] = ("estimate",)
     outputs: ClassVar[frozenset[str]] = frozenset({"denoised", "uncertainty"})
     exportable: ClassVar[bool] = False
+    not_exportable_because: ClassVar[str] = (
+        "its prediction weighs the network's prior samples by the noise model's likelihood of "
+        "every noisy pixel (the MMSE estimate), which a graph of the network cannot carry")
+    citation: ClassVar[dict[str, str]] = {
+        "text": "Krull, Vicar, Prakash, Lalit, Jug. Probabilistic Noise2Void: unsupervised "
+                "content-aware denoising. Frontiers in Computer Science 2, 5 (2020).",
+        "doi": "10.3389/fcomp.2020.00005"}
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -53,6 +53,14 @@ _SUMMARY = {
     "n2n": "Noise2Noise: pairs of independent noisy captures (Lehtinen et al. 2018).",
 }
 
+_CITATION = {
+    "care": {"text": "Weigert et al. Content-aware image restoration: pushing the limits of "
+                     "fluorescence microscopy. Nature Methods 15, 1090-1097 (2018).",
+             "doi": "10.1038/s41592-018-0216-7"},
+    "n2n": {"text": "Lehtinen et al. Noise2Noise: learning image restoration without clean "
+                    "data. ICML 2018.", "doi": "10.48550/arXiv.1803.04189"},
+}
+
 
 @dataclass(frozen=True)
 class Supervised(TrainingScheme):
@@ -85,6 +93,10 @@ class Supervised(TrainingScheme):
     @property
     def summary(self) -> str:  # type: ignore[override]
         return _SUMMARY.get(self.name, "")
+
+    @property
+    def citation(self) -> dict[str, str]:  # type: ignore[override]
+        return _CITATION.get(self.name, {})
 
     @property
     def target_help(self) -> str:  # type: ignore[override]
@@ -168,6 +180,15 @@ class Supervised(TrainingScheme):
                     predicted[c], noisy[c], photometric_relation(relations, c))
                 context.notes.append(fit)
         return {"denoised": predicted}
+
+    def export_limits(self, state: dict[str, Any]) -> list[str]:
+        """CARE's intensity calibration, when the model knows its photometric relation."""
+        if not (self._calibrated and state.get("photometric_relation")):
+            return []
+        return ["Intensity calibration is left out: the exported model gives the network's "
+                "intensities, without the per-image gain and offset that make large-scale "
+                "intensities agree with the measurement (as infocus predict --no-calibrate "
+                "does)."]
 
     def report(self, notes: Sequence[Any]) -> list[str]:
         """How far the network had moved the intensities, so distortion is never silent."""

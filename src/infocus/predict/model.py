@@ -421,8 +421,8 @@ class TrainedModel:
 
         if backend not in ("auto", "torch") and not scheme.exportable:
             raise InfocusInputError(
-                f"Method {self.method!r} predicts with PyTorch only (its prediction samples or "
-                "evaluates a noise model on every tile); use backend 'auto' or 'torch'."
+                f"Method {self.method!r} predicts with PyTorch only ("
+                f"{scheme.not_exportable_because}); use backend 'auto' or 'torch'."
             )
         if backend == "auto" and (not scheme.exportable
                                   or int(np.prod(array.shape)) < ONNX_MIN_PIXELS):
