@@ -26,10 +26,13 @@ in bioimage analysis", bioRxiv 2022.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import io
+import shutil
 import tempfile
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,11 +117,12 @@ def write_package(
         test_output = graph.module(torch.from_numpy(test_input)).numpy()
     with tempfile.TemporaryDirectory(prefix="infocus-bioimageio-") as folder:
         root = Path(folder)
-        description = _description(model, graph, root, test_input, test_output, authors, license)
-        with atomic_output(path, overwrite=overwrite, suffix=".zip") as temporary, \
-                warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the spec library's notes on optional fields
-            save_bioimageio_package(description, output_path=temporary)
+        with _quiet():  # the spec library's notes on optional fields
+            description = _description(model, graph, root, test_input, test_output, authors,
+                                        license)
+        with atomic_output(path, overwrite=overwrite, suffix=".zip") as temporary:
+            with _quiet():
+                save_bioimageio_package(description, output_path=temporary)
             if check:
                 _check_package(temporary)
     return path
@@ -146,6 +150,8 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         yield
+        # Files the libraries left open are closed now, while their warnings are ignored.
+        gc.collect()
 
 
 def _test_input(model: TrainedModel, graph: ExportedGraph, sample: Any,
@@ -386,6 +392,12 @@ class BioimageioDenoiser:
 
     description: Any
     source: Path
+    #: The unpacked package, deleted with this object.
+    unpacked: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.unpacked is not None:
+            weakref.finalize(self, shutil.rmtree, self.unpacked, ignore_errors=True)
 
     @property
     def method(self) -> str:
@@ -413,6 +425,14 @@ class BioimageioDenoiser:
                 f"{''.join(missing)}; pass the right --axes.")
         channels = _channel_count(self.description)
         use_channels = "C" in model_axes and "C" in axes and channels > 1
+        if channels > 1 and not use_channels:
+            raise InfocusInputError(
+                f"This bioimage.io model takes {channels} channels but the image axes "
+                f"{axes!r} have no C; pass axes with C.")
+        if use_channels and array.shape[axes.index("C")] != channels:
+            raise InfocusInputError(
+                f"This bioimage.io model takes {channels} channels but the image has "
+                f"{array.shape[axes.index('C')]}; give an image with the model's channels.")
         block_axes = ("C" if use_channels else "") + spatial
         loop_axes = [a for a in axes if a not in block_axes]
         moved = np.transpose(array, [axes.index(a) for a in loop_axes + list(block_axes)])
@@ -421,7 +441,7 @@ class BioimageioDenoiser:
         result = np.empty_like(flat)
         pipeline = self._pipeline()
         for k in range(flat.shape[0]):
-            result[k] = self._predict_block(pipeline, flat[k], use_channels, channels)
+            result[k] = self._predict_block(pipeline, flat[k], use_channels)
             if progress is not None:
                 progress(k + 1, flat.shape[0])
         restored = result.reshape(lead + result.shape[1:])
@@ -436,42 +456,71 @@ class BioimageioDenoiser:
         with _quiet():
             return create_prediction_pipeline(self.description)
 
-    def _predict_block(self, pipeline: Any, block: np.ndarray, use_channels: bool,
-                       channels: int) -> np.ndarray:
-        """One ``([C,] *spatial)`` block through the package (its tiling covers the halo)."""
+    def _predict_block(self, pipeline: Any, block: np.ndarray, use_channels: bool) -> np.ndarray:
+        """One ``([C,] *spatial)`` block through the package: bioimageio.core tiles it with the
+        model's halo; a side shorter than the model's smallest tile is first extended by
+        mirroring (and cropped back)."""
         from bioimageio.core import Tensor, predict
 
         descr = self.description.inputs[0]
         names = [str(axis.id) for axis in descr.axes]
         data = block if use_channels else block[None]
-        if channels > 1 and not use_channels:
-            data = np.repeat(data, channels, axis=0)
-        shaped = data
-        if "batch" in names or "b" in names:
-            shaped = shaped[None]
-        if not any(name in ("channel", "c") for name in names):
-            shaped = shaped[0] if "batch" not in names else shaped[:, 0]
-        tensor = Tensor(shaped, dims=tuple(names))
+        halo = _halo(self.description)
+        smallest = _smallest_tile(descr, halo)
+        pad = [(0, 0)] + [(0, max(0, smallest - n)) for n in data.shape[1:]]
+        padded = np.pad(data, pad, mode="symmetric") if any(p for _, p in pad) else data
+        canonical = ["batch", "channel"] + [n for n in names if n not in ("batch", "channel")]
+        array = padded[None]
+        if "channel" not in names:
+            array = array[:, 0]
+            canonical.remove("channel")
+        if "batch" not in names:
+            array = array[0]
+            canonical.remove("batch")
+        tensor = Tensor(np.transpose(array, [canonical.index(n) for n in names]),
+                        dims=tuple(names))
+        shortest = min(padded.shape[1:])
         with _quiet():
             sample = predict(model=pipeline, inputs={descr.id: tensor},
-                             blocksize_parameter=_blocksize(descr, block.shape[-1]))
-        output = sample.members[self.description.outputs[0].id].data.to_numpy()
-        output = np.asarray(output, dtype=np.float32).reshape(
-            (-1,) + block.shape[-(block.ndim - (1 if use_channels else 0)):])
+                             blocksize_parameter=_blocksize(descr, shortest, halo))
+        result = sample.members[self.description.outputs[0].id]
+        dims = [str(d) for d in result.dims]
+        order = [d for d in ("batch", "channel") if d in dims] + [
+            d for d in dims if d not in ("batch", "channel")]
+        output = np.transpose(np.asarray(result.data.to_numpy(), dtype=np.float32),
+                              [dims.index(d) for d in order])
+        output = output.reshape((-1,) + output.shape[-(padded.ndim - 1):])
+        output = output[(slice(None),) + tuple(slice(0, n) for n in data.shape[1:])]
         return output if use_channels else output[0]
 
 
-def _blocksize(descr: Any, edge: int) -> int:
-    """The size parameter n of ``min + n·step`` tiles: about 256 pixels per axis."""
+def _smallest_tile(descr: Any, halo: int) -> int:
+    """The smallest image side bioimageio.core can tile: the largest ``min`` of the input's
+    parameterised spatial sizes plus the halo on both sides (0 when sizes are fixed)."""
     from bioimageio.spec.model.v0_5 import ParameterizedSize
 
-    steps = [axis.size for axis in descr.axes if isinstance(getattr(axis, "size", None),
-                                                            ParameterizedSize)]
-    if not steps:
+    minimum = max([axis.size.min for axis in descr.axes
+                   if isinstance(getattr(axis, "size", None), ParameterizedSize)] or [0])
+    return minimum + 2 * halo if minimum else 0
+
+
+def _halo(description: Any) -> int:
+    """The largest output halo of the model (pixels each tile adds on either side)."""
+    return max([int(getattr(axis, "halo", 0) or 0) for tensor in description.outputs
+                for axis in tensor.axes] or [0])
+
+
+def _blocksize(descr: Any, shortest: int, halo: int) -> int:
+    """The size parameter n of ``min + n·step`` tiles: as large as fits the image's shortest
+    spatial side (at least the smallest tile) with the halo, and at most about 256 pixels."""
+    from bioimageio.spec.model.v0_5 import ParameterizedSize
+
+    sizes = [axis.size for axis in descr.axes
+             if isinstance(getattr(axis, "size", None), ParameterizedSize)]
+    if not sizes:
         return 0
-    size = steps[-1]
-    target = min(max(edge, size.min), 256)
-    return max(0, -(-(target - size.min) // size.step))
+    step = max(size.step for size in sizes)
+    return max(0, (min(shortest, 256 + 2 * halo) - _smallest_tile(descr, halo)) // step)
 
 
 def _model_axes(description: Any) -> str:
@@ -499,13 +548,28 @@ def load_package(path: str | Path) -> BioimageioDenoiser:
         channels out, tagged as denoising or restoration).
     """
     _require()
-    from bioimageio.spec import InvalidDescr, load_description
-    from bioimageio.spec.model import v0_5
+    from bioimageio.spec import load_description
 
     path = Path(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        description = load_description(path, format_version="latest")
+    # Read from an unpacked copy: a description read from the .zip keeps the archive open
+    # for as long as it lives.
+    unpacked = Path(tempfile.mkdtemp(prefix="infocus-bioimageio-"))
+    try:
+        source = _unpack(path, unpacked)
+        with _quiet():
+            description = load_description(source, format_version="latest")
+        _check_description(description, path)
+    except BaseException:
+        shutil.rmtree(unpacked, ignore_errors=True)
+        raise
+    return BioimageioDenoiser(description=description, source=path, unpacked=unpacked)
+
+
+def _check_description(description: Any, path: Path) -> None:
+    """Raise unless ``description`` is a valid spec 0.5 denoising model."""
+    from bioimageio.spec import InvalidDescr
+    from bioimageio.spec.model import v0_5
+
     if isinstance(description, InvalidDescr):
         errors = description.validation_summary.details
         first = next((str(e) for d in errors for e in getattr(d, "errors", [])), "invalid")
@@ -518,7 +582,25 @@ def load_package(path: str | Path) -> BioimageioDenoiser:
             f"{path} is a bioimage.io {getattr(description, 'type', 'resource')}, not a model; "
             "give a denoising model package.")
     _check_denoising(description, path)
-    return BioimageioDenoiser(description=description, source=path)
+
+
+def _unpack(path: Path, folder: Path) -> Path:
+    """The description file of the package ``path``, unpacked into ``folder`` if a .zip."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return path
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.extractall(folder)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise InfocusInputError(f"{path} is a damaged .zip ({error}); download or export the "
+                                "package again.") from error
+    for name in ("bioimageio.yaml", "rdf.yaml"):
+        found = sorted(folder.rglob(name))
+        if found:
+            return found[0]
+    raise InfocusInputError(f"{path} holds no rdf.yaml; it is not a bioimage.io package.")
 
 
 def _check_denoising(description: Any, path: Path) -> None:
