@@ -58,6 +58,8 @@ _INSTALL_HINT = "pip install 'infocus[formats]'"
 _READER_OPTIONS: dict[str, dict[str, Any]] = {"czi": {"chunk_dims": ["Y", "X", "S", "A"]}}
 #: bioio dimension letter -> infocus axis letter.
 _BIOIO_TO_AXES = {"T": "T", "C": "C", "Z": "Z", "Y": "Y", "X": "X", "S": "C", "M": "S"}
+#: bioio's preamble to a plug-in's own reason for refusing a file.
+_PREAMBLE = re.compile(r"^.*? does not support the image: .*?\.\s+", re.DOTALL)
 #: The channel identifiers bioio generates for channels without a name (OME ``Channel:0:1``).
 _GENERATED_CHANNEL = re.compile(r"^Channel:\d+(:\d+)?$")
 
@@ -111,7 +113,7 @@ def _open(path: Path, fmt: str) -> Any:
         try:
             return BioImage(path, reader=plugin.Reader, **_READER_OPTIONS.get(fmt, {}))
         except Exception as exc:
-            reason = log.reasons[0] if log.reasons else str(exc)
+            reason = _PREAMBLE.sub("", log.reasons[0] if log.reasons else str(exc))
             raise InfocusInputError(
                 f"{str(path)!r} is damaged or not a valid {VENDOR_FORMATS[fmt][2]} file "
                 f"({short_reason(Exception(reason))}); check the file or export it again."
@@ -183,7 +185,9 @@ class LazyBlocks:
     """A read-only array view of a dask array whose indexing returns NumPy arrays.
 
     Prediction and training index lazily opened images block by block and expect NumPy
-    results (as from a ``zarr.Array``); each index reads only the planes it covers.
+    results (as from a ``zarr.Array``, whose ``chunks`` attribute it shares: prediction
+    takes an array with ``chunks`` as one to stream); each index reads only the planes it
+    covers.
     """
 
     def __init__(self, array: Any) -> None:
@@ -200,6 +204,14 @@ class LazyBlocks:
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        """The (first) chunk length along each axis, as a ``zarr.Array`` reports it."""
+        return tuple(int(c[0]) if c else 0 for c in self._array.chunks)
+
+    def __repr__(self) -> str:
+        return f"<LazyBlocks shape={self.shape} dtype={self.dtype} chunks={self.chunks}>"
 
     def __len__(self) -> int:
         return self.shape[0]
