@@ -162,3 +162,15 @@ def test_lazy_open_returns_zarr_array(tmp_path: Path, rng) -> None:
     assert (lazy.axes, lazy.shape, lazy.dtype) == ("ZYX", (4, 32, 32), np.float32)
     assert lazy.pixel_sizes == {"Z": 1.0, "Y": 0.5, "X": 0.5}
     np.testing.assert_array_equal(lazy.data[1, :8, :8], image.data[1, :8, :8])
+
+
+@pytest.mark.parametrize("store", ["ngff_zarr_0_50.ome.zarr", "ome_zarr_0_18.ome.zarr"])
+def test_stores_written_by_the_reference_libraries(store: str) -> None:
+    """ngff-zarr (NGFF 0.5) and ome-zarr (NGFF 0.4) output; see tests/data/ngff/README.md."""
+    path = Path(__file__).resolve().parents[1] / "data" / "ngff" / store
+    image = read_image(path)
+    assert image.axes == "CZYX"
+    np.testing.assert_array_equal(image.data, np.arange(120, dtype=np.uint8).reshape(2, 3, 4, 5))
+    assert image.pixel_sizes == {"Z": 0.5, "Y": 0.25, "X": 0.25}
+    assert image.unit == "µm"
+    assert image.channel_names == ["GFP", "mCherry"]

@@ -1,8 +1,10 @@
 """Reading and writing microscopy images with their axes and physical metadata.
 
 * :func:`read_image` reads TIFF (OME-TIFF, ImageJ hyperstacks), Zarr/OME-Zarr, PNG and
-  ``.npy`` files into an :class:`Image` (pixels, axes, pixel sizes, unit, channel names).
-* :func:`open_image_lazy` opens TIFF, Zarr and ``.npy`` files without reading the pixels.
+  ``.npy`` files, and with the ``formats`` extra Zeiss CZI, Nikon ND2 and Leica LIF files
+  (through bioio), into an :class:`Image` (pixels, axes, pixel sizes, unit, channel names).
+* :func:`open_image_lazy` opens TIFF, Zarr, ``.npy`` and vendor files without reading the
+  pixels.
 * :func:`write_image` writes atomically (never a partial file), refuses to overwrite
   unless asked, and converts to ``float32``, ``uint16`` or ``uint8`` with counted clipping.
 

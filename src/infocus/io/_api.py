@@ -14,6 +14,7 @@ import numpy as np
 from infocus._errors import InfocusInputError
 from infocus.axes import default_axes
 from infocus.io._atomic import atomic_output, check_output_path, check_writable_folder
+from infocus.io._bioio import VENDOR_FORMATS, open_vendor_lazy, read_vendor
 from infocus.io._common import (
     OUTPUT_DTYPES,
     convert_dtype_warn,
@@ -75,13 +76,17 @@ def _input_path(path: PathLike) -> tuple[Path, str]:
     return resolved, fmt
 
 
-def read_image(path: PathLike, *, axes: str | None = None) -> Image:
+def read_image(
+    path: PathLike, *, axes: str | None = None, scene: int | str | None = None
+) -> Image:
     """Read an image file into memory, with its axes and metadata.
 
     The format follows the file ending: ``.tif``/``.tiff``/``.ome.tif``/``.ome.tiff``
     (tifffile; OME-TIFF and ImageJ hyperstack metadata), ``.zarr``/``.ome.zarr`` (Zarr v2/v3
     and OME-Zarr NGFF 0.4/0.5, full-resolution level), ``.png`` (imageio) and ``.npy``
     (NumPy, no pickles). A directory holding Zarr metadata is read as Zarr whatever its name.
+    Zeiss ``.czi``, Nikon ``.nd2`` and Leica ``.lif`` files are read through bioio and its
+    plug-ins, the optional extra ``pip install 'infocus[formats]'``.
 
     Axes are decided as follows:
 
@@ -91,8 +96,10 @@ def read_image(path: PathLike, *, axes: str | None = None) -> Image:
        better than a mislabelled file); pixel sizes and channel names are then kept only
        for the letters that stay in place.
     2. Otherwise the file's metadata is used: OME ``DimensionOrder``, ImageJ hyperstack
-       dimensions, tifffile shaped ``axes``, NGFF axis names or Zarr ``dimension_names``.
-       PNGs are ``"YX"`` (grey) or ``"YXC"`` (colour).
+       dimensions, tifffile shaped ``axes``, NGFF axis names, Zarr ``dimension_names`` or
+       bioio's dimensions (``T C Z Y X``; RGB samples become ``C``, unstitched mosaic
+       tiles ``S``). PNGs are ``"YX"`` (grey) or ``"YXC"`` (colour). TIFF and vendor
+       files drop dimensions of length 1 (other than ``Y`` and ``X``).
     3. Otherwise a 2-D array is ``"YX"``; any other array needs ``axes``.
 
     Parameters
@@ -101,20 +108,26 @@ def read_image(path: PathLike, *, axes: str | None = None) -> Image:
         The file (or Zarr directory); ``~`` is expanded.
     axes : str, optional
         Axes over ``S T C Z Y X`` in the order of the stored dimensions, e.g. ``"TYX"``.
+    scene : int or str, optional
+        For CZI, ND2 and LIF files holding several scenes (positions, series): the index or
+        name of the one to read; the first by default.
 
     Returns
     -------
     Image
         Pixels in their stored data type (not yet float32), axes, pixel sizes (from OME
-        ``PhysicalSizeX/Y/Z``, ImageJ resolution and ``spacing``, or NGFF ``scale``), unit,
-        channel names (OME ``Channel/@Name``, ImageJ labels or OMERO ``label``) and
-        ``source=str(path)``.
+        ``PhysicalSizeX/Y/Z``, ImageJ resolution and ``spacing``, NGFF ``scale`` or bioio's
+        ``physical_pixel_sizes``), unit, channel names (OME ``Channel/@Name``, ImageJ
+        labels, OMERO ``label`` or the vendor file's names) and ``source=str(path)``.
 
     Raises
     ------
     InfocusInputError
         Missing file, unsupported ending, corrupt or truncated file, pickled ``.npy``,
-        ambiguous or mismatching axes.
+        ambiguous or mismatching axes, a scene that does not exist, or a vendor file
+        larger than the free memory.
+    ImportError
+        A CZI, ND2 or LIF file without the ``formats`` extra installed.
 
     Examples
     --------
@@ -123,8 +136,19 @@ def read_image(path: PathLike, *, axes: str | None = None) -> Image:
     ('ZYX', {'Z': 0.5, 'Y': 0.1, 'X': 0.1})
     """
     resolved, fmt = _input_path(path)
+    _check_scene(resolved, fmt, scene)
     with _damage_is_input_error(resolved, fmt):
+        if fmt in VENDOR_FORMATS:
+            return read_vendor(resolved, fmt, axes=axes, scene=scene)
         return _READERS[fmt](resolved, axes=axes)
+
+
+def _check_scene(path: Path, fmt: str, scene: int | str | None) -> None:
+    if scene is not None and fmt not in VENDOR_FORMATS:
+        raise InfocusInputError(
+            f"A scene was asked for, but {path.name} is a {_FORMAT_NAMES[fmt]}, which infocus "
+            "reads as one image; leave out the scene (it applies to CZI, ND2 and LIF files)."
+        )
 
 
 @contextlib.contextmanager
@@ -133,7 +157,7 @@ def _damage_is_input_error(path: Path, fmt: str) -> Iterator[None]:
     exception deep in tifffile, zarr or a codec) becomes one sentence naming the file."""
     try:
         yield
-    except (InfocusInputError, KeyboardInterrupt):
+    except (InfocusInputError, ImportError, KeyboardInterrupt):
         raise
     except MemoryError:
         raise InfocusInputError(
@@ -147,16 +171,25 @@ def _damage_is_input_error(path: Path, fmt: str) -> Iterator[None]:
         ) from None
 
 
-_FORMAT_NAMES = {"tiff": "TIFF", "zarr": "Zarr store", "png": "PNG", "npy": ".npy file"}
+_FORMAT_NAMES = {
+    "tiff": "TIFF",
+    "zarr": "Zarr store",
+    "png": "PNG",
+    "npy": ".npy file",
+    **{fmt: f"{name} file" for fmt, (_, _, name) in VENDOR_FORMATS.items()},
+}
 
 
-def open_image_lazy(path: PathLike, *, axes: str | None = None) -> Image:
+def open_image_lazy(
+    path: PathLike, *, axes: str | None = None, scene: int | str | None = None
+) -> Image:
     """Open an image without reading its pixels, for images larger than memory.
 
     ``Image.data`` is a ``zarr.Array`` for Zarr stores (the full-resolution level of an
     OME-Zarr) and for TIFFs (tifffile's Zarr view of the first series, which reads strips or
-    tiles on access), a read-only ``numpy.memmap`` for ``.npy``, and an ordinary array for
-    PNG (read eagerly). Index it (``image.data[0, 100:200]``) to read a block, or call
+    tiles on access), a read-only ``numpy.memmap`` for ``.npy``, a view that reads the
+    planes it is indexed with for CZI, ND2 and LIF (through bioio's dask arrays; ``scene`` as
+    in :func:`read_image`), and an ordinary array for PNG (read eagerly). Index it (``image.data[0, 100:200]``) to read a block, or call
     :meth:`Image.load` to read everything. Axes follow the rules of :func:`read_image`,
     except that TIFF axes of length 1 are always dropped.
 
@@ -166,7 +199,10 @@ def open_image_lazy(path: PathLike, *, axes: str | None = None) -> Image:
     >>> block = image.data[0, :, :256, :256]  # doctest: +SKIP
     """
     resolved, fmt = _input_path(path)
+    _check_scene(resolved, fmt, scene)
     with _damage_is_input_error(resolved, fmt):
+        if fmt in VENDOR_FORMATS:
+            return open_vendor_lazy(resolved, fmt, axes=axes, scene=scene)
         return _LAZY_OPENERS[fmt](resolved, axes=axes)
 
 

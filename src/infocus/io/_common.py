@@ -13,6 +13,7 @@ from infocus.axes import check_axes, default_axes, default_axes_hint
 
 __all__ = [
     "OUTPUT_DTYPES",
+    "READ_ONLY_FORMATS",
     "SUPPORTED_SUFFIXES",
     "ClippingWarning",
     "carry_metadata",
@@ -35,7 +36,13 @@ SUPPORTED_SUFFIXES: dict[str, str] = {
     ".zarr": "zarr",
     ".png": "png",
     ".npy": "npy",
+    ".czi": "czi",
+    ".nd2": "nd2",
+    ".lif": "lif",
 }
+
+#: Formats infocus reads (through the optional bioio plug-ins) but does not write.
+READ_ONLY_FORMATS = frozenset({"czi", "nd2", "lif"})
 
 #: Data types :func:`write_image` can write.
 OUTPUT_DTYPES = ("float32", "uint16", "uint8")
@@ -77,12 +84,17 @@ def file_suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def _supported_list() -> str:
-    return ", ".join(SUPPORTED_SUFFIXES)
+def _supported_list(*, for_writing: bool = False) -> str:
+    return ", ".join(
+        suffix
+        for suffix, fmt in SUPPORTED_SUFFIXES.items()
+        if not (for_writing and fmt in READ_ONLY_FORMATS)
+    )
 
 
 def detect_format(path: Path, *, for_writing: bool = False) -> str:
-    """The format of ``path`` from its ending: ``"tiff"``, ``"zarr"``, ``"png"`` or ``"npy"``.
+    """The format of ``path`` from its ending: ``"tiff"``, ``"zarr"``, ``"png"``, ``"npy"``,
+    or one of the vendor formats ``"czi"``, ``"nd2"``, ``"lif"`` (read only).
 
     A directory holding Zarr metadata (``zarr.json``, ``.zgroup`` or ``.zarray``) counts as
     Zarr whatever its name, so an array inside a Zarr group can be read directly.
@@ -90,9 +102,15 @@ def detect_format(path: Path, *, for_writing: bool = False) -> str:
     Raises
     ------
     InfocusInputError
-        For an ending infocus does not support; the message lists the supported ones.
+        For an ending infocus does not support (or, when writing, cannot write); the
+        message lists the supported ones.
     """
     suffix = file_suffix(path)
+    if for_writing and SUPPORTED_SUFFIXES.get(suffix) in READ_ONLY_FORMATS:
+        raise InfocusInputError(
+            f"Cannot write {str(path)!r}: infocus reads {suffix} files but does not write "
+            f"them; use one of {_supported_list(for_writing=True)}."
+        )
     if suffix in SUPPORTED_SUFFIXES:
         return SUPPORTED_SUFFIXES[suffix]
     if (
@@ -104,7 +122,8 @@ def detect_format(path: Path, *, for_writing: bool = False) -> str:
     action = "write" if for_writing else "read"
     shown = suffix or "(no file ending)"
     raise InfocusInputError(
-        f"Cannot {action} {str(path)!r}: unsupported file type {shown}; use one of {_supported_list()}."
+        f"Cannot {action} {str(path)!r}: unsupported file type {shown}; use one of "
+        f"{_supported_list(for_writing=for_writing)}."
     )
 
 
