@@ -8,6 +8,7 @@ import json
 import math
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -272,7 +273,8 @@ def _tex_to_unicode(tex: str) -> str:
     tex = re.sub(r"(?<=[_^])\{([^{}]*)\}", lambda m: _grouped(m.group(1)), tex)
     tex = re.sub(r"\{([^{}]*)\}", r"\1", tex)
     tex = tex.replace("\x00", "{").replace("\x01", "}")
-    return re.sub(r" {2,}", " ", tex).strip()
+    # NFC: one precomposed letter (ŷ) where Unicode has it, which every terminal font draws.
+    return unicodedata.normalize("NFC", re.sub(r" {2,}", " ", tex).strip())
 
 
 def _grouped(term: str) -> str:
