@@ -61,3 +61,16 @@ def test_plot_history_keeps_an_existing_file_unless_told(tmp_path: Path):
     assert path.read_bytes() == b"mine"
     plot_history(history([1.0], [1.0]), path, overwrite=True)
     assert path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_a_failed_drawing_leaves_nothing(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    def half_written(self, path, **options):
+        Path(path).write_bytes(PNG_SIGNATURE)  # a partial file, then the disk fills up
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", half_written)
+    with pytest.raises(OSError):
+        plot_history(history([1.0], [1.0]), tmp_path / "loss.png")
+    assert not list(tmp_path.iterdir())
