@@ -6,7 +6,9 @@ import errno
 import functools
 import json
 import math
+import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -204,3 +206,77 @@ def model_signature(model: Any) -> dict[str, Any] | None:
                       "(written by an older infocus): the domain check is skipped.[/]")
         return None
     return signature
+
+
+#: TeX commands in :math: roles, as the Unicode a terminal shows (the ones our docstrings use).
+_TEX_SYMBOLS = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
+    "eta": "η", "theta": "θ", "kappa": "κ", "lambda": "λ", "mu": "μ", "nu": "ν", "pi": "π",
+    "rho": "ρ", "sigma": "σ", "tau": "τ", "phi": "φ", "varphi": "φ", "chi": "χ", "psi": "ψ",
+    "omega": "ω", "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Sigma": "Σ",
+    "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω", "mid": "|", "cdot": "·", "times": "×", "le": "≤",
+    "leq": "≤", "ge": "≥", "geq": "≥", "ne": "≠", "neq": "≠", "approx": "≈", "sim": "~",
+    "pm": "±", "in": "∈", "infty": "∞", "sum": "Σ", "prod": "Π", "sqrt": "√", "dots": "…",
+    "ldots": "…", "cdots": "…", "to": "→", "rightarrow": "→", "leftarrow": "←", "propto": "∝",
+    "partial": "∂", "nabla": "∇", "ell": "ℓ", ",": " ", ";": " ",
+    "!": "", " ": " ", "left": "", "right": "", "big": "", "Big": "",
+}
+_TEX_COMMAND = re.compile(r"\\([A-Za-z]+|[,;! ])")
+_TEX_ACCENT = re.compile(r"\\(hat|tilde|bar)\s*(?:\{(\w)\}|(\w))")
+_TEX_WRAPPER = re.compile(r"\\(?:mathrm|mathbf|mathit|mathcal|mathbb|operatorname|text)\s*\{([^{}]*)\}")
+_TEX_FRACTION = re.compile(r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_ROLE = re.compile(r"(?::[\w-]+)?:([\w-]+):`([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+_REFERENCE = re.compile(r"`([^`<]+?)(?:\s*<[^>]*>)?`__?(?!\w)")
+_INTERPRETED = re.compile(r"(?<![\w`])`([^`]+)`(?![\w`])")
+_EMPHASIS = re.compile(r"(?<![\w*\\])(\*\*?)(?=\S)([^*]+?)(?<=\S)\1(?![\w*])")
+
+
+def plain_text(text: str) -> str:
+    """``text`` with its reStructuredText markup turned into what a terminal shows as is.
+
+    Docstrings are written for Sphinx (numpydoc); the command line prints their first lines.
+    Roles keep their text (``:func:`~infocus.io.read_image``` -> ``read_image``), math roles
+    become Unicode (``:math:`\\hat{y} = \\sigma``` -> ``ŷ = σ``), literals, references and
+    emphasis lose their backticks and stars. Only the markup our docstrings use is handled:
+    this is a reader's courtesy, not a reStructuredText parser.
+    """
+
+    def role(match: re.Match[str]) -> str:
+        name, content = match.groups()
+        if name == "math":
+            return _tex_to_unicode(content)
+        content = re.sub(r"\s*<[^>]*>$", "", content)  # :ref:`text <target>` -> text
+        return content.split(".")[-1] if content.startswith("~") else content.lstrip("!")
+
+    text = _ROLE.sub(role, text)
+    text = _LITERAL.sub(r"\1", text)
+    text = _REFERENCE.sub(r"\1", text)
+    text = _INTERPRETED.sub(r"\1", text)
+    return _EMPHASIS.sub(r"\2", text)
+
+
+def _tex_to_unicode(tex: str) -> str:
+    """A TeX formula as plain text: symbols and Greek letters in Unicode, wrappers dropped,
+    ``\\frac{a}{b}`` as ``a/b``; sub- and superscripts stay as ``_`` and ``^``."""
+    # Escaped braces are text (a set); hide them from the brace handling below.
+    tex = tex.replace(r"\{", "\x00").replace(r"\}", "\x01")
+    tex = _TEX_ACCENT.sub(lambda m: (m.group(2) or m.group(3)) + {
+        "hat": "\u0302", "tilde": "\u0303", "bar": "\u0304"}[m.group(1)], tex)
+    previous = None
+    while previous != tex:  # innermost first, so nested wrappers unwind
+        previous = tex
+        tex = _TEX_WRAPPER.sub(r"\1", tex)
+        tex = _TEX_FRACTION.sub(lambda m: f"{_grouped(m.group(1))}/{_grouped(m.group(2))}", tex)
+    tex = _TEX_COMMAND.sub(lambda m: _TEX_SYMBOLS.get(m.group(1), m.group(1)), tex)
+    # Braces that only group go: x_{t+1} -> x_(t+1), {s} -> s.
+    tex = re.sub(r"(?<=[_^])\{([^{}]*)\}", lambda m: _grouped(m.group(1)), tex)
+    tex = re.sub(r"\{([^{}]*)\}", r"\1", tex)
+    tex = tex.replace("\x00", "{").replace("\x01", "}")
+    # NFC: one precomposed letter (ŷ) where Unicode has it, which every terminal font draws.
+    return unicodedata.normalize("NFC", re.sub(r" {2,}", " ", tex).strip())
+
+
+def _grouped(term: str) -> str:
+    """``term`` in parentheses unless it is one symbol or word (``x_t``, but ``x_(t+1)``)."""
+    return term if re.fullmatch(r"\w+|\S", term) else f"({term})"

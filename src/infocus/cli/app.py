@@ -17,12 +17,20 @@ from infocus._errors import InfocusInputError
 from infocus.cli._common import (
     check_output,
     console,
+    plain_text,
     print_json,
     progress_bar,
     report_quality,
     reports_errors,
     stdout,
     training_progress,
+)
+from infocus.cli._figures import (
+    check_loss_curve,
+    check_preview,
+    write_file_preview,
+    write_loss_curve,
+    write_preview,
 )
 
 app = typer.Typer(
@@ -62,6 +70,13 @@ QcOption = Annotated[
     Path | None,
     typer.Option("--qc", help="Also write the full `infocus qc` report (maps, HTML page) to "
                  "this folder; the one-line summary is printed either way."),
+]
+
+PreviewOption = Annotated[
+    Path | None,
+    typer.Option("--preview", help="Also write a before/after picture (PNG): raw and denoised "
+                 "side by side on the raw image's grey scale, with a zoomed crop; a stack "
+                 "shows its middle plane."),
 ]
 
 #: Options set by their own flags, not by -p.
@@ -350,6 +365,7 @@ def denoise(
     z_step: ZStepOption = None,
     deconvolved: DeconvolvedOption = None,
     qc: QcOption = None,
+    preview: PreviewOption = None,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -362,7 +378,7 @@ def denoise(
 
     Examples:
 
-      [cyan]infocus denoise noisy.tif -o clean.tif --method bm3d[/]
+      [cyan]infocus denoise noisy.tif -o clean.tif --method bm3d --preview before-after.png[/]
 
       [cyan]infocus denoise stack.tif -o out.tif -m nl_means --axes TYX -p h=0.6[/]
 
@@ -371,6 +387,7 @@ def denoise(
     from infocus.classical import get_denoiser
     from infocus.io import read_image, write_image
 
+    check_preview(preview, overwrite)
     scheme = _learned(method)
     if scheme is not None:
         if scheme.needs_target or scheme.labels:
@@ -390,7 +407,7 @@ def denoise(
         _denoise_learned(image, output, method.lower(), axes=axes, steps=steps, seed=seed,
                          save_model=save_model, dtype=dtype, overwrite=overwrite,
                          scheme_options=options, qc=qc, deconvolved=deconvolved,
-                         context=context)
+                         context=context, preview=preview)
         return
     optics = _optics(psf, psf_model, na, wavelength, pixel_size, z_step)
     if steps is not None or save_model is not None or blind_spot is not None or optics or (
@@ -412,6 +429,8 @@ def denoise(
         )
     written = write_image(output, loaded.with_data(result), dtype=dtype, overwrite=overwrite)
     console.print(f"Wrote {written} ({loaded.axes} {result.shape}, {dtype}).")
+    write_preview(preview, loaded.data, result, axes=loaded.axes, method=method,
+                  title=f"{method} on {image.name}", overwrite=overwrite)
     report_quality(
         loaded.data, result, loaded.axes, folder=qc, noise=noise, overwrite=overwrite,
         denoiser=lambda x: function(x, axes=loaded.axes, noise=noise, vst=vst, **params),
@@ -422,6 +441,7 @@ def _denoise_learned(
     image: Path, output: Path, method: str, *, axes: str | None, steps: int | None, seed: int,
     save_model: Path | None, dtype: str, overwrite: bool, scheme_options: dict[str, Any],
     qc: Path | None = None, deconvolved: Path | None = None, context: list[str] | None = None,
+    preview: Path | None = None,
 ) -> None:
     from infocus.io import read_image, write_image
     from infocus.methods import create_scheme
@@ -432,6 +452,7 @@ def _denoise_learned(
     also = _extra_outputs(create_scheme(method), {"deconvolved": deconvolved}, overwrite, dtype)
     if save_model is not None:
         check_output(save_model, overwrite)
+        check_loss_curve(save_model, overwrite)
     if qc is not None:
         check_output(qc, overwrite)
     loaded = read_image(image, axes=axes)
@@ -441,6 +462,9 @@ def _denoise_learned(
         model = train_model(loaded.data, method=method, axes=loaded.axes, config=config,
                             steps=steps, seed=seed, output=save_model, overwrite=overwrite,
                             log=console.print, progress=on_step)
+    if save_model is not None:
+        write_loss_curve(save_model, model.history, title=f"{method} on {image.name}",
+                         overwrite=overwrite)
     with progress_bar(f"predict {method}") as progress:
         prediction = model.predict(loaded.data, axes=loaded.axes, progress=progress,
                                    also=tuple(also))
@@ -451,6 +475,8 @@ def _denoise_learned(
         extra = write_image(path, loaded.with_data(prediction.extras[name]), dtype=dtype,
                             overwrite=overwrite)
         console.print(f"Wrote {extra} ({name}).")
+    write_preview(preview, loaded.data, result, axes=loaded.axes, method=method,
+                  title=f"{method} on {image.name}", overwrite=overwrite)
     report_quality(loaded.data, result, loaded.axes, folder=qc, overwrite=overwrite,
                    denoiser=lambda x: model.denoise(x, axes=loaded.axes),
                    title=f"{method} on {image.name}", model=model)
@@ -565,6 +591,9 @@ def train_command(
 ) -> None:
     """Train a denoising network and save it as a model (config JSON + safetensors weights).
 
+    The training and validation loss against the step is drawn in loss.png inside a model
+    folder, or beside a .zip model as NAME.loss.png.
+
     Examples:
 
       [cyan]infocus train n2v stack.tif --axes SYX -o n2v-model[/]
@@ -605,12 +634,13 @@ def train_command(
         steps = epochs * config.steps_per_epoch
     if not resume:  # a resumed run writes where the interrupted one would have
         check_output(output, overwrite)
+    check_loss_curve(output, overwrite)
     images: list[str] = [str(p) for p in inputs]
     targets: list[str | None] | None = [str(p) for p in target] if target else None
     if labels is not None:
         images, targets = _paired_labels(method.lower(), inputs, labels, target)
     with training_progress() as on_step:
-        train_model(
+        trained = train_model(
             images, method=method.lower(), axes=axes, targets=targets, output=output,
             config=config,
             steps=steps, patch_size=patch_size, batch_size=batch_size,
@@ -618,6 +648,8 @@ def train_command(
             init=init, freeze=freeze, processes=processes, log=console.print, progress=on_step,
         )
     console.print(f"Saved model to {output}.")
+    write_loss_curve(output, trained.history, overwrite=overwrite,
+                     title=f"{method.lower()} on {', '.join(p.name for p in inputs)}")
 
 
 @app.command()
@@ -696,6 +728,7 @@ def predict(
         typer.Option("--foreground", help="Methods that segment: write the foreground "
                      "probability here."),
     ] = None,
+    preview: PreviewOption = None,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -706,7 +739,7 @@ def predict(
 
     Examples:
 
-      [cyan]infocus predict n2v-model stack.tif -o denoised.tif[/]
+      [cyan]infocus predict n2v-model stack.tif -o denoised.tif --preview before-after.png[/]
 
       [cyan]infocus predict care-model.zip big.zarr -o big-denoised.zarr --dtype uint16[/]
 
@@ -743,6 +776,7 @@ def predict(
             check_output(uncertainty, overwrite, image_dtype="float32")
     if qc is not None:
         check_output(qc, overwrite)
+    check_preview(preview, overwrite)
     loaded = load_model(model)
     also = _extra_outputs(loaded.scheme, {"deconvolved": deconvolved, "labels": labels_out,
                                           "foreground": foreground}, overwrite or resume, dtype)
@@ -768,6 +802,8 @@ def predict(
         console.print(f"Wrote {path} ({name}).")
     for line in loaded.report():
         console.print(f"[yellow]{line}[/]" if line.startswith("Warning") else line)
+    write_file_preview(preview, image, written, axes=axes, method=loaded.method,
+                       overwrite=overwrite)
     _predicted_quality(loaded, image, written, axes, qc, overwrite,
                        {**settings, **{k: v for k, v in options.items() if v is not None}})
 
@@ -1136,14 +1172,17 @@ def methods() -> None:
     table.add_column("kind")
     for name in list_denoisers():
         doc = inspect.getdoc(get_denoiser(name)) or ""
-        table.add_row(name, doc.splitlines()[0] if doc else "", "classical")
+        # The summary is the docstring's first paragraph, written for Sphinx.
+        summary = " ".join(doc.split("\n\n")[0].split())
+        table.add_row(name, escape(plain_text(summary)), "classical")
     for name in list_schemes():
         scheme = create_scheme(name)
         kind = "learned (pairs)" if scheme.needs_target else "learned (self-supervised)"
         if "samples" in scheme.outputs or "uncertainty" in scheme.outputs:
             kind += ", uncertainty"
         options = ", ".join(scheme_options(name))
-        table.add_row(name, f"{scheme.summary}\noptions: {options or 'none'}", kind)
+        table.add_row(name, escape(f"{plain_text(scheme.summary)}\noptions: {options or 'none'}"),
+                      kind)
     stdout.print(table)
 
 

@@ -7,6 +7,10 @@ A model is a folder (or one ``.zip`` of that folder) holding::
                          statistics, the method's fitted state (e.g. a noise model), provenance
     weights.safetensors  the network weights (safetensors: tensors only, never code)
     history.json         the training and validation losses per epoch
+    loss.png             (folders only) their curve, drawn by ``infocus train``; never read
+
+A .zip holds the first three alone (a loss curve goes beside it, ``NAME.loss.png``), so that
+every infocus version that reads the format reads it.
 
 Nothing in a model is unpickled, so loading a model file cannot run code. Prediction is the
 same for every method: the method (:mod:`infocus.methods`) says what runs on each tile and how

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from infocus.qc.figures import display_range
 from infocus.qc.quality import QualityReport, channel_planes
 
 __all__ = ["QC_MARKER", "write_report"]
@@ -110,7 +111,7 @@ def _overview_figure(report: QualityReport, noisy: np.ndarray, denoised: np.ndar
         return channel_planes(array, report.axes)[plane]
 
     y, f = show(noisy), show(denoised)
-    low, high = np.percentile(f, [0.5, 99.5])
+    low, high = display_range(f)
     z = show(report.consistency.z)
     flags = show(report.flags)
     labels = show(report.intensity.labels)
