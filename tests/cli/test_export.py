@@ -49,8 +49,10 @@ def test_bioimageio_round_trip_through_the_cli(model_zip, tmp_path, rng):
     assert result.exit_code == 0, result.output
     image = tmp_path / "image.tif"
     write_image(image, rng.poisson(100, (140, 120)).astype(np.float32), axes="YX")
-    result = run("predict", package, image, "-o", tmp_path / "out.tif")
+    result = run("predict", package, image, "-o", tmp_path / "out.tif", "--preview",
+                 tmp_path / "before-after.png")
     assert result.exit_code == 0, result.output
+    assert (tmp_path / "before-after.png").read_bytes()[:4] == b"\x89PNG"
     assert "run by bioimageio.core" in said(result)
     out = read_image(tmp_path / "out.tif").data
     ours = tiny_model(2).denoise(read_image(image).data, axes="YX", pixel_fusion=False)

@@ -761,7 +761,7 @@ def predict(
         from infocus.cli.export import predict_package
 
         predict_package(model, image, output, axes=axes, dtype=dtype, overwrite=overwrite,
-                        unsupported={"uncertainty": uncertainty, "samples": samples,
+                        preview=preview, unsupported={"uncertainty": uncertainty, "samples": samples,
                                      "tile_size": tile_size, "overlap": overlap, "tta": tta,
                                      "pixel_fusion": pixel_fusion, "calibrate": calibrate,
                                      "frame_averaging": frame_averaging, "qc": qc,

@@ -10,6 +10,7 @@ import typer
 
 from infocus._errors import InfocusInputError
 from infocus.cli._common import check_output, console, progress_bar, reports_errors
+from infocus.cli._figures import check_preview, write_file_preview
 from infocus.cli.app import AxesOption, OverwriteOption, app
 
 
@@ -82,7 +83,8 @@ def export_command(
 
 
 def predict_package(package: Path, image: Path, output: Path, *, axes: str | None,
-                    dtype: str, overwrite: bool, unsupported: dict[str, Any]) -> None:
+                    dtype: str, overwrite: bool, preview: Path | None,
+                    unsupported: dict[str, Any]) -> None:
     """``infocus predict`` with a bioimage.io package: read, denoise block by block through
     bioimageio.core, write atomically."""
     from infocus.export.bioimageio import load_package
@@ -94,6 +96,7 @@ def predict_package(package: Path, image: Path, output: Path, *, axes: str | Non
             f"--{given[0].replace('_', '-')} needs an infocus model; a bioimage.io package is "
             "run with its own pre- and post-processing only: drop the option.")
     check_output(output, overwrite, image_dtype=dtype)
+    check_preview(preview, overwrite)
     denoiser = load_package(package)
     source = read_image(image, axes=axes)
     with progress_bar("predict") as progress:
@@ -101,3 +104,5 @@ def predict_package(package: Path, image: Path, output: Path, *, axes: str | Non
     write_image(output, result, axes=source.axes, dtype=dtype, overwrite=overwrite,
                 pixel_sizes=getattr(source, "pixel_sizes", None))
     console.print(f"Wrote {output} ({denoiser.method}, run by bioimageio.core).")
+    write_file_preview(preview, image, output, axes=source.axes, method=denoiser.method,
+                       overwrite=overwrite)
