@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, ProgressBar, Widget
 from napari.layers import Image
+from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QObject, Signal
 
@@ -129,3 +130,10 @@ def progress_bar() -> ProgressBar:
     bar = ProgressBar(value=0, min=0, max=1, label="progress")
     bar.visible = False
     return bar
+
+
+def idle_worker(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A napari worker for ``function(*args, **kwargs)``, not started yet (so that no signal is
+    missed), whose errors go only to the handlers the widget connects: a sentence, not a
+    traceback."""
+    return create_worker(function, *args, _start_thread=False, _ignore_errors=True, **kwargs)

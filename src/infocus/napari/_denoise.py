@@ -23,7 +23,6 @@ from magicgui.widgets import (
     SpinBox,
     Widget,
 )
-from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
 
 from infocus._errors import InfocusInputError
@@ -40,6 +39,7 @@ from infocus.napari._common import (
     Relay,
     add_output,
     connect_while_alive,
+    idle_worker,
     layer_combo,
     progress_bar,
     report_error,
@@ -281,7 +281,7 @@ class DenoiseWidget(Container):
         crop = np.asarray(data[window])
         method = self._method.value
         self._previewing = True
-        worker = create_worker(get_denoiser(method), crop, axes=axes, **options)
+        worker = idle_worker(get_denoiser(method), crop, axes=axes, **options)
         worker.returned.connect(lambda result: self._show_preview(layer, result, window, axes))
         worker.errored.connect(lambda error: report_error(error, self._status))
         worker.finished.connect(self._preview_done)
@@ -324,7 +324,7 @@ class DenoiseWidget(Container):
         self._progress.visible = True
         self._progress.value = 0
         self._status.value = f"Denoising {layer.name} with {method} ..."
-        worker = create_worker(get_denoiser(method), np.asarray(data), axes=axes,
+        worker = idle_worker(get_denoiser(method), np.asarray(data), axes=axes,
                                progress=lambda done, total: self._relay.progress.emit(
                                    (done, total)), **options)
         worker.returned.connect(lambda result: self._finished(layer, result, method, axes))
