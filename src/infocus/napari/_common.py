@@ -70,18 +70,23 @@ class AxesField(Container):
         self.note.native.setWordWrap(True)
         super().__init__(widgets=[self.field, self.note], labels=True)
         self.margins = (0, 0, 0, 0)
+        self.note.visible = False
 
     def follow(self, layer: Any) -> None:
         """Fill the field from ``layer`` (None clears it)."""
         if layer is None:
-            self.field.value, self.note.value = "", ""
+            self._show("", "")
             return
         try:
             guess = layer_axes(layer)
         except InfocusInputError as error:
-            self.field.value, self.note.value = "", str(error)
+            self._show("", str(error))
             return
-        self.field.value, self.note.value = guess.axes, guess.message
+        self._show(guess.axes, guess.message)
+
+    def _show(self, axes: str, message: str) -> None:
+        self.field.value, self.note.value = axes, message
+        self.note.visible = bool(message)
 
     def axes_for(self, layer: Any) -> str:
         """The axes in the field, checked against ``layer``'s data (one clear sentence if not)."""
