@@ -10,8 +10,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 
-pytest.importorskip("napari", reason="the napari plugin needs pip install 'infocus[napari]'")
-pytest.importorskip("pytestqt", reason="the widget tests need pytest-qt (the dev extra)")
+# Each test module here starts with pytest.importorskip("napari"), so the folder is skipped,
+# with the reason, where the napari extra is missing (a skip raised in this conftest would break
+# an explicit ``pytest tests/napari``).
 
 #: Where the documentation's screenshots live; refreshed with INFOCUS_UPDATE_SCREENSHOTS=1.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("napari", reason="the napari plugin needs pip install 'infocus[napari]'")
+pytest.importorskip("pytestqt", reason="the widget tests need pytest-qt (the dev extra)")
+
 import importlib
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 MANIFEST = Path(__file__).resolve().parents[2] / "src" / "infocus" / "napari" / "napari.yaml"
 

@@ -6,6 +6,11 @@ to docs/images instead (then commit them).
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("napari", reason="the napari plugin needs pip install 'infocus[napari]'")
+pytest.importorskip("pytestqt", reason="the widget tests need pytest-qt (the dev extra)")
+
 from qtpy.QtGui import QImage
 
 from infocus.napari._denoise import DenoiseWidget

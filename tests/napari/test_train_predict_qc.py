@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+
+pytest.importorskip("napari", reason="the napari plugin needs pip install 'infocus[napari]'")
+pytest.importorskip("pytestqt", reason="the widget tests need pytest-qt (the dev extra)")
+
+import numpy as np
 
 from infocus.napari._predict import PredictWidget
 from infocus.napari._qc import QualityWidget
