@@ -55,3 +55,12 @@ def _no_opengl_needed(monkeypatch):
                             lambda: (16384, 2048), raising=False)
     monkeypatch.setattr("napari._vispy.layers.image.get_gl_extensions",
                         lambda: "GL_ARB_texture_float", raising=False)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item: napari's viewer fixture reads ``rep_call`` when it
+    closes the viewer, which would otherwise hide a failing test behind an AttributeError."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -29,6 +29,7 @@ def _save(widget, path) -> QImage:
     return QImage(str(path))
 
 
+@pytest.mark.slow  # trains a small network and runs every widget once (about 20 s)
 def test_screenshots_of_each_widget(make_napari_viewer, qtbot, screenshot_path, tmp_path,
                                     monkeypatch):
     monkeypatch.chdir(tmp_path)  # the model path shown is then short and says nothing of this machine
