@@ -148,3 +148,27 @@ def test_bad_input_is_rejected(name, image, axes, match):
 def test_noise_must_be_noise_params(name):
     with pytest.raises(InfocusInputError, match="NoiseParams"):
         get_denoiser(name)(np.ones((32, 32), np.float32), noise=1.0)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_parameters_are_described_for_interfaces(name):
+    from infocus.classical import denoiser_parameters
+
+    described = denoiser_parameters(name)
+    assert [p.name for p in described][-1] == "vst"
+    for parameter in described:
+        assert parameter.kind in (float, int, bool, str), parameter
+        if parameter.range is not None:
+            assert parameter.kind in (float, int)
+            assert parameter.range.low < parameter.range.high
+            if not parameter.automatic and not parameter.range.noise_units:
+                assert parameter.range.low <= parameter.default <= parameter.range.high
+        if parameter.choices is not None:
+            assert parameter.default in parameter.choices
+
+
+def test_a_hint_for_a_parameter_that_does_not_exist_is_refused():
+    from infocus.classical import ParameterRange, tunable
+
+    with pytest.raises(ValueError, match="no parameter 'sigm'"):
+        tunable(sigm=ParameterRange(0.1, 1.0))(lambda image, *, sigma=None: image)

@@ -281,3 +281,22 @@ def test_existing_output_is_refused_before_training(tmp_path, noisy_stack):
     (tmp_path / "model").mkdir()
     with pytest.raises(OutputExistsError):
         train(noisy, axes="SYX", config=tiny(), output=tmp_path / "model")
+
+
+def test_a_progress_callback_that_raises_stops_training_at_once(noisy_stack):
+    """How an interface cancels a run (a Cancel button): its callback raises; no step follows."""
+    noisy, _ = noisy_stack
+
+    class Cancelled(Exception):
+        pass
+
+    heard: list[int] = []
+
+    def cancel_at_step_three(progress) -> None:
+        heard.append(progress.step)
+        if progress.step == 3:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        train(noisy, axes="SYX", config=tiny(steps=50), progress=cancel_at_step_three)
+    assert heard == [1, 2, 3]

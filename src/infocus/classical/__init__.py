@@ -34,7 +34,16 @@ True
 from __future__ import annotations
 
 from infocus.classical._domain import NoiseDomain, choose_domain
-from infocus.classical._registry import DENOISERS, Denoiser, get_denoiser, list_denoisers
+from infocus.classical._registry import (
+    DENOISERS,
+    Denoiser,
+    Parameter,
+    ParameterRange,
+    denoiser_parameters,
+    get_denoiser,
+    list_denoisers,
+    tunable,
+)
 from infocus.classical.bm3d import bm3d, bm4d
 from infocus.classical.nlm import nl_means
 from infocus.classical.smoothing import gaussian, median
@@ -45,14 +54,18 @@ __all__ = [
     "DENOISERS",
     "Denoiser",
     "NoiseDomain",
+    "Parameter",
+    "ParameterRange",
     "bm3d",
     "bm4d",
     "choose_domain",
+    "denoiser_parameters",
     "gaussian",
     "get_denoiser",
     "list_denoisers",
     "median",
     "nl_means",
+    "tunable",
     "tv",
     "wavelet",
 ]

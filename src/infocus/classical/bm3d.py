@@ -17,7 +17,7 @@ import numpy as np
 
 from infocus._errors import InfocusInputError
 from infocus.classical._domain import check_positive, run_denoiser
-from infocus.classical._registry import DENOISERS
+from infocus.classical._registry import DENOISERS, ParameterRange, tunable
 from infocus.noise import NoiseParams
 
 __all__ = ["BM3D_PROFILES", "BM4D_PROFILES", "bm3d", "bm4d"]
@@ -51,6 +51,7 @@ def _check_profile(profile: str, allowed: tuple[str, ...], method: str) -> str:
 
 
 @DENOISERS.register("bm3d")
+@tunable(sigma_psd=ParameterRange(0.25, 4.0, noise_units=True), profile=BM3D_PROFILES)
 def bm3d(
     image: np.ndarray,
     *,
@@ -122,6 +123,7 @@ def bm3d(
 
 
 @DENOISERS.register("bm4d")
+@tunable(sigma_psd=ParameterRange(0.25, 4.0, noise_units=True), profile=BM4D_PROFILES)
 def bm4d(
     image: np.ndarray,
     *,

@@ -10,7 +10,7 @@ from skimage.restoration import denoise_nl_means
 
 from infocus._errors import InfocusInputError
 from infocus.classical._domain import check_odd_size, check_positive, run_denoiser
-from infocus.classical._registry import DENOISERS
+from infocus.classical._registry import DENOISERS, ParameterRange, tunable
 from infocus.noise import NoiseParams
 
 __all__ = ["NLM_H_FACTOR", "nl_means"]
@@ -20,6 +20,8 @@ NLM_H_FACTOR = 0.8
 
 
 @DENOISERS.register("nl_means")
+@tunable(h=ParameterRange(0.2, 3.0, noise_units=True), patch_size=ParameterRange(3, 11, step=2),
+         patch_distance=ParameterRange(1, 15, step=1))
 def nl_means(
     image: np.ndarray,
     *,

@@ -15,7 +15,7 @@ from scipy import ndimage as ndi
 
 from infocus.classical._calibrate import calibrate
 from infocus.classical._domain import check_odd_size, check_positive, run_denoiser
-from infocus.classical._registry import DENOISERS
+from infocus.classical._registry import DENOISERS, ParameterRange, tunable
 from infocus.noise import NoiseParams
 
 __all__ = ["GAUSSIAN_SIGMAS", "MEDIAN_SIZES", "gaussian", "median"]
@@ -37,6 +37,7 @@ def _median_block(block: np.ndarray, size: int) -> np.ndarray:
 
 
 @DENOISERS.register("gaussian")
+@tunable(sigma=ParameterRange(0.3, 6.0))
 def gaussian(
     image: np.ndarray,
     *,
@@ -93,6 +94,7 @@ def gaussian(
 
 
 @DENOISERS.register("median")
+@tunable(size=ParameterRange(1, 11, step=2))
 def median(
     image: np.ndarray,
     *,

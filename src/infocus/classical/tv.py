@@ -11,7 +11,7 @@ from skimage.restoration import denoise_tv_chambolle
 from infocus._errors import InfocusInputError
 from infocus.classical._calibrate import calibrate
 from infocus.classical._domain import check_positive, run_denoiser
-from infocus.classical._registry import DENOISERS
+from infocus.classical._registry import DENOISERS, ParameterRange, tunable
 from infocus.noise import NoiseParams
 
 __all__ = ["TV_WEIGHT_FACTORS", "tv"]
@@ -29,6 +29,7 @@ def _tv_block(block: np.ndarray, weight: float, max_num_iter: int, eps: float) -
 
 
 @DENOISERS.register("tv")
+@tunable(weight=ParameterRange(0.1, 4.0, noise_units=True))
 def tv(
     image: np.ndarray,
     *,

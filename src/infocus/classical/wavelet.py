@@ -13,7 +13,7 @@ from skimage.restoration import denoise_wavelet
 
 from infocus._errors import InfocusInputError
 from infocus.classical._domain import check_positive, run_denoiser
-from infocus.classical._registry import DENOISERS
+from infocus.classical._registry import DENOISERS, ParameterRange, tunable
 from infocus.noise import NoiseParams
 
 __all__ = ["wavelet"]
@@ -60,6 +60,8 @@ def _cycle_spin(
 
 
 @DENOISERS.register("wavelet")
+@tunable(sigma=ParameterRange(0.25, 4.0, noise_units=True), mode=("soft", "hard"),
+         method=("BayesShrink", "VisuShrink"), max_shift=ParameterRange(0, 6, step=1))
 def wavelet(
     image: np.ndarray,
     *,
