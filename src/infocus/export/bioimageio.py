@@ -160,7 +160,7 @@ def _test_input(model: TrainedModel, graph: ExportedGraph, sample: Any,
     rescaled to the training data's mean and spread), sized to the network."""
     ndim = len(graph.spatial)
     edge = max(_round_up(_TEST_EDGE[ndim], graph.size_multiple),
-               _round_up(2 * graph.receptive_radius + 1, graph.size_multiple))
+               _round_up(2 * _package_halo(graph) + 1, graph.size_multiple))
     if sample is None:
         block = _embedded_sample(model, graph, edge)
     else:
@@ -214,6 +214,11 @@ def _crop_sample(sample: np.ndarray, axes: str | None, graph: ExportedGraph,
     return np.pad(block, pad, mode="reflect" if min(block.shape[1:]) > 1 else "edge")
 
 
+def _package_halo(graph: ExportedGraph) -> int:
+    """The receptive radius rounded up to the size multiple (see :func:`_description`)."""
+    return _round_up(graph.receptive_radius, graph.size_multiple)
+
+
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
@@ -234,14 +239,18 @@ def _description(model: TrainedModel, graph: ExportedGraph, root: Path, test_inp
     (root / "README.md").write_text(_readme(model, graph))
 
     channel_names = [spec.Identifier(f"channel{c}") for c in range(graph.channels)]
-    # A tile must be wider than its two halos for tiled prediction to keep any pixel.
-    smallest = _round_up(2 * graph.receptive_radius + 1, graph.size_multiple)
+    # The halo is the receptive radius rounded up to the size multiple: tiles then start on
+    # the network's pooling grid, which a U-Net's output depends on, so tiled prediction in
+    # other tools equals infocus's away from the image border. A tile must be wider than its
+    # two halos to keep any pixel.
+    halo = _package_halo(graph)
+    smallest = _round_up(2 * halo + 1, graph.size_multiple)
     spatial_in = [spec.SpaceInputAxis(id=spec.AxisId(a.lower()),
                                       size=spec.ParameterizedSize(min=smallest,
                                                                   step=graph.size_multiple))
                   for a in graph.spatial]
     spatial_out = [spec.SpaceOutputAxisWithHalo(
-        id=spec.AxisId(a.lower()), halo=graph.receptive_radius,
+        id=spec.AxisId(a.lower()), halo=halo,
         size=spec.SizeReference(tensor_id=spec.TensorId("input"), axis_id=spec.AxisId(a.lower())))
         for a in graph.spatial]
     mean_in, std_in = (np.resize(np.asarray(v, float), graph.channels).tolist()
@@ -336,8 +345,11 @@ The full training configuration and provenance are in `config.infocus` of rdf.ya
 units of the training data (no rescaling needed; the package normalises with the training
 data's mean and standard deviation). Every spatial size must be a multiple of
 {graph.size_multiple}. `denoised`: the same shape and units. Tiles must overlap by at least
-{2 * graph.receptive_radius} pixels (the halo is {graph.receptive_radius} on each side) for
-tiled prediction to equal untiled prediction.
+{2 * _package_halo(graph)} pixels (the halo is {_package_halo(graph)} on each side) and start
+on multiples of {graph.size_multiple} for tiled prediction to equal untiled prediction; the
+halo declared in rdf.yaml does both for bioimage.io tools. Within the halo of the image
+border, tools that pad the image (bioimage.io does) differ slightly from infocus, whose
+network pads its features with zeros.
 
 ## What this package leaves out of infocus's prediction
 
