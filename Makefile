@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # The CPU wheel of torch (on local disk here); installed first so nothing pulls a CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test lint bench bench-full report peers peers-compare clean
+.PHONY: demo test notebooks lint bench bench-full report peers peers-compare clean
 
 $(VENV)/.core-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ demo: $(VENV)/.core-installed
 test: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest
+	$(MAKE) notebooks
+
+# The tutorial notebooks (docs/notebooks), executed top to bottom by nbmake in the venv's
+# kernel; a cell that raises or runs past the timeout fails the target. Idle OpenMP threads
+# sleep instead of spinning (the command line's default too): on a shared CPU this halved the
+# CPU time the notebooks take.
+notebooks: $(VENV)/.dev-installed
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest --nbmake --nbmake-timeout=600 docs/notebooks
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check src tests benchmarks
