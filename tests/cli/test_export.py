@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -62,3 +64,16 @@ def test_bioimageio_round_trip_through_the_cli(model_zip, tmp_path, rng):
     result = run("predict", package, image, "-o", tmp_path / "o2.tif", "--tta")
     assert result.exit_code == 2 and "--tta needs an infocus model" in said(result)
     assert not (tmp_path / "o2.tif").exists()
+
+
+def test_predict_runs_a_careamics_package(tmp_path):
+    """A package CAREamics exported (tests/data/bioimageio) gives CAREamics' prediction."""
+    pytest.importorskip("bioimageio.core", reason="needs the bioimageio extra")
+    fixtures = Path(__file__).parents[1] / "data" / "bioimageio"
+    image = tmp_path / "image.tif"
+    write_image(image, np.load(fixtures / "input.npy"), axes="YX")
+    result = run("predict", fixtures / "careamics-n2v-tiny.zip", image, "-o", tmp_path / "out.tif")
+    assert result.exit_code == 0, result.output
+    assert "careamics-n2v-tiny" in said(result) and "tiles of exactly 64x64" in said(result)
+    out = read_image(tmp_path / "out.tif").data
+    np.testing.assert_allclose(out, np.load(fixtures / "careamics_prediction.npy"), atol=0.01)

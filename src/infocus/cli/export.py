@@ -104,5 +104,7 @@ def predict_package(package: Path, image: Path, output: Path, *, axes: str | Non
     write_image(output, result, axes=source.axes, dtype=dtype, overwrite=overwrite,
                 pixel_sizes=getattr(source, "pixel_sizes", None))
     console.print(f"Wrote {output} ({denoiser.method}, run by bioimageio.core).")
+    for line in denoiser.report():
+        console.print(line)
     write_file_preview(preview, image, output, axes=source.axes, method=denoiser.method,
                        overwrite=overwrite)

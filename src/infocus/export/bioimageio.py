@@ -18,6 +18,11 @@ A package written here holds:
   (noisy | denoised), a README that says what the package leaves out of infocus's prediction,
   the method's paper and the training provenance (``config.infocus``).
 
+A package is read with ``bioimageio.core`` running its own pre- and post-processing. Of its
+weights, infocus runs the first that needs no Python code from the package (a PyTorch state
+dict runs only when its network's library is installed, e.g. ``careamics``). Packages that take
+one fixed input size, as CAREamics writes them, are run on overlapping tiles of that size.
+
 Reference: bioimage.io model description format 0.5, https://bioimage.io/docs (spec),
 Ouyang et al., "BioImage Model Zoo: a community-driven resource for accessible deep learning
 in bioimage analysis", bioRxiv 2022.
@@ -29,6 +34,7 @@ import contextlib
 import gc
 import importlib.util
 import io
+import itertools
 import shutil
 import tempfile
 import warnings
@@ -406,6 +412,9 @@ class BioimageioDenoiser:
     source: Path
     #: The unpacked package, deleted with this object.
     unpacked: Path | None = None
+    #: The package's weights run here (see :func:`_runnable_weights`); None: bioimageio.core's
+    #: own choice.
+    weights_format: str | None = None
 
     def __post_init__(self) -> None:
         if self.unpacked is not None:
@@ -416,7 +425,14 @@ class BioimageioDenoiser:
         return f"bioimage.io model {self.description.name!r}"
 
     def report(self) -> list[str]:
-        return []
+        """Notes on how the package was run that the user should know."""
+        tile = _fixed_tile(self.description.inputs[0])
+        if not tile:
+            return []
+        margin = max(_tile_margins(tile, _halo(self.description)).values())
+        return [f"The package takes tiles of exactly {'x'.join(map(str, tile.values()))} "
+                f"pixels; infocus overlapped them and dropped {margin} pixels at inner tile "
+                "edges."]
 
     def denoise(self, image: Any, *, axes: str | None = None,
                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -466,22 +482,27 @@ class BioimageioDenoiser:
         from bioimageio.core import create_prediction_pipeline
 
         with _quiet():
-            return create_prediction_pipeline(self.description)
+            return create_prediction_pipeline(self.description,
+                                              weights_format=self.weights_format)
 
     def _predict_block(self, pipeline: Any, block: np.ndarray, use_channels: bool) -> np.ndarray:
         """One ``([C,] *spatial)`` block through the package: bioimageio.core tiles it with the
-        model's halo; a side shorter than the model's smallest tile is first extended by
-        mirroring (and cropped back)."""
+        model's halo (a package with a fixed input size is tiled here, see
+        :meth:`_predict_fixed_tiles`); a side shorter than the model's smallest tile is first
+        extended by mirroring (and cropped back)."""
         from bioimageio.core import Tensor, predict
 
         descr = self.description.inputs[0]
         names = [str(axis.id) for axis in descr.axes]
         data = block if use_channels else block[None]
         halo = _halo(self.description)
+        fixed = _fixed_tile(descr)
         smallest = _smallest_tile(descr, halo)
-        pad = [(0, 0)] + [(0, max(0, smallest - n)) for n in data.shape[1:]]
+        spatial = [n for n in names if n not in ("batch", "channel")]
+        pad = [(0, 0)] + [(0, max(0, (fixed[name] if fixed else smallest) - n))
+                          for name, n in zip(spatial, data.shape[1:], strict=True)]
         padded = np.pad(data, pad, mode="symmetric") if any(p for _, p in pad) else data
-        canonical = ["batch", "channel"] + [n for n in names if n not in ("batch", "channel")]
+        canonical = ["batch", "channel", *spatial]
         array = padded[None]
         if "channel" not in names:
             array = array[:, 0]
@@ -491,11 +512,15 @@ class BioimageioDenoiser:
             canonical.remove("batch")
         tensor = Tensor(np.transpose(array, [canonical.index(n) for n in names]),
                         dims=tuple(names))
-        shortest = min(padded.shape[1:])
         with _quiet():
-            sample = predict(model=pipeline, inputs={descr.id: tensor},
-                             blocksize_parameter=_blocksize(descr, shortest, halo))
-        result = sample.members[self.description.outputs[0].id]
+            if fixed:
+                result = self._predict_fixed_tiles(pipeline, tensor, fixed,
+                                                   _tile_margins(fixed, halo))
+            else:
+                sample = predict(model=pipeline, inputs={descr.id: tensor},
+                                 blocksize_parameter=_blocksize(descr, min(padded.shape[1:]),
+                                                                halo))
+                result = sample.members[self.description.outputs[0].id]
         dims = [str(d) for d in result.dims]
         order = [d for d in ("batch", "channel") if d in dims] + [
             d for d in dims if d not in ("batch", "channel")]
@@ -504,6 +529,82 @@ class BioimageioDenoiser:
         output = output.reshape((-1,) + output.shape[-(padded.ndim - 1):])
         output = output[(slice(None),) + tuple(slice(0, n) for n in data.shape[1:])]
         return output if use_channels else output[0]
+
+    def _predict_fixed_tiles(self, pipeline: Any, tensor: Any, tile: dict[str, int],
+                             margins: dict[str, int]) -> Any:
+        """The output tensor for ``tensor`` from a package that takes one fixed input size
+        (CAREamics writes such packages): overlapping tiles of that size, each keeping its
+        centre (all of it at the image border).
+
+        bioimageio.core's own blocking would give the output the fixed size too, so the
+        package's pre-processing runs here on the whole image (sample statistics stay those
+        of the image), the network on each tile, the post-processing on the stitched result.
+        """
+        from bioimageio.core import Sample, Tensor
+
+        input_id, output_id = self.description.inputs[0].id, self.description.outputs[0].id
+        sample = Sample(members={input_id: tensor}, stat={}, id="image")
+        pipeline.apply_preprocessing(sample)
+        source = sample.members[input_id]
+        dims = [str(d) for d in source.dims]
+        array = np.asarray(source.data.to_numpy())
+        stitched: np.ndarray | None = None
+        out_dims: list[str] = []
+        starts_per_axis = [_tile_starts(array.shape[dims.index(a)], tile[a], margins[a])
+                           for a in tile]
+        for starts in itertools.product(*starts_per_axis):
+            origin = dict(zip(tile, starts, strict=True))
+            window = tuple(slice(origin[d], origin[d] + tile[d]) if d in tile else slice(None)
+                           for d in dims)
+            block = Sample(members={input_id: Tensor(array[window], dims=tuple(dims))},
+                           stat=sample.stat, id=sample.id)
+            predicted = pipeline.predict_sample_without_blocking(
+                block, skip_preprocessing=True, skip_postprocessing=True,
+                skip_input_padding=True, skip_output_cropping=True).members[output_id]
+            out_dims = [str(d) for d in predicted.dims]
+            values = np.asarray(predicted.data.to_numpy())
+            if stitched is None:
+                stitched = np.empty([array.shape[dims.index(d)] if d in tile else n
+                                     for d, n in zip(out_dims, values.shape, strict=True)],
+                                    dtype=values.dtype)
+            keep = {a: (0 if origin[a] == 0 else margins[a],
+                        tile[a] if origin[a] + tile[a] == array.shape[dims.index(a)]
+                        else tile[a] - margins[a]) for a in tile}
+            stitched[tuple(slice(origin[d] + keep[d][0], origin[d] + keep[d][1]) if d in tile
+                           else slice(None) for d in out_dims)] = values[tuple(
+                slice(*keep[d]) if d in tile else slice(None) for d in out_dims)]
+        assert stitched is not None  # at least one tile: the image was padded to the tile
+        output = Sample(members={output_id: Tensor(stitched, dims=tuple(out_dims))},
+                        stat=sample.stat, id=sample.id)
+        pipeline.apply_postprocessing(output)
+        return output.members[output_id]
+
+
+def _fixed_tile(descr: Any) -> dict[str, int]:
+    """The input's spatial axes and their sizes when all are fixed (``{}`` otherwise)."""
+    spatial = [axis for axis in descr.axes if str(axis.id) not in ("batch", "channel")]
+    if not spatial or not all(isinstance(getattr(axis, "size", None), int) for axis in spatial):
+        return {}
+    return {str(axis.id): int(axis.size) for axis in spatial}
+
+
+def _tile_margins(tile: dict[str, int], halo: int) -> dict[str, int]:
+    """Pixels dropped at each inner tile edge: the output halo if the package gives one.
+
+    Packages with a fixed size rarely state their receptive field. 32 pixels covers that of
+    the depth-2 U-Nets Noise2Void and CAREamics use by default (their output no longer changes
+    beyond about 28); smaller tiles give up 3/8 of their size. A multiple of 8 keeps the tiles
+    on the pooling grid of U-Nets up to depth 3, where tiles then match whole-image prediction.
+    """
+    margin = halo or min(32, 3 * min(tile.values()) // 8 // 8 * 8)
+    return {axis: min(margin, (size - 1) // 2) for axis, size in tile.items()}
+
+
+def _tile_starts(length: int, tile: int, margin: int) -> list[int]:
+    """Tile origins along one axis such that the tiles' kept parts cover ``length``."""
+    stride = tile - 2 * margin
+    starts = list(range(0, length - tile, stride))
+    return [*starts, length - tile]
 
 
 def _smallest_tile(descr: Any, halo: int) -> int:
@@ -571,10 +672,57 @@ def load_package(path: str | Path) -> BioimageioDenoiser:
         with _quiet():
             description = load_description(source, format_version="latest")
         _check_description(description, path)
+        weights_format = _runnable_weights(description, path)
     except BaseException:
         shutil.rmtree(unpacked, ignore_errors=True)
         raise
-    return BioimageioDenoiser(description=description, source=path, unpacked=unpacked)
+    return BioimageioDenoiser(description=description, source=path, unpacked=unpacked,
+                              weights_format=weights_format)
+
+
+#: bioimageio.core's preference among weight formats, and the Python packages each one needs.
+_WEIGHTS_NEED = {
+    "pytorch_state_dict": ("torch",),
+    "tensorflow_saved_model_bundle": ("tensorflow",),
+    "torchscript": ("torch",),
+    "onnx": ("onnxruntime",),
+    "keras_v3": ("keras",),
+    "keras_hdf5": ("keras", "tensorflow"),
+}
+
+
+def _runnable_weights(description: Any, path: Path) -> str:
+    """The first of the package's weight formats, in bioimageio.core's order, that can run
+    here without running Python code shipped in the package.
+
+    PyTorch state-dict weights need their network's code: from an installed library (CAREamics
+    packages name ``careamics.models.unet``), or from a ``.py`` file in the package, which is
+    never run, like any code a model file brings.
+    """
+    from bioimageio.spec.model.v0_5 import ArchitectureFromFileDescr
+
+    reasons = []
+    for name, needs in _WEIGHTS_NEED.items():
+        weights = getattr(description.weights, name, None)
+        if weights is None:
+            continue
+        if not any(importlib.util.find_spec(module) for module in needs):
+            reasons.append(f"its {name} weights need {' or '.join(needs)}")
+            continue
+        architecture = getattr(weights, "architecture", None)
+        if isinstance(architecture, ArchitectureFromFileDescr):
+            reasons.append(f"its {name} weights need Python code from the package, which "
+                           "infocus does not run")
+            continue
+        library = getattr(architecture, "import_from", None)
+        if library and importlib.util.find_spec(library.split(".")[0]) is None:
+            reasons.append(f"its {name} weights need the network code of the Python package "
+                           f"{library.split('.')[0]!r}, which is not installed")
+            continue
+        return name
+    raise InfocusInputError(
+        f"{path} has no weights infocus can run here ({'; '.join(reasons) or 'none given'}); "
+        "install what they need, or use a package with TorchScript or ONNX weights.")
 
 
 def _check_description(description: Any, path: Path) -> None:
