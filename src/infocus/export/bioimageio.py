@@ -150,14 +150,16 @@ def _check_package(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def _quiet(*, collect: bool = True) -> Iterator[None]:
     """Silence bioimageio.core's progress bars (they write to stderr; ours is the CLI's) and
-    library warnings (TorchScript's deprecation notice among them) for one call."""
+    library warnings (TorchScript's deprecation notice among them) for one call; with
+    ``collect``, files the libraries left open are closed at the end, while their warnings are
+    still ignored (a full garbage collection: about half a second, so once per image)."""
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         yield
-        # Files the libraries left open are closed now, while their warnings are ignored.
-        gc.collect()
+        if collect:
+            gc.collect()
 
 
 def _test_input(model: TrainedModel, graph: ExportedGraph, sample: Any,
@@ -472,6 +474,9 @@ class BioimageioDenoiser:
             result[k] = self._predict_block(pipeline, flat[k], use_channels)
             if progress is not None:
                 progress(k + 1, flat.shape[0])
+        del pipeline
+        with _quiet():
+            pass  # what the blocks left open is closed now, quietly
         restored = result.reshape(lead + result.shape[1:])
         order = loop_axes + list(block_axes)
         return np.transpose(restored, [order.index(a) for a in axes])
@@ -512,7 +517,7 @@ class BioimageioDenoiser:
             canonical.remove("batch")
         tensor = Tensor(np.transpose(array, [canonical.index(n) for n in names]),
                         dims=tuple(names))
-        with _quiet():
+        with _quiet(collect=False):  # once per image, in denoise()
             if fixed:
                 result = self._predict_fixed_tiles(pipeline, tensor, fixed,
                                                    _tile_margins(fixed, halo))
