@@ -96,6 +96,7 @@ def test_an_invalid_package_is_refused(package, tmp_path):
     assert not is_package(tmp_path / "plain.zip")
 
 
+@pytest.mark.slow  # a thin volume is mirrored up to 116 planes per side: about 100 s on 2 cores
 def test_volume_package(tmp_path, rng):
     path = tmp_path / "v.zip"
     export_model(tiny_model(3), path, check=False)
