@@ -328,7 +328,8 @@ def _learned(method: str) -> Any:
 def denoise(
     image: Annotated[Path, typer.Argument(help="Noisy image.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Denoised image to write.")],
-    method: Annotated[str, typer.Option("--method", "-m", help="Denoiser; see `infocus methods`.")],
+    method: Annotated[str, typer.Option("--method", "-m", help="Denoiser (see `infocus methods`), or auto: the "
+                                   "one with the best estimated PSNR.")],
     axes: AxesOption = None,
     param: Annotated[
         list[str] | None,
@@ -407,7 +408,7 @@ def denoise(
                  "--blind-spot": blind_spot, "--context": context, "--deconvolved": deconvolved,
                  **{f"--{k.replace('_', '-')}": v for k, v in
                     _optics(psf, psf_model, na, wavelength, pixel_size, z_step).items()}}
-        extra = [flag for flag, value in given.items() if value not in (None, [], False)]
+        extra = [flag for flag, value in given.items() if value is not None and value != []]
         if extra:
             raise InfocusInputError(
                 f"{extra[0]} sets one method's options; --method auto chooses each candidate's "
