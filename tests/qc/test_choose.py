@@ -125,3 +125,19 @@ def test_known_noise_is_used(scene):
     noise = NoiseParams.from_camera(gain=2.0, offset=100.0, read_noise=3.0)
     choice = choose_denoiser(scene.noisy, noise=noise, candidates=["gaussian"])
     assert np.isfinite(choice.ranking[0].mse)
+
+
+def test_a_trained_candidate_is_scored_with_its_weights_fixed(monkeypatch):
+    # A probe that makes steps dear, so that the budget allows a few steps only.
+    monkeypatch.setattr(choose_module, "_timing_probe", lambda *_args: (10.0, 1e-6))
+    monkeypatch.setattr(choose_module, "MIN_TRAINED_STEPS", 2)
+    scene = spots((64, 64), photons=50, seed=5)
+    choice = choose_denoiser(scene.noisy, candidates=["n2v"], budget="40s")
+    entry = choice.ranking[0]
+    assert entry.method == "n2v" and entry.kind == "trained"
+    assert entry.estimator == "sure, weights fixed"
+    assert entry.note.startswith("trained ") and entry.note.endswith(" steps on this image")
+    assert int(entry.note.split()[1]) <= 4  # 40 s at 10 s a step
+    assert choice.output.shape == (64, 64)
+    np.testing.assert_allclose(choice.denoiser(scene.noisy), choice.output, rtol=1e-5,
+                               atol=1e-3)
