@@ -55,13 +55,21 @@ class Profile:
     #: FMD configurations of the probabilistic suite, in the order they run (empty: all 12).
     probabilistic_fmd_configurations: tuple[str, ...] = ()
     # --- qc (ground-truth-free estimates and flags) ----------------------------------------
-    qc_parts: tuple[str, ...] = ("page", "planted", "simulated", "fmd")
+    qc_parts: tuple[str, ...] = ("page", "planted", "simulated", "fmd", "auto")
     #: Scenes per photon level for the estimates, and seeds per level for the planted defects.
     qc_images: int = 4
     qc_defect_seeds: int = 20
     #: Training steps of the N2V and CARE models whose estimates are checked.
     qc_steps: int = 400
     qc_fmd_configurations: tuple[str, ...] = ()
+    #: ``--method auto`` measured (part "auto"): photon levels and crops of the embedded
+    #: sample per level, crop edge, FMD captures (one per configuration, in order) and the
+    #: time budget per image (0: classical candidates only).
+    qc_auto_photon_levels: tuple[float, ...] = (5.0, 20.0, 100.0)
+    qc_auto_scenes: int = 4
+    qc_auto_crop: int = 256
+    qc_auto_fmd_images: int = 12
+    qc_auto_budget_seconds: float = 0.0
     # --- peers ----------------------------------------------------------------------------
     peer_methods: tuple[str, ...] = ("n2v", "n2v2", "care")
     peer_steps: int = 160
@@ -114,6 +122,10 @@ PROFILES: dict[str, Profile] = {
         qc_defect_seeds=1,
         qc_steps=4,
         qc_fmd_configurations=("Confocal_BPAE_B",),
+        qc_auto_photon_levels=(20.0,),
+        qc_auto_scenes=1,
+        qc_auto_crop=64,
+        qc_auto_fmd_images=1,
         peer_methods=("n2v",),
         peer_steps=2,
         roofline_megapixels=0.06,
@@ -143,6 +155,9 @@ PROFILES: dict[str, Profile] = {
         learned_datasets=("fmd", "simulated", "convallaria"),
         probabilistic_steps=300,
         probabilistic_datasets=("simulated", "emccd"),
+        qc_auto_scenes=2,
+        qc_auto_crop=128,
+        qc_auto_fmd_images=6,
         peer_methods=("n2v",),
         peer_steps=40,
         roofline_megapixels=1.0,
@@ -157,6 +172,8 @@ PROFILES: dict[str, Profile] = {
     ),
     "full": Profile(
         name="full",
+        # N2V joins the candidates of --method auto when 4 minutes per image allow it.
+        qc_auto_budget_seconds=240.0,
         # FMD first: it is saved configuration by configuration, W2S only as a whole.
         probabilistic_datasets=("defaults", "simulated", "emccd", "fmd", "w2s"),
         probabilistic_fmd_configurations=("Confocal_BPAE_B", "WideField_BPAE_G",

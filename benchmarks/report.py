@@ -1022,7 +1022,7 @@ class Report:
     # ------------------------------------------------------------------------- qc
     def qc(self) -> None:
         suite = self.suite("qc")
-        if not any(_get(suite, part) for part in ("planted", "simulated", "fmd")):
+        if not any(_get(suite, part) for part in ("planted", "simulated", "fmd", "auto")):
             return
         budget = suite.get("budget", {})
         self.add("## Trust without ground truth: `infocus qc`", "",
@@ -1036,6 +1036,7 @@ class Report:
         self._qc_page(_get(suite, "page") or {})
         self._qc_planted(_get(suite, "planted") or {})
         self._qc_estimates(_get(suite, "simulated") or {}, _get(suite, "fmd") or {})
+        self._qc_auto(_get(suite, "auto") or {})
 
     def _qc_page(self, page: dict[str, Any]) -> None:
         screenshot = page.get("screenshot")
@@ -1108,6 +1109,53 @@ class Report:
         self.add(*_table(["data", *names],
                          [[label, *(_f(b.get("median_error_db", {}).get(n)) for n in names)]
                           for label, b in blocks]))
+
+    def _qc_auto(self, auto: dict[str, Any]) -> None:
+        blocks = [(f"embedded sample, {level} photons", block)
+                  for level, block in (auto.get("simulated") or {}).items()
+                  if isinstance(block, dict) and block.get("cases")]
+        fmd = auto.get("fmd") or {}
+        if fmd.get("cases"):
+            blocks.append(("FMD test_mix, one capture per configuration", fmd))
+        if not blocks:
+            return
+        budget = auto.get("budget_seconds") or 0
+        crop = auto.get("crop", "?")
+        self.add("### Letting the estimate choose: `infocus denoise --method auto`", "",
+                 "Every candidate runs on the image, its PSNR is estimated without the clean "
+                 "image (SURE, the candidate re-run), and the highest estimate is kept. "
+                 "*Best kept* is how often that is the candidate with the highest true PSNR; "
+                 "*given up* is the true PSNR of that candidate minus the one kept; the last "
+                 "column is what always using the single method best on average here would "
+                 f"give up. Crops of {crop}² (the embedded sample, simulated camera; FMD "
+                 "central crops), budget "
+                 + (f"{_seconds(budget)} per image." if budget else
+                    "0 s (classical candidates only).")
+                 + (" FMD skipped: " + fmd["skipped"] if fmd.get("skipped") else ""), "")
+        rows = []
+        for label, b in blocks:
+            always = b.get("always_given_up_db") or {}
+            steady = min(always, key=always.get) if always else None
+            rows.append([label, str(b["cases"]), f"{_f(100 * b['picked_best'], 0)} %",
+                         _f(b["mean_given_up_db"]), _f(b["max_given_up_db"]),
+                         ", ".join(f"{k} {v}" for k, v in sorted(b.get("kept", {}).items())),
+                         ", ".join(f"{k} {v}" for k, v in sorted(b.get("best", {}).items())),
+                         f"{steady} {_f(always[steady])}" if steady else "–",
+                         _seconds(b.get("mean_seconds"))])
+        self.add(*_table(["data", "images", "best kept", "given up, mean (dB)",
+                          "given up, worst (dB)", "kept", "truly best",
+                          "always one method: given up (dB)", "time per image"], rows))
+        errors = [(label, r) for label, b in blocks for r in b.get("rows", [])]
+        names = list(dict.fromkeys(m for _, r in errors for m in r.get("estimate", {})))
+        if names:
+            self.add("Median error of the estimates that ranked them (estimate − truth, dB; "
+                     "positive is optimistic; an error estimated at or below zero, an infinite "
+                     "PSNR, is left out):", "")
+            self.add(*_table(["data", *names], [
+                [label, *(_f(float(np.median(values))) if (values := [
+                    r["estimate"][n] - r["true"][n] for r in b.get("rows", [])
+                    if n in r.get("estimate", {}) and np.isfinite(r["estimate"][n])]) else "–"
+                    for n in names)] for label, b in blocks]))
 
     # ----------------------------------------------------------------------------- context
     def context(self) -> None:

@@ -9,12 +9,16 @@
 * **Planted defects**: on a good output (a 0.7-pixel blur of the truth, or BM3D's output) a
   spot added, an object erased or an object's brightness scaled by 1.2–1.5; whether the flags
   cover the defect, flags elsewhere, and flags on the untouched good outputs.
+* **``--method auto``**: :func:`infocus.qc.choose_denoiser` on crops of the embedded sample
+  under the simulated camera at several photon levels, and on FMD test_mix captures (one per
+  configuration, central crop); how often it keeps the truly best candidate, and the PSNR it
+  gives up against that candidate (and what always using one method would give up).
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from itertools import combinations
 from typing import Any
 
@@ -278,8 +282,100 @@ def report_page(context: Any) -> dict[str, Any]:
     return {"report": folder.name, "screenshot": screenshot.name}
 
 
+def auto_choice(context: Any) -> dict[str, Any]:
+    """``--method auto`` against the truth: the embedded sample simulated, then FMD."""
+    from benchmarks.datasets import DatasetMissing
+    from infocus.demo import load_sample
+    from infocus.noise import simulate_poisson_gaussian
+
+    profile = context.profile
+    size = profile.qc_auto_crop
+    sample = load_sample().astype(np.float64)
+    corners = _crop_corners(sample.shape, size, profile.qc_auto_scenes)
+    rows = []
+    for photons in profile.qc_auto_photon_levels:
+        for index, (top, left) in enumerate(corners):
+            image = sample[top:top + size, left:left + size]
+            seed = 100 * index + int(photons)
+            noisy, _ = simulate_poisson_gaussian(image, photons=photons, rng=seed, **CAMERA)
+            clean = image / image.max() * photons * CAMERA["gain"] + CAMERA["offset"]
+            rows.append({"photons": photons, "crop": [top, left],
+                         **_auto_case(noisy, clean, float(clean.max() - clean.min()), profile)})
+    result: dict[str, Any] = {"budget_seconds": profile.qc_auto_budget_seconds, "crop": size,
+                              "simulated": {f"{photons:g}": _auto_summary(
+                                  [r for r in rows if r["photons"] == photons])
+                                  for photons in profile.qc_auto_photon_levels}}
+    for level, summary in result["simulated"].items():
+        context.log(f"auto, {level} photons: best kept in {summary['picked_best']:.0%}, "
+                    f"{summary['mean_given_up_db']:.2f} dB given up on average")
+    try:
+        data = _data.fmd(profile, (), captures=1)
+    except DatasetMissing as missing:
+        result["fmd"] = {"skipped": str(missing)}
+        return result
+    rows = []
+    for name, noisy, clean in list(zip(data.names, data.noisy, data.clean,
+                                       strict=True))[: profile.qc_auto_fmd_images]:
+        noisy, clean = (_data.crop(a.astype(np.float64), size) for a in (noisy, clean))
+        rows.append({"image": name, **_auto_case(noisy, clean, 255.0, profile)})
+    result["fmd"] = _auto_summary(rows)
+    context.log(f"auto, fmd: best kept in {result['fmd']['picked_best']:.0%}, "
+                f"{result['fmd']['mean_given_up_db']:.2f} dB given up on average")
+    return result
+
+
+def _crop_corners(shape: tuple[int, ...], size: int, count: int) -> list[tuple[int, int]]:
+    """Top-left corners of ``count`` crops: the four corners of the image, then its centre."""
+    far_y, far_x = shape[0] - size, shape[1] - size
+    corners = [(0, 0), (0, far_x), (far_y, 0), (far_y, far_x), (far_y // 2, far_x // 2)]
+    return corners[:count]
+
+
+def _auto_case(noisy: np.ndarray, clean: np.ndarray, peak: float, profile: Any
+               ) -> dict[str, Any]:
+    """One image: every candidate's estimated and true PSNR, the one kept, the truly best."""
+    import time
+
+    from infocus.qc import choose_denoiser
+
+    truth: dict[str, float] = {}
+
+    def score(method: str, output: np.ndarray) -> None:
+        truth[method] = 10 * math.log10(peak**2 / float(np.mean((output - clean) ** 2)))
+
+    started = time.perf_counter()
+    choice = choose_denoiser(noisy, budget=profile.qc_auto_budget_seconds, on_output=score)
+    best = max(truth, key=truth.__getitem__)
+    # The estimates against the truth's peak (the choice uses the noisy image's own).
+    shift = 20 * math.log10(peak / choice.data_range)
+    return {"kept": choice.method, "best": best, "given_up_db": truth[best] - truth[choice.method],
+            "true": truth, "estimate": {r.method: r.psnr + shift for r in choice.ranking},
+            "estimator": {r.method: r.estimator for r in choice.ranking},
+            "skipped": {s.method: s.reason for s in choice.skipped},
+            "seconds": time.perf_counter() - started}
+
+
+def _auto_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    given_up = [r["given_up_db"] for r in rows]
+    methods = list(dict.fromkeys(m for r in rows for m in r["true"]))
+    always = {m: float(np.mean([max(r["true"].values()) - r["true"][m] for r in rows]))
+              for m in methods if all(m in r["true"] for r in rows)}
+    return {
+        "cases": len(rows),
+        "picked_best": float(np.mean([r["kept"] == r["best"] for r in rows])),
+        "mean_given_up_db": float(np.mean(given_up)),
+        "median_given_up_db": float(np.median(given_up)),
+        "max_given_up_db": float(np.max(given_up)),
+        "kept": dict(Counter(r["kept"] for r in rows)),
+        "best": dict(Counter(r["best"] for r in rows)),
+        "always_given_up_db": always,
+        "mean_seconds": float(np.mean([r["seconds"] for r in rows])),
+        "rows": rows,
+    }
+
+
 PARTS = {"planted": planted_defects, "simulated": simulated_estimates, "fmd": fmd_estimates,
-         "page": report_page}
+         "page": report_page, "auto": auto_choice}
 
 
 def run(context: Any) -> dict[str, Any]:

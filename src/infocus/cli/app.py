@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -327,7 +328,8 @@ def _learned(method: str) -> Any:
 def denoise(
     image: Annotated[Path, typer.Argument(help="Noisy image.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Denoised image to write.")],
-    method: Annotated[str, typer.Option("--method", "-m", help="Denoiser; see `infocus methods`.")],
+    method: Annotated[str, typer.Option("--method", "-m", help="Denoiser (see `infocus methods`), or auto: the "
+                                   "one with the best estimated PSNR.")],
     axes: AxesOption = None,
     param: Annotated[
         list[str] | None,
@@ -355,6 +357,12 @@ def denoise(
         typer.Option(help="Keep the network a learned method trained on the image here."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of a learned method's training.")] = 0,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="With --method auto: time for all candidates, e.g. 90s or 5min "
+                     "(default 1min: classical methods only on a CPU); a self-supervised "
+                     "network trained on the image joins when it fits."),
+    ] = None,
     context: ContextOption = None,
     blind_spot: BlindSpotOption = None,
     psf: PsfOption = None,
@@ -376,6 +384,10 @@ def denoise(
     noisy image itself, then predict: the one-command path for one noisy stack. For learned
     methods, -p sets training options.
 
+    --method auto runs several candidates (the classical methods with automatic parameters,
+    and a self-supervised network when --budget allows), estimates each output's PSNR
+    without ground truth (see `infocus qc`), prints the ranking and writes the best output.
+
     Examples:
 
       [cyan]infocus denoise noisy.tif -o clean.tif --method bm3d --preview before-after.png[/]
@@ -383,11 +395,32 @@ def denoise(
       [cyan]infocus denoise stack.tif -o out.tif -m nl_means --axes TYX -p h=0.6[/]
 
       [cyan]infocus denoise stack.tif -o out.tif -m n2v --axes TYX[/]
+
+      [cyan]infocus denoise noisy.tif -o best.tif --method auto --budget 5min[/]
     """
     from infocus.classical import get_denoiser
     from infocus.io import read_image, write_image
+    from infocus.qc.choose import AUTO
 
     check_preview(preview, overwrite)
+    if method.lower() == AUTO:
+        given = {"-p": param, "--steps": steps, "--save-model": save_model, "--vst": vst,
+                 "--blind-spot": blind_spot, "--context": context, "--deconvolved": deconvolved,
+                 **{f"--{k.replace('_', '-')}": v for k, v in
+                    _optics(psf, psf_model, na, wavelength, pixel_size, z_step).items()}}
+        extra = [flag for flag, value in given.items() if value is not None and value != []]
+        if extra:
+            raise InfocusInputError(
+                f"{extra[0]} sets one method's options; --method auto chooses each candidate's "
+                "parameters itself, so drop it (or name a method instead of auto).")
+        _denoise_auto(image, output, axes=axes, noise=_noise_from_options(
+            sigma, gain, offset, read_noise), budget=budget, seed=seed, qc=qc,
+            preview=preview, dtype=dtype, overwrite=overwrite)
+        return
+    if budget is not None:
+        raise InfocusInputError(
+            f"--budget applies to --method auto only, not to {method!r} (use --steps to set a "
+            "learned method's training).")
     scheme = _learned(method)
     if scheme is not None:
         if scheme.needs_target or scheme.labels:
@@ -435,6 +468,60 @@ def denoise(
         loaded.data, result, loaded.axes, folder=qc, noise=noise, overwrite=overwrite,
         denoiser=lambda x: function(x, axes=loaded.axes, noise=noise, vst=vst, **params),
         title=f"{method} on {image.name}")
+
+
+def _denoise_auto(image: Path, output: Path, *, axes: str | None, noise: Any,
+                  budget: str | None, seed: int, qc: Path | None, preview: Path | None,
+                  dtype: str, overwrite: bool) -> None:
+    """``infocus denoise --method auto``: rank the candidates by their estimated PSNR, print
+    the ranking, write the best output."""
+    from infocus.io import read_image, write_image
+    from infocus.qc.choose import DEFAULT_BUDGET, choose_denoiser, parse_budget
+
+    seconds = DEFAULT_BUDGET if budget is None else parse_budget(budget)
+    check_output(output, overwrite, image_dtype=dtype)
+    if qc is not None:
+        check_output(qc, overwrite)
+    loaded = read_image(image, axes=axes)
+    with console.status("choosing a denoiser") as status:
+        choice = choose_denoiser(loaded.data, axes=loaded.axes, noise=noise, budget=seconds,
+                                 seed=seed, log=lambda message: status.update(
+                                     f"choosing a denoiser: {escape(message)}")
+                                 if sys.stderr.isatty() else console.print(message))
+    _print_ranking(choice)
+    written = write_image(output, loaded.with_data(choice.output), dtype=dtype,
+                          overwrite=overwrite)
+    console.print(escape(choice.reason()), highlight=False)
+    console.print(f"Wrote {written} ({loaded.axes} {choice.output.shape}, {dtype}, "
+                  f"{choice.method}).")
+    write_preview(preview, loaded.data, choice.output, axes=loaded.axes, method=choice.method,
+                  title=f"{choice.method} on {image.name}", overwrite=overwrite)
+    report_quality(loaded.data, choice.output, loaded.axes, folder=qc, noise=noise,
+                   overwrite=overwrite, denoiser=choice.denoiser,
+                   title=f"{choice.method} on {image.name}")
+
+
+def _print_ranking(choice: Any) -> None:
+    """The candidates, best estimate first, and those skipped with the reason."""
+    import math
+
+    def db(value: float) -> str:
+        return f"{value:.2f}" if math.isfinite(value) else ("∞" if value > 0 else "−∞")
+
+    table = Table(title=f"Candidates ranked by estimated PSNR (no ground truth; peak "
+                        f"{choice.data_range:.4g})")
+    for column in ("", "method", "estimated PSNR (dB)", "95 % interval", "estimator",
+                   "seconds"):
+        table.add_column(column, justify="right" if column in ("seconds",) else "left")
+    for rank, entry in enumerate(choice.ranking, start=1):
+        kept = "[bold green]kept[/]" if rank == 1 else str(rank)
+        name = entry.method + (f" ({entry.note})" if entry.note else "")
+        table.add_row(kept, escape(name), db(entry.psnr),
+                      f"{db(entry.low)} to {db(entry.high)}", entry.estimator,
+                      f"{entry.seconds:.1f}")
+    stdout.print(table)
+    for entry in choice.skipped:
+        stdout.print(f"Skipped {escape(entry.method)}: {escape(entry.reason)}.", highlight=False)
 
 
 def _denoise_learned(

@@ -5,9 +5,11 @@
 :func:`write_report` writes the report folder (JSON, TIFF maps, an HTML page with figures).
 The checks are also usable on their own: :func:`estimate_mse` (``infocus.qc.risk``),
 :func:`check_consistency` (``infocus.qc.consistency``) and :func:`check_intensity`
-(``infocus.qc.intensity``).
+(``infocus.qc.intensity``). :func:`choose_denoiser` (``infocus.qc.choose``) runs several
+denoisers and keeps the output with the best estimated PSNR (``infocus denoise --method auto``).
 """
 
+from infocus.qc.choose import Choice, choose_denoiser, parse_budget
 from infocus.qc.consistency import Consistency, check_consistency
 from infocus.qc.intensity import IntensityCheck, check_intensity, segment_objects
 from infocus.qc.quality import QC_FORMAT, Check, QualityReport, quality_check
@@ -16,14 +18,17 @@ from infocus.qc.risk import RiskEstimate, estimate_mse, estimated_psnr
 __all__ = [
     "QC_FORMAT",
     "Check",
+    "Choice",
     "Consistency",
     "IntensityCheck",
     "QualityReport",
     "RiskEstimate",
     "check_consistency",
     "check_intensity",
+    "choose_denoiser",
     "estimate_mse",
     "estimated_psnr",
+    "parse_budget",
     "quality_check",
     "segment_objects",
 ]
