@@ -55,23 +55,27 @@ The paper's network has ``residual_groups=5``, ``residual_blocks=3``, ``num_chan
 ``channel_reduction=8``. The defaults here (3 groups of 2 blocks, 32 channels: 16 of the
 paper's 36 full-width 3x3 convolutions) take less than half its computation, for training on a
 few CPU cores; pass the paper's sizes as network options for the full model, and
-``num_channels=16`` for a quarter of the default's cost per pixel. The paper's fixed input map ``2x - 1`` (and its inverse at the
-output) is left out: infocus normalises the data before the network.
+``num_channels=16`` for a quarter of the default's cost per pixel. The paper's fixed input
+map ``2x - 1`` (and its inverse at the output) is left out: infocus normalises the data before
+the network.
 
 Measured with ``python -m benchmarks.rcan_vs_unet`` (:data:`MEASURED`): CARE trained for 300
 steps of 16 patches of 64x64 on three 256x256 quadrants of the embedded human-mitosis sample
 (simulated at 30 peak photons, gain 2, offset 100, read noise 3; noisy PSNR 20.2 dB), scored
-on the fourth quadrant, on a shared 2-core CPU (load average 5-6):
+on the fourth quadrant, on a shared 2-core CPU (raw runs in
+``benchmarks/results/2026-12-02-rcan-vs-unet.json``; load average 6.5, 5.2 and 2.4 in the
+table's order, so compare the speeds only roughly):
 
 ============================ ========== ========= ========= ===================
 network                      parameters PSNR (dB) steps / s predict 256x256 (s)
 ============================ ========== ========= ========= ===================
 U-Net (CARE default, f=16)   83,921     32.44     1.33      0.22
 RCAN, 16 channels            37,917     31.68     0.49      0.98
+RCAN (default, 32 channels)  150,329    32.18     0.38      0.55
 ============================ ========== ========= ========= ===================
 
-At this small budget the U-Net is both better and 2.7x faster per step on a CPU: RCAN works
-at full resolution throughout, so it costs more per pixel for fewer parameters. RCAN is the
+At this small budget the U-Net is both better and 3.5x faster per step on a CPU: RCAN works
+at full resolution throughout, so a pixel costs more than in a U-Net of its size. RCAN is the
 choice for volumes whose detail a U-Net's pooling loses (its use in the paper), given a GPU
 and longer training; these numbers say nothing about that regime.
 
@@ -103,6 +107,7 @@ __all__ = ["MEASURED", "RCAN", "LocalChannelAttention", "local_mean"]
 MEASURED: dict[str, dict[str, float]] = {
     "unet, base_filters=16": {"psnr_db": 32.44, "steps_per_second": 1.33, "parameters": 83921},
     "rcan, num_channels=16": {"psnr_db": 31.68, "steps_per_second": 0.49, "parameters": 37917},
+    "rcan (defaults)": {"psnr_db": 32.18, "steps_per_second": 0.38, "parameters": 150329},
 }
 
 
