@@ -274,3 +274,56 @@ def test_segmentation_options_are_refused_where_they_do_not_apply(tmp_path, nois
     result = run(*args, *(FAST if args[0] == "train" else []))
     assert result.exit_code == 2, result.output
     assert message in said(result)
+
+
+def test_train_care_with_the_rcan_network(tmp_path, noisy_npy):
+    clean = tmp_path / "clean.npy"
+    np.save(clean, np.load(noisy_npy).astype(np.float32))  # any target will do for 4 steps
+    model = tmp_path / "rcan-model"
+    result = run("train", "care", noisy_npy, "--target", clean, "--axes", "SYX", "-o", model,
+                 "--network", "rcan", "--network-option", "num_channels=8",
+                 "--network-option", "residual_groups=1", *FAST)
+    assert result.exit_code == 0, result.output
+    saved = (model / "config.json").read_text()
+    assert '"name": "rcan"' in saved and '"num_channels": 8' in saved
+    out = tmp_path / "out.tif"
+    result = run("predict", model, noisy_npy, "--axes", "SYX", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert read_image(out).data.shape == (3, 64, 64)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["care", "--target", "{noisy}", "--network", "divnoising_vae"],
+         "Method 'care' trains an image-to-image network, but 'divnoising_vae' is a vae "
+         "network; choose one of: rcan, unet, unet_n2v2."),
+        (["divnoising", "--network", "rcan"],
+         "Method 'divnoising' trains a vae network, but 'rcan' is an image-to-image network; "
+         "choose one of: divnoising_vae."),
+        (["care", "--target", "{noisy}", "--network", "resnet"], "Unknown network 'resnet'"),
+        (["care", "--target", "{noisy}", "--network", "rcan", "--network-option",
+          "base_filters=8"], "Network 'rcan' has no option 'base_filters'"),
+        (["care", "--target", "{noisy}", "--network-option", "depth"],
+         "Network option 'depth' is not NAME=VALUE; write e.g. --network-option"),
+        (["n2v", "--network", "rcan", "--init", "{noisy}"],
+         "Fine-tuning (--init) keeps the model's network"),
+    ],
+)
+def test_network_choices_that_cannot_train_are_refused(tmp_path, noisy_npy, args, message):
+    names = {"noisy": noisy_npy}
+    result = run("train", args[0], noisy_npy, "--axes", "SYX", "-o", tmp_path / "m",
+                 *[a.format(**names) for a in args[1:]])
+    assert result.exit_code == 2, result.output
+    assert message in said(result)
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_help_names_every_image_to_image_network():
+    from infocus.nets import list_networks, network_kind
+
+    result = runner.invoke(app, ["train", "--help"], terminal_width=200)
+    shown = said(result)
+    for name in list_networks():
+        if network_kind(name) == "image-to-image":
+            assert name in shown

@@ -93,14 +93,15 @@ def _parse_params(pairs: list[str], function: Any, method: str) -> dict[str, Any
     return params
 
 
-def _name_value_pairs(pairs: list[str], example: str) -> dict[str, Any]:
+def _name_value_pairs(pairs: list[str], example: str, *, flag: str = "-p",
+                      what: str = "Method option") -> dict[str, Any]:
     """``["sigma=2", "size=5"]`` -> ``{"sigma": 2, "size": 5}`` (values typed by _coerce)."""
     options: dict[str, Any] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not name:
-            raise InfocusInputError(f"Method option {pair!r} is not NAME=VALUE; write e.g. -p {example}.")
+            raise InfocusInputError(f"{what} {pair!r} is not NAME=VALUE; write e.g. {flag} {example}.")
         options[name] = _coerce(text.strip())
     return options
 
@@ -649,6 +650,20 @@ def train_command(
     pixel_size: PixelSizeOption = None,
     z_step: ZStepOption = None,
     param: MethodOption = None,
+    network: Annotated[
+        str | None,
+        typer.Option(help="Network architecture instead of the method's own: unet (CARE's "
+                     "U-Net), unet_n2v2 (N2V2's U-Net) or rcan (the residual channel attention "
+                     "network of 3D-RCAN, Chen et al. 2021). Methods that need a network of "
+                     "their own (divnoising: its VAE) refuse another."),
+    ] = None,
+    network_option: Annotated[
+        list[str] | None,
+        typer.Option("--network-option",
+                     help="Network option NAME=VALUE (repeatable), e.g. num_channels=32 or "
+                     "residual_groups=5 for rcan, base_filters=32 for unet; another --network "
+                     "starts from its own defaults."),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue a killed run from its last checkpoint.")
     ] = False,
@@ -689,6 +704,8 @@ def train_command(
 
       [cyan]infocus train care low/ --target high/ -o care-model.zip --steps 4000[/]
 
+      [cyan]infocus train care low/ --target high/ -o rcan-model --network rcan[/]
+
       [cyan]infocus train n2n capture1/ --target capture2/ -o n2n-model[/]
 
       [cyan]infocus train pn2v stack.tif --axes SYX -o pn2v-model -p noise_model=camera.json[/]
@@ -713,6 +730,13 @@ def train_command(
         raise InfocusInputError("Give either --steps or --epochs, not both.")
     config = default_config(method).with_updates(spatial=spatial, channels=channels)
     config = config.with_context(context)
+    if init is not None and (network is not None or network_option):
+        raise InfocusInputError(
+            "Fine-tuning (--init) keeps the model's network; drop --network and "
+            "--network-option, or train from scratch without --init.")
+    config = config.with_network(network, _name_value_pairs(
+        network_option or [], example="num_channels=32", flag="--network-option",
+        what="Network option"))
     extra = _method_options(method.lower(), param or [], blind_spot,
                             _optics(psf, psf_model, na, wavelength, pixel_size, z_step))
     if extra:

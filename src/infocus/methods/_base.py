@@ -10,7 +10,8 @@ hook                            what the scheme decides
 ``summary``, ``needs_target``,  what ``infocus methods`` and ``infocus train`` say and ask for
 ``target_help``
 ``defaults_for(ndim)``          options that depend on 2-D or 3-D (e.g. the masked fraction)
-``default_network``,            the network it needs, built from :mod:`infocus.nets`
+``default_network``,            the network it needs, built from :mod:`infocus.nets`; another
+``network_kind``,               registered network of its ``network_kind`` may replace it
 ``network_options(channels)``
 ``patch_shape``                 the training patch, when it differs from the engine's
 ``fit(data)``                   what it measures on the training data first (noise correlation,
@@ -238,6 +239,11 @@ class TrainingScheme:
         True when the network never sees the pixels it is scored on.
     default_network : str
         Registered network (:mod:`infocus.nets`) built unless the configuration says otherwise.
+    network_kind : str
+        The kind of network it trains (:func:`infocus.nets.network_kind`):
+        ``"image-to-image"`` for a method that only sets the network's ``ndim``,
+        ``in_channels`` and ``out_channels`` (:meth:`network_options`), so any such network
+        can replace the default one (``infocus train --network``); ``"vae"`` for DivNoising.
     default_network_options : dict
         Its constructor arguments unless the configuration says otherwise. The U-Net default
         is 16 first-level filters: 2.5-3.7x faster per step than 32 on a 2-core CPU for the
@@ -278,6 +284,7 @@ class TrainingScheme:
     target_help: ClassVar[str] = ""
     blind_spot: ClassVar[bool] = False
     default_network: ClassVar[str] = "unet"
+    network_kind: ClassVar[str] = "image-to-image"
     default_network_options: ClassVar[dict[str, Any]] = {"base_filters": 16}
     default_training: ClassVar[dict[str, Any]] = {}
     separate_target_normalization: ClassVar[bool] = False

@@ -30,7 +30,9 @@ class TrainingConfig:
         ``"independent"``: every channel is its own single-channel image (one network for all);
         ``"joint"``: channels go through the network together.
     network, network_options :
-        Registered network name and its constructor arguments (``depth``, ``base_filters``...).
+        Registered network name and its constructor arguments (``depth``, ``base_filters``...);
+        :meth:`with_network` changes them. The method sets ``ndim``, ``in_channels`` and
+        ``out_channels`` itself.
     scheme_options :
         Options of the method (e.g. N2V's masked ``fraction``); what the method resolves from
         the data before training (e.g. N2V's measured ``blind_spot`` offsets) is stored here.
@@ -135,6 +137,30 @@ class TrainingConfig:
         if "C" in letters:
             changes["channels"] = "joint"
         return replace(self, **changes)
+
+    def with_network(self, name: str | None = None, options: dict[str, Any] | None = None
+                     ) -> TrainingConfig:
+        """A copy that trains network ``name`` with the constructor ``options``.
+
+        Another network than the configured one starts from its own defaults: the options
+        the method chose for its default network (e.g. the U-Net's ``base_filters``) do not
+        carry over. The same network (or ``name=None``) keeps its options, updated with
+        ``options``. Names and options are checked when training starts
+        (:func:`infocus.training.loop.train`), before any data is read.
+
+        Examples
+        --------
+        >>> from infocus.methods.config import default_config
+        >>> config = default_config("care").with_network("rcan", {"num_channels": 16})
+        >>> config.network, config.network_options
+        ('rcan', {'num_channels': 16})
+        >>> default_config("care").with_network(options={"depth": 3}).network_options
+        {'base_filters': 16, 'depth': 3}
+        """
+        options = dict(options or {})
+        if name is None or name.lower() == self.network.lower():
+            return replace(self, network_options={**self.network_options, **options})
+        return replace(self, network=name.lower(), network_options=options)
 
     def with_updates(self, **changes: Any) -> TrainingConfig:
         """A copy with some settings changed (None values are ignored)."""

@@ -87,6 +87,8 @@ class DivNoising(UsesNoiseModel, TrainingScheme):
         "and per-pixel uncertainty (Prakash et al. 2021)."
     )
     default_network: ClassVar[str] = "divnoising_vae"
+    #: The decoder is the noise model: the network must be a VAE (encode, decode).
+    network_kind: ClassVar[str] = "vae"
     #: Half the paper's widths (32 filters, 64 latent channels): on two CPU cores 16/32 ran
     #: 2.7x more steps per second for the same PSNR per step (31.9 against 31.7 dB after
     #: 1200 steps on the simulated 20-photon images).

@@ -17,9 +17,17 @@ Registered architectures
 ``unet_n2v2``
     The same class with the N2V2 changes (Höck et al. 2022): anti-aliased max-blur-pooling and
     no skip connection at full resolution; see :func:`infocus.nets.unet.unet_n2v2`.
+``rcan``
+    The residual channel attention network of 3D-RCAN (Chen et al. 2021), full resolution,
+    with channel attention over a local window so that tiled prediction stays exact; see
+    :class:`~infocus.nets.rcan.RCAN`.
 ``divnoising_vae``
     The fully convolutional VAE of DivNoising (Prakash et al. 2021), see
     :class:`~infocus.nets.vae.DivNoisingVAE`.
+
+Each architecture states its :func:`network_kind`: ``"image-to-image"`` (the output is an
+image of the input's spatial shape, with ``in_channels``/``out_channels`` chosen by the
+method) or ``"vae"``; a method names the kind it trains.
 
 Importing this package registers every architecture.
 """
@@ -34,6 +42,7 @@ from torch import nn
 
 from infocus._errors import InfocusInputError
 from infocus.nets._registry import NETWORKS, NetworkFactory
+from infocus.nets.rcan import RCAN  # registers "rcan"
 from infocus.nets.unet import UNet  # importing the module registers "unet" and "unet_n2v2"
 from infocus.nets.vae import DivNoisingVAE  # registers "divnoising_vae"
 
@@ -41,10 +50,12 @@ __all__ = [
     "DivNoisingVAE",
     "NETWORKS",
     "NetworkFactory",
+    "RCAN",
     "UNet",
     "count_parameters",
     "create_network",
     "list_networks",
+    "network_kind",
     "network_options",
     "channels_last",
     "fused_for_inference",
@@ -70,6 +81,29 @@ def network_options(name: str) -> dict[str, Any]:
         for param in inspect.signature(factory).parameters.values()
         if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
     }
+
+
+def network_kind(name: str) -> str:
+    """What network ``name`` computes: ``"image-to-image"`` or ``"vae"`` (its ``kind``).
+
+    A registered class states it as the class attribute ``kind``; for a variant function
+    (e.g. ``unet_n2v2``) the kind of the network it builds with its defaults is read.
+
+    Raises
+    ------
+    InfocusInputError
+        For an unknown name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> network_kind("rcan"), network_kind("divnoising_vae")
+    ('image-to-image', 'vae')
+    """
+    factory = NETWORKS.get(name)
+    kind = getattr(factory, "kind", None)
+    if kind is None:
+        kind = getattr(create_network(name), "kind", "image-to-image")
+    return str(kind)
 
 
 def create_network(name: str, **kwargs: Any) -> nn.Module:

@@ -27,7 +27,7 @@ shift-invariant again", ICML.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -114,6 +114,10 @@ class UNet(nn.Module):
     never widen it, since the deepest path dominates. Each axis is the same; in 3-D the
     field is a cube of that side.
     """
+
+    #: What the network computes: an image of the input's spatial shape (see
+    #: :func:`infocus.nets.network_kind`).
+    kind: ClassVar[str] = "image-to-image"
 
     def __init__(
         self,

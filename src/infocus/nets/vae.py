@@ -26,7 +26,7 @@ D. P. Kingma, M. Welling, "Auto-encoding variational Bayes", ICLR 2014.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -79,6 +79,10 @@ class DivNoisingVAE(nn.Module):
     receptive_radius : int
         Half of it: the window is centred.
     """
+
+    #: A variational auto-encoder (``encode``/``decode``), not an image-to-image network
+    #: (see :func:`infocus.nets.network_kind`).
+    kind: ClassVar[str] = "vae"
 
     def __init__(
         self,

@@ -377,6 +377,7 @@ def train(
     output_path = Path(output).expanduser() if output is not None else None
     checkpoint_dir = checkpoint_dir_for(output_path) if output_path is not None else None
     _check_request(scheme, config, targets, output_path, checkpoint_dir, resume, overwrite)
+    _check_network(scheme, config)
     data = _load_data(inputs, targets, axes, config, scheme)
     engine = _Engine(data, config, scheme, device=device, say=say, progress=progress,
                      checkpoint_dir=checkpoint_dir, validation=validation)
@@ -502,6 +503,36 @@ def _check_request(
             f"Method {config.method!r} is self-supervised and uses no targets; drop --target or "
             "choose a method that learns from pairs."
         )
+
+
+def _check_network(scheme: TrainingScheme, config: TrainingConfig) -> None:
+    """Refuse, before any data is read, a network the method cannot train.
+
+    The network's kind (:func:`infocus.nets.network_kind`) must be the method's
+    (:attr:`~infocus.methods.TrainingScheme.network_kind`), and it must accept the options the
+    method sets (:meth:`~infocus.methods.TrainingScheme.network_options`) together with the
+    configured ones; the network is built once, without data, to check the option values too.
+    """
+    from infocus.nets import create_network, list_networks, network_kind
+
+    kind = network_kind(config.network)  # an unknown name: the registry lists the known ones
+    if kind != scheme.network_kind:
+        fitting = [name for name in list_networks() if network_kind(name) == scheme.network_kind]
+        raise InfocusInputError(
+            f"Method {config.method!r} trains {_a(scheme.network_kind)} network, but "
+            f"{config.network!r} is {_a(kind)} network; choose one of: {', '.join(fitting)}.")
+    method_sets = {"ndim": 3 if config.spatial in ("ZYX", "TYX") else 2,
+                   **scheme.network_options(1)}
+    given = sorted(set(method_sets) & set(config.network_options))
+    if given:
+        raise InfocusInputError(
+            f"Method {config.method!r} sets the network's {' and '.join(given)} from the data; "
+            f"drop {'them' if len(given) > 1 else 'it'} from the network options.")
+    create_network(config.network, **method_sets, **config.network_options)
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 # ------------------------------------------------------------------------------ the engine
