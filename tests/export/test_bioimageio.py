@@ -103,3 +103,12 @@ def test_volume_package(tmp_path, rng):
     volume = rng.poisson(100, (40, 48, 48)).astype(np.float32)
     got = load_package(path).denoise(volume, axes="ZYX")
     assert got.shape == volume.shape and np.isfinite(got).all()
+
+
+def test_a_time_lapse_model_names_its_time_axis(tmp_path):
+    """A model trained on TYX blocks (e.g. n2v with --spatial TYX) convolves along time."""
+    model = tiny_model(3)
+    model.spatial = "TYX"
+    export_model(model, tmp_path / "movie.zip", check=False)
+    rdf = zipfile.ZipFile(tmp_path / "movie.zip").read("rdf.yaml").decode()
+    assert "type: time" in rdf and "id: time" in rdf

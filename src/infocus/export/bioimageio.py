@@ -253,13 +253,14 @@ def _description(model: TrainedModel, graph: ExportedGraph, root: Path, test_inp
     # two halos to keep any pixel.
     halo = _package_halo(graph)
     smallest = _round_up(2 * halo + 1, graph.size_multiple)
-    spatial_in = [spec.SpaceInputAxis(id=spec.AxisId(a.lower()),
-                                      size=spec.ParameterizedSize(min=smallest,
-                                                                  step=graph.size_multiple))
-                  for a in graph.spatial]
-    spatial_out = [spec.SpaceOutputAxisWithHalo(
-        id=spec.AxisId(a.lower()), halo=halo,
-        size=spec.SizeReference(tensor_id=spec.TensorId("input"), axis_id=spec.AxisId(a.lower())))
+    # A model trained on TYX blocks convolves along time as along space; the spec names it.
+    names = {a: spec.AxisId("time" if a == "T" else a.lower()) for a in graph.spatial}
+    spatial_in = [(spec.TimeInputAxis if a == "T" else spec.SpaceInputAxis)(
+        id=names[a], size=spec.ParameterizedSize(min=smallest, step=graph.size_multiple))
+        for a in graph.spatial]
+    spatial_out = [(spec.TimeOutputAxisWithHalo if a == "T" else spec.SpaceOutputAxisWithHalo)(
+        id=names[a], halo=halo,
+        size=spec.SizeReference(tensor_id=spec.TensorId("input"), axis_id=names[a]))
         for a in graph.spatial]
     mean_in, std_in = (np.resize(np.asarray(v, float), graph.channels).tolist()
                        for v in (model.input_norm.mean, model.input_norm.std))
@@ -447,7 +448,7 @@ class BioimageioDenoiser:
             raise InfocusInputError("The image contains NaN or infinite pixels; replace them "
                                     "(e.g. with the background value) first.")
         model_axes = _model_axes(self.description)
-        spatial = "".join(a for a in model_axes if a in "ZYX")
+        spatial = "".join(a for a in model_axes if a in "TZYX")
         missing = [a for a in spatial if a not in axes]
         if missing:
             raise InfocusInputError(
