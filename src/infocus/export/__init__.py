@@ -14,6 +14,7 @@ returns those sentences. Packages made elsewhere (CAREamics, n2v) are read back 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -57,8 +58,8 @@ def export_model(
         The file to write (``.onnx``, ``.pt`` for TorchScript, ``.zip`` for bioimage.io);
         written to a temporary name first and renamed once complete.
     format : {"onnx", "torchscript", "bioimageio"}, optional
-        Default: from the ending of ``path`` (:data:`FORMATS`). ONNX (opset of the installed exporter) and TorchScript take ``(B, C, [Z,] Y, X)``
-        float32 in camera units. A bioimage.io package (spec 0.5) holds both, with the
+        Default: from the ending of ``path`` (:data:`FORMATS`). ONNX (opset of the installed
+        exporter) and TorchScript take ``(B, C, [Z,] Y, X)`` float32 in camera units. A bioimage.io package (spec 0.5) holds both, with the
         normalisation written as the spec's pre- and post-processing, a test image and its
         expected output, a cover, the method's citation and the training provenance.
     overwrite : bool
@@ -100,6 +101,10 @@ def export_model(
         write_package(loaded, graph, path, overwrite=overwrite, sample=sample,
                       sample_axes=sample_axes, authors=authors, license=license, check=check)
     else:
+        if format == "onnx" and importlib.util.find_spec("onnx") is None:
+            raise InfocusInputError(
+                "ONNX export needs the onnx package; install it with pip install 'infocus[onnx]'."
+            )
         example = graph.example()
         data = (onnx_bytes(graph.module, example, graph.spatial) if format == "onnx"
                 else torchscript_bytes(graph.module, example))
