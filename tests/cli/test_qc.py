@@ -158,3 +158,37 @@ def test_with_ground_truth_the_report_shows_the_true_values_and_a_profile(files,
     summary = json.loads((report / "qc.json").read_text())
     assert summary["ground_truth"]["psnr"] > 0 and summary["files"]["profile"] == "profile.png"
     assert "Against the ground truth" in (report / "report.html").read_text()
+
+
+def test_with_a_model_the_output_is_compared_with_a_classical_reference(files, tmp_path):
+    from conftest import tiny_model
+    from infocus.io import read_image
+    from infocus.predict.model import load_model
+
+    model = tiny_model().save(tmp_path / "model")
+    noisy = read_image(files["noisy"]).data
+    output = tmp_path / "out.tif"
+    write_image(output, load_model(model).denoise(noisy, axes="YX"), axes="YX")
+    report = tmp_path / "report"
+    result = run("qc", files["noisy"], output, "--model", model, "--reference", "wavelet",
+                 "-o", report, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    check = next(c for c in summary["checks"] if c["name"] == "disagreement")
+    written = json.loads((report / "qc.json").read_text())
+    assert written["files"]["disagreement"] == "disagreement.tif"
+    disagreement = tifffile.imread(report / "disagreement.tif")
+    flags = tifffile.imread(report / "flags.tif")
+    assert disagreement.shape == noisy.shape and disagreement.dtype == np.float32
+    assert check["passed"] == (not (flags & 8).any())
+    # Bit 8 marks exactly where a window of the map went beyond the threshold.
+    assert np.all(np.abs(disagreement[(flags & 8) > 0]) > check["threshold"])
+    assert "Disagreement" in (report / "report.html").read_text()
+
+
+def test_reference_none_skips_the_comparison_and_a_learned_reference_is_refused(files, tmp_path):
+    result = run("qc", files["noisy"], files["good"], "--reference", "none", "--json")
+    assert result.exit_code == 0, result.output
+    assert "disagreement" not in [c["name"] for c in json.loads(result.stdout)["checks"]]
+    result = run("qc", files["noisy"], files["good"], "--reference", "n2v")
+    assert result.exit_code != 0 and "learned method" in said(result)

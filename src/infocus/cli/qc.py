@@ -51,6 +51,13 @@ def qc_command(
         typer.Option("--model", help="The trained model that made DENOISED: lets the error "
                      "estimate re-run it (SURE)."),
     ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", help="A classical method (automatic parameters) whose output "
+                     "for NOISY DENOISED is compared with: regions where the two differ beyond "
+                     "chance are flagged. Default with --model: bm3d when installed, else "
+                     "wavelet; 'none' skips the comparison."),
+    ] = None,
     captures: Annotated[
         list[Path] | None,
         typer.Option("--captures", help="Another raw capture of the same field of view "
@@ -81,7 +88,10 @@ def qc_command(
     of each object. Works for any denoiser; --method or --model lets the estimate re-run it
     (narrower interval), --captures uses other raw captures of the scene. With --model, NOISY
     is also compared with the model's training data (intensities, noise, structure): a model
-    applied to data unlike its training data may invent what it learnt there.
+    applied to data unlike its training data may invent what it learnt there; DENOISED is then
+    also compared with a classical denoiser's output (--reference), which cannot invent learnt
+    structures: where the two differ beyond chance is a region to look at (it does not say
+    which one is right).
 
     With --json, one JSON object on stdout: psnr_estimate, psnr_interval, flagged (true when
     any check failed), checks (each with its figures). REPORT_DIR/flags.tif is non-zero exactly
@@ -111,11 +121,18 @@ def qc_command(
     others = [_like(path, raw, "other capture", axes).data for path in captures or []]
     truth = _like(gt, raw, "ground truth", axes).data if gt is not None else None
     denoiser, trained = _denoiser(method, param or [], model, raw.axes, noise)
+    classical = _reference_name(reference, model is not None)
     with console.status("checking (the denoiser runs twice more for the error estimate)"
                         if denoiser else "checking"):
+        compared = None
+        if classical is not None:
+            from infocus import denoise
+
+            compared = denoise(raw.data, classical, axes=raw.axes, noise=noise)
         report = quality_check(raw.data, out.data, axes=raw.axes, noise=noise,
                                denoiser=denoiser, captures=others, ground_truth=truth,
-                               data_range=data_range, signature=model_signature(trained))
+                               data_range=data_range, signature=model_signature(trained),
+                               reference=compared)
     if output is not None:
         write_report(report, raw.data, out.data, output, ground_truth=truth,
                      overwrite=overwrite, title=f"{denoised.name} against {noisy.name}")
@@ -146,6 +163,28 @@ def _like(path: Path, raw: Any, name: str, axes: str | None) -> Any:
             f"{raw.axes} {raw.data.shape}; pass images of the same field of view, same size."
         )
     return image
+
+
+def _reference_name(reference: str | None, trained: bool) -> str | None:
+    """The classical method to compare the output with, or None."""
+    if reference is not None and reference.lower() == "none":
+        return None
+    if reference is not None:
+        from infocus.classical import get_denoiser
+
+        if _learned(reference) is not None:
+            raise InfocusInputError(
+                f"--reference {reference!r} is a learned method; name a classical one (e.g. "
+                "bm3d, wavelet, nl_means): the comparison needs a denoiser that learnt nothing."
+            )
+        get_denoiser(reference)  # an unknown name fails here, before any work
+        return reference
+    if not trained:
+        return None
+    import importlib.util
+
+    # BM3D is the stronger classical reference but an optional, non-commercial dependency.
+    return "bm3d" if importlib.util.find_spec("bm3d") is not None else "wavelet"
 
 
 def _denoiser(method: str | None, pairs: list[str], model: Path | None, axes: str,

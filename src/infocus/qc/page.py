@@ -79,9 +79,13 @@ def write_report(
                             "overview": "overview.png"}
         if ground_truth is not None:
             summary["files"]["profile"] = "profile.png"
+        if report.disagreement is not None:
+            summary["files"]["disagreement"] = "disagreement.tif"
         (tmp / QC_MARKER).write_text(json.dumps(summary, indent=2) + "\n")
         write_image(tmp / "flags.tif", Image(report.flags, report.axes), dtype="uint8")
         write_image(tmp / "consistency.tif", Image(report.consistency.z, report.axes))
+        if report.disagreement is not None:
+            write_image(tmp / "disagreement.tif", Image(report.disagreement.z, report.axes))
         labels = report.intensity.labels
         write_image(tmp / "objects.tif", Image(labels, report.axes),
                     dtype="uint16" if labels.max() < 2**16 else "float32")
@@ -229,15 +233,34 @@ def _page(report: QualityReport, summary: dict[str, Any], plane: int, title: str
 <p class="small">Shown: YX plane {plane} of {report.axes} {tuple(report.flags.shape)}.
 Consistency: the residual (noisy − denoised) averaged over windows of 3 to 31 pixels and divided
 by its noise, a z-score; black outlines mark windows beyond {report.consistency.threshold:.2f}
-(family-wise error {100 * report.alpha / (2 if report.ratio_flags is None else 3):.3g} % over {report.consistency.tests} tests).
+(family-wise error {100 * _share(report):.3g} % over {report.consistency.tests} tests).
 Objects: integrated intensity of each object in the output against the measurement, flagged
 beyond the noise of the sum and by more than 5 %.</p>
-{objects}{truth}
+{_disagreement_text(report)}{objects}{truth}
 <h2>Noise model</h2><ul>{noise}</ul>
 <p class="small">Files: qc.json (this summary), flags.tif (1: disagrees with the measurement,
-2: object intensity changed, 4: channel ratio changed), consistency.tif, objects.tif.</p>
+2: object intensity changed, 4: channel ratio changed, 8: differs from the classical reference),
+consistency.tif, objects.tif{", disagreement.tif" if report.disagreement is not None else ""}.</p>
 </body></html>
 """
+
+
+def _share(report: QualityReport) -> float:
+    """The family-wise error of each map-drawing test (they split ``alpha`` equally)."""
+    return report.alpha / (2 + (report.ratio_flags is not None)
+                           + (report.disagreement is not None))
+
+
+def _disagreement_text(report: QualityReport) -> str:
+    result = report.disagreement
+    if result is None:
+        return ""
+    return (f'<p class="small">Disagreement: the output minus the classical reference, in units '
+            f"of the noise, averaged over windows of 3 to 31 pixels and standardised by its "
+            f"robust spread over the image (disagreement.tif, flags bit 8); windows beyond "
+            f"{result.threshold:.2f} are flagged (family-wise error {100 * _share(report):.3g} % "
+            f"over {result.tests} tests): {100 * result.flagged_fraction:.2g} % of the image. A "
+            "flag says the two differ beyond chance, not which one is right.</p>\n")
 
 
 def _method_text(report: QualityReport) -> str:

@@ -10,10 +10,13 @@ output of any denoiser (classical, trained, or another tool's):
   (:mod:`infocus.qc.consistency`);
 * intensity preservation: integrated intensities of objects and of the whole image
   (:mod:`infocus.qc.intensity`);
+* with a classical denoiser's output for the same measurement (``reference``), a map of regions
+  where the output differs from it beyond chance (:mod:`infocus.qc.disagreement`): where a
+  trained model may show what it learnt rather than what the data say;
 * with a ground truth, the true PSNR and SSIM beside the estimates, so a lab can check the
   estimators on its own data.
 
-The two tests share the family-wise error ``alpha`` (half each): an output consistent with its
+The tests that draw maps share the family-wise error ``alpha`` equally: an output consistent with its
 measurement raises any flag with probability at most ``alpha``.
 """
 
@@ -32,6 +35,7 @@ from infocus._validate import check_image
 from infocus.axes import check_axes, default_axes
 from infocus.noise import NoiseParams, estimate_noise_correlation
 from infocus.qc.consistency import ALPHA, Consistency, check_consistency
+from infocus.qc.disagreement import Disagreement, check_disagreement
 from infocus.qc.intensity import IntensityCheck, check_intensity
 from infocus.qc.ratio import RatioCheck, check_ratios
 from infocus.qc.risk import RiskEstimate, estimate_mse, estimated_psnr
@@ -41,7 +45,7 @@ __all__ = ["QC_FORMAT", "Check", "QualityReport", "quality_check"]
 #: Version of the JSON summary (:meth:`QualityReport.to_dict`); scripts may rely on its keys.
 QC_FORMAT = "infocus-qc/1"
 #: Bits of :attr:`QualityReport.flags`.
-CONSISTENCY_BIT, INTENSITY_BIT, RATIO_BIT = 1, 2, 4
+CONSISTENCY_BIT, INTENSITY_BIT, RATIO_BIT, DISAGREEMENT_BIT = 1, 2, 4, 8
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ class QualityReport:
         The family-wise error of the flags (shared equally by the tests).
     ratio_flags : ndarray or None
         With several channels: objects whose channel ratio changed.
+    disagreement : Disagreement or None
+        With a ``reference`` output: where the output differs from it beyond chance (maps in
+        the images' own axes order).
     """
 
     axes: str
@@ -92,6 +99,7 @@ class QualityReport:
     truth: dict[str, float] | None = None
     alpha: float = ALPHA
     ratio_flags: np.ndarray | None = None
+    disagreement: Disagreement | None = None
 
     @property
     def psnr(self) -> tuple[float, float, float]:
@@ -107,10 +115,13 @@ class QualityReport:
     def flags(self) -> np.ndarray:
         """uint8 map, the images' shape, a sum of bits: 1 where the output disagrees with the
         measurement, 2 on objects whose intensity changed, 4 on objects whose channel ratio
-        changed; 0 where no check objects."""
+        changed, 8 where the output differs from the reference (classical) output beyond
+        chance; 0 where no check objects."""
         flags = self.consistency.flags * CONSISTENCY_BIT + self.intensity.flags * INTENSITY_BIT
         if self.ratio_flags is not None:
             flags = flags + self.ratio_flags * RATIO_BIT
+        if self.disagreement is not None:
+            flags = flags + self.disagreement.flags * DISAGREEMENT_BIT
         return flags.astype(np.uint8)
 
     def summary_line(self) -> str:
@@ -167,6 +178,7 @@ def quality_check(
     probes: int = 2,
     seed: int = 0,
     signature: dict[str, Any] | None = None,
+    reference: np.ndarray | None = None,
 ) -> QualityReport:
     """Check a denoised image against its measurement, without ground truth.
 
@@ -198,6 +210,12 @@ def quality_check(
         The training data's description stored in a trained model
         (``model.provenance["data_signature"]``): adds the domain check, which fails when the
         noisy image's intensities, noise or structure lie outside those of the training data.
+    reference : ndarray, optional
+        A classical denoiser's output for the same measurement (e.g. BM3D), same shape and
+        units: adds the disagreement check, which fails where ``denoised`` differs from it
+        beyond chance (:func:`~infocus.qc.disagreement.check_disagreement`). Meant for a
+        trained model's output: it shows where the model may have drawn on its training data
+        rather than on this measurement; it does not say which output is right.
 
     Returns
     -------
@@ -222,6 +240,7 @@ def quality_check(
     f = _same_shape(denoised, y, "denoised image", axes)
     extra = [_same_shape(c, y, "other capture", axes) for c in captures]
     truth = None if ground_truth is None else _same_shape(ground_truth, y, "ground truth", axes)
+    classical = None if reference is None else _same_shape(reference, y, "reference output", axes)
     params = _noise_per_channel(y, axes, noise)
     _check_units(y, f, axes)
     risk = estimate_mse(y, f, _variance_function(params, axes, f, floored=False),
@@ -235,7 +254,8 @@ def quality_check(
     planes = {name: channel_planes(array, axes) for name, array in
               (("noisy", y), ("denoised", f), ("variance", variance))}
     channels = len(params)
-    share = alpha / (2 if channels == 1 else 3)  # the tests split the family-wise error
+    # The tests that draw maps split the family-wise error.
+    share = alpha / (2 + (channels > 1) + (classical is not None))
     # Third cumulant a·v: an upper bound of a²(f − offset) that needs no offset.
     consistency = _in_axes(check_consistency(
         planes["noisy"], planes["denoised"], planes["variance"],
@@ -251,11 +271,17 @@ def quality_check(
         checks.append(_ratio_check(ratios))
         every_channel = np.broadcast_to(ratios.flags, by_channel["noisy"].shape)
         ratio_flags = _from_planes(every_channel.reshape(planes["noisy"].shape), y.shape, axes)
+    disagreement = None
+    if classical is not None:
+        disagreement = _disagreement_in_axes(check_disagreement(
+            planes["denoised"], channel_planes(classical, axes), planes["variance"],
+            alpha=share), y.shape, axes)
+        checks.append(_disagreement_check(disagreement))
     if signature is not None:
         checks.append(_domain_check(signature, y, axes))
     return QualityReport(axes=axes, data_range=peak, risk=risk, noise=params,
                          consistency=consistency, intensity=intensity, checks=checks,
-                         ratio_flags=ratio_flags,
+                         ratio_flags=ratio_flags, disagreement=disagreement,
                          truth=None if truth is None else _truth(f, truth, axes, peak),
                          alpha=alpha)
 
@@ -401,6 +427,14 @@ def _in_axes(result: Consistency, shape: tuple[int, ...], axes: str) -> Consiste
                        residual_correlation=result.residual_correlation)
 
 
+def _disagreement_in_axes(result: Disagreement, shape: tuple[int, ...], axes: str
+                          ) -> Disagreement:
+    return Disagreement(z=_from_planes(result.z, shape, axes),
+                        flags=_from_planes(result.flags, shape, axes),
+                        threshold=result.threshold, tests=result.tests,
+                        rms_difference=result.rms_difference)
+
+
 def _intensity_in_axes(result: IntensityCheck, shape: tuple[int, ...], axes: str
                        ) -> IntensityCheck:
     return IntensityCheck(objects=result.objects, labels=_from_planes(result.labels, shape, axes),
@@ -422,6 +456,23 @@ def _consistency_check(result: Consistency) -> Check:
     return Check("consistency", False,
                  f"{100 * result.flagged_fraction:.2g} % of the image is {where} than the "
                  "measurement supports", figures)
+
+
+def _disagreement_check(result: Disagreement) -> Check:
+    figures = {"flagged_fraction": result.flagged_fraction,
+               "max_abs_z": float(np.abs(result.z).max()), "threshold": result.threshold,
+               "tests": result.tests, "rms_difference": result.rms_difference}
+    if not result.flags.any():
+        return Check("disagreement", True,
+                     "the output agrees with the classical reference up to chance", figures)
+    brighter = bool((result.z[result.flags] < 0).any())
+    darker = bool((result.z[result.flags] > 0).any())
+    where = " and ".join(
+        text for text, present in (("brighter", brighter), ("darker", darker)) if present)
+    return Check("disagreement", False,
+                 f"{100 * result.flagged_fraction:.2g} % of the image is {where} than the "
+                 "classical reference beyond chance (look there: one of the two is wrong)",
+                 figures)
 
 
 def _intensity_check(result: IntensityCheck) -> Check:

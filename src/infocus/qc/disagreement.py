@@ -1,0 +1,159 @@
+r"""Where does a trained model's output differ from a classical denoiser's beyond chance?
+
+A network can reproduce structures it saw in training; a classical denoiser with automatic
+parameters (BM3D, wavelet shrinkage) cannot invent them. Let :math:`f` be the model's output,
+:math:`g` the classical one and :math:`v(f) = a f + b` the noise variance
+(:class:`~infocus.noise.NoiseParams`). The difference in units of the noise,
+:math:`u_i = (f_i - g_i) / \sqrt{v(f_i)}`, is averaged over :math:`s \times s` windows and divided
+by the robust spread (1.4826 × median absolute deviation) of those window means over the image,
+or by :math:`1/s` where that is larger:
+
+.. math:: z_s(i) = \frac{\bar u_s(i) - \operatorname{med}_j \bar u_s(j)}
+                        {\max\left(1.4826 \, \operatorname{MAD}_j \bar u_s(j),\; 1/s\right)}.
+
+:math:`1/s` is the standard deviation of the measurement's own noise averaged over the window:
+a smaller difference is one the data cannot decide between, however alike the two outputs are
+elsewhere, so it is never flagged (this is what "beyond the noise level" means here).
+
+Null hypothesis: both outputs are estimates of the same image whose errors, in noise units, are
+alike everywhere (what remains of the noise in each, and their usual small biases). Then
+:math:`z_s` is about :math:`\mathcal{N}(0, 1)` at every window; the median and MAD are taken over
+the whole plane, so a disagreement covering less than half of it cannot inflate them; the
+floor :math:`1/s` only makes the test more conservative. A
+structure the model added or removed that the classical denoiser did not makes :math:`|z_s|`
+large there (negative: the model is brighter).
+
+Multiple testing as in :mod:`infocus.qc.consistency`: Bonferroni over
+:math:`m = \text{WINDOW\_FACTOR} \sum_s N / s^2` tests at the family-wise error ``alpha``; the
+difference of two smoothed images is correlated over a few pixels, so its windows are less
+independent than white noise's and the correction is conservative. Each disagreement is outlined
+at the finest scale that detects it.
+
+A flag says that the two outputs *disagree* beyond what the noise lets two sound estimates
+differ by; it does not say which is right. A classical denoiser blurs fine structure a good
+network keeps, so a flag is a region to look at (with the raw data and the consistency map),
+not proof that the model invented something; no flag does not prove the model right where both
+are wrong alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.stats import norm
+
+from infocus.qc.consistency import ALPHA, SCALES, WINDOW_FACTOR
+
+__all__ = ["Disagreement", "check_disagreement"]
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """The test of :func:`check_disagreement`.
+
+    Attributes
+    ----------
+    z : ndarray
+        Per pixel, the window z-score of largest magnitude over the scales (float32, the images'
+        shape): negative where the model's output is brighter than the classical one.
+    flags : ndarray
+        Boolean, the images' shape: centres of windows whose ``|z|`` exceeds ``threshold``.
+    threshold : float
+        The z-score a window must exceed to be flagged.
+    tests : int
+        The number of tests the threshold is corrected for.
+    rms_difference : float
+        Root mean square of the difference in noise units: how far apart the outputs are overall.
+    """
+
+    z: np.ndarray
+    flags: np.ndarray
+    threshold: float
+    tests: int
+    rms_difference: float
+
+    @property
+    def flagged_fraction(self) -> float:
+        return float(self.flags.mean()) if self.flags.size else 0.0
+
+
+def check_disagreement(
+    model_output: np.ndarray,
+    classical_output: np.ndarray,
+    variance: np.ndarray,
+    *,
+    scales: tuple[int, ...] = SCALES,
+    alpha: float = ALPHA,
+) -> Disagreement:
+    """Map where ``model_output`` and ``classical_output`` differ beyond chance.
+
+    Parameters
+    ----------
+    model_output, classical_output : ndarray
+        Two denoisers' outputs for the same measurement, same shape ``(..., Y, X)`` and units:
+        every leading index is a separate YX plane.
+    variance : ndarray
+        The noise variance of each pixel (broadcastable to the images' shape, positive).
+    scales : tuple of int
+        Window edges in pixels; those larger than a plane are skipped.
+    alpha : float
+        Family-wise error: the chance that two outputs agreeing up to their usual error raise
+        any flag.
+
+    Returns
+    -------
+    Disagreement
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> a = 100 + rng.normal(0, 1, (64, 64))
+    >>> b = 100 + rng.normal(0, 1, (64, 64))
+    >>> b[30:34, 30:34] += 40
+    >>> result = check_disagreement(b, a, np.full((64, 64), 4.0))
+    >>> bool(result.flags[32, 32]), bool(result.flags[5, 5])
+    (True, False)
+    """
+    f = np.asarray(model_output, np.float64)
+    g = np.asarray(classical_output, np.float64)
+    units = (f - g) / np.sqrt(np.broadcast_to(variance, f.shape))
+    planes = units.reshape((-1,) + units.shape[-2:])
+    usable = [s for s in scales if s <= min(planes.shape[1:])]
+    tests = max(1, round(WINDOW_FACTOR * sum(planes.size / s**2 for s in usable)))
+    threshold = float(norm.isf(alpha / (2 * tests)))
+    strongest = np.zeros(planes.shape)
+    flags = np.zeros(planes.shape, bool)
+    for scale in usable:
+        z = _standardised_windows(planes, scale)
+        exceeds = np.abs(z) > threshold
+        if flags.any():
+            exceeds &= ~ndimage.maximum_filter(flags, size=(1, scale, scale))
+        flags |= exceeds
+        stronger = np.abs(z) > np.abs(strongest)
+        strongest[stronger] = z[stronger]
+    return Disagreement(z=-strongest.reshape(units.shape).astype(np.float32),
+                        flags=flags.reshape(units.shape), threshold=threshold, tests=int(tests),
+                        rms_difference=float(np.sqrt(np.mean(units**2))) if units.size else 0.0)
+
+
+def _standardised_windows(planes: np.ndarray, scale: int) -> np.ndarray:
+    """Window means of ``planes`` (P, Y, X) centred and scaled by their median and MAD over
+    each plane; centres whose window leaves the plane score 0."""
+    means = ndimage.uniform_filter(planes, size=(1, scale, scale), mode="reflect")
+    half = scale // 2
+    inside = np.zeros(planes.shape[1:], bool)
+    inside[half:planes.shape[1] - (scale - 1 - half),
+           half:planes.shape[2] - (scale - 1 - half)] = True
+    z = np.zeros_like(means)
+    for index, plane in enumerate(means):
+        values = plane[inside]
+        centre = float(np.median(values))
+        spread = 1.4826 * float(np.median(np.abs(values - centre)))
+        # A difference below the noise of the measurement's own window mean (1/s in noise
+        # units) is one the data cannot decide: never flag it, however alike the outputs are
+        # elsewhere.
+        z[index][inside] = (values - centre) / max(spread, 1.0 / scale)
+    return z
