@@ -307,13 +307,15 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
 
     rng = np.random.default_rng(0)
     source = tmp_path / "stack.tif"
-    write_image(source, rng.poisson(30, (40, 256, 256)).astype(np.float32), axes="TYX")
+    # 120 frames: still denoising after 15 s on an idle 2-core machine (40 took 13 s, and a
+    # SIGTERM then arrived during the quality summary, after the output was complete).
+    write_image(source, rng.poisson(30, (120, 256, 256)).astype(np.float32), axes="TYX")
     out = tmp_path / "out.tif"
     process = subprocess.Popen(
         [sys.executable, "-m", "infocus.cli", "denoise", str(source), "-o", str(out), "-m",
          "nl_means", "--axes", "TYX"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})
-    time.sleep(15)  # imported (2-4 s) and denoising (about a minute on 2 cores)
+    time.sleep(15)  # imported (2-4 s) and denoising (about 40 s on 2 idle cores)
     assert process.poll() is None, "denoising finished before it could be stopped"
     process.send_signal(signal.SIGTERM)
     output = process.communicate(timeout=120)[0].decode()
