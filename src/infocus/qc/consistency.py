@@ -38,6 +38,7 @@ Dantzig estimation in imaging", Electron. J. Statist. 6.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,24 +129,15 @@ def check_consistency(
     planes = standardised.reshape((-1,) + standardised.shape[-2:])
     skew = None if third_cumulant is None else (
         np.asarray(third_cumulant, np.float64) / variance**1.5).reshape(planes.shape)
-    usable = [s for s in scales if s <= min(planes.shape[1:])]
-    tests = max(1, round(WINDOW_FACTOR * sum(planes.size / s**2 for s in usable)))
-    threshold = float(norm.isf(alpha / (2 * tests)))
-    strongest = np.zeros(planes.shape)
-    flags = np.zeros(planes.shape, bool)
-    for scale in usable:
+
+    def score(scale: int, threshold: float) -> np.ndarray:
         z = _window_z(planes, scale)
-        if skew is not None:
-            # Only the upper tail of skewed counts is heavier than the Gaussian one.
-            z = np.where(z > 0, np.maximum(z - _skew_shift(skew, scale, threshold), 0.0), z)
-        exceeds = np.abs(z) > threshold
-        if flags.any():
-            # Show each defect at the finest scale that detects it: a coarser window that
-            # contains a finer flag adds no new evidence, only a blurred outline.
-            exceeds &= ~ndimage.maximum_filter(flags, size=(1, scale, scale))
-        flags |= exceeds
-        stronger = np.abs(z) > np.abs(strongest)
-        strongest[stronger] = z[stronger]
+        if skew is None:
+            return z
+        # Only the upper tail of skewed counts is heavier than the Gaussian one.
+        return np.where(z > 0, np.maximum(z - _skew_shift(skew, scale, threshold), 0.0), z)
+
+    strongest, flags, threshold, tests = scan_scales(planes, scales, alpha, score)
     return Consistency(
         z=strongest.reshape(standardised.shape).astype(np.float32),
         flags=flags.reshape(standardised.shape),
@@ -154,6 +146,32 @@ def check_consistency(
         variance_ratio=float(np.mean(standardised**2)),
         residual_correlation=_neighbour_correlation(planes),
     )
+
+
+def scan_scales(
+    planes: np.ndarray, scales: tuple[int, ...], alpha: float,
+    score: Callable[[int, float], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """Flag window scores ``score(scale, threshold)`` of ``planes`` (P, Y, X) beyond the
+    Bonferroni threshold for about ``WINDOW_FACTOR · Σ_s P·Y·X / s²`` tests at family-wise
+    error ``alpha``; returns the strongest score per pixel, the flags, the threshold and the
+    number of tests."""
+    usable = [s for s in scales if s <= min(planes.shape[1:])]
+    tests = max(1, round(WINDOW_FACTOR * sum(planes.size / s**2 for s in usable)))
+    threshold = float(norm.isf(alpha / (2 * tests)))
+    strongest = np.zeros(planes.shape)
+    flags = np.zeros(planes.shape, bool)
+    for scale in usable:
+        z = score(scale, threshold)
+        exceeds = np.abs(z) > threshold
+        if flags.any():
+            # Show each defect at the finest scale that detects it: a coarser window that
+            # contains a finer flag adds no new evidence, only a blurred outline.
+            exceeds &= ~ndimage.maximum_filter(flags, size=(1, scale, scale))
+        flags |= exceeds
+        stronger = np.abs(z) > np.abs(strongest)
+        strongest[stronger] = z[stronger]
+    return strongest, flags, threshold, int(tests)
 
 
 def _window_z(planes: np.ndarray, scale: int) -> np.ndarray:

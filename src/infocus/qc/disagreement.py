@@ -42,9 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from scipy.stats import norm
 
-from infocus.qc.consistency import ALPHA, SCALES, WINDOW_FACTOR
+from infocus.qc.consistency import ALPHA, SCALES, scan_scales
 
 __all__ = ["Disagreement", "check_disagreement"]
 
@@ -121,19 +120,8 @@ def check_disagreement(
     g = np.asarray(classical_output, np.float64)
     units = (f - g) / np.sqrt(np.broadcast_to(variance, f.shape))
     planes = units.reshape((-1,) + units.shape[-2:])
-    usable = [s for s in scales if s <= min(planes.shape[1:])]
-    tests = max(1, round(WINDOW_FACTOR * sum(planes.size / s**2 for s in usable)))
-    threshold = float(norm.isf(alpha / (2 * tests)))
-    strongest = np.zeros(planes.shape)
-    flags = np.zeros(planes.shape, bool)
-    for scale in usable:
-        z = _standardised_windows(planes, scale)
-        exceeds = np.abs(z) > threshold
-        if flags.any():
-            exceeds &= ~ndimage.maximum_filter(flags, size=(1, scale, scale))
-        flags |= exceeds
-        stronger = np.abs(z) > np.abs(strongest)
-        strongest[stronger] = z[stronger]
+    strongest, flags, threshold, tests = scan_scales(
+        planes, scales, alpha, lambda scale, _: _standardised_windows(planes, scale))
     return Disagreement(z=-strongest.reshape(units.shape).astype(np.float32),
                         flags=flags.reshape(units.shape), threshold=threshold, tests=int(tests),
                         rms_difference=float(np.sqrt(np.mean(units**2))) if units.size else 0.0)
