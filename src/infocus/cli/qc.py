@@ -15,6 +15,7 @@ from infocus.cli._common import (
     console,
     model_signature,
     print_json,
+    reference_name,
     reports_errors,
     stdout,
 )
@@ -132,7 +133,7 @@ def qc_command(
         report = quality_check(raw.data, out.data, axes=raw.axes, noise=noise,
                                denoiser=denoiser, captures=others, ground_truth=truth,
                                data_range=data_range, signature=model_signature(trained),
-                               reference=compared)
+                               reference=compared, reference_method=classical)
     if output is not None:
         write_report(report, raw.data, out.data, output, ground_truth=truth,
                      overwrite=overwrite, title=f"{denoised.name} against {noisy.name}")
@@ -167,24 +168,11 @@ def _like(path: Path, raw: Any, name: str, axes: str | None) -> Any:
 
 def _reference_name(reference: str | None, trained: bool) -> str | None:
     """The classical method to compare the output with, or None."""
-    if reference is not None and reference.lower() == "none":
-        return None
-    if reference is not None:
-        from infocus.classical import get_denoiser
-
-        if _learned(reference) is not None:
-            raise InfocusInputError(
-                f"--reference {reference!r} is a learned method; name a classical one (e.g. "
-                "bm3d, wavelet, nl_means): the comparison needs a denoiser that learnt nothing."
-            )
-        get_denoiser(reference)  # an unknown name fails here, before any work
-        return reference
-    if not trained:
-        return None
     import importlib.util
 
     # BM3D is the stronger classical reference but an optional, non-commercial dependency.
-    return "bm3d" if importlib.util.find_spec("bm3d") is not None else "wavelet"
+    default = "bm3d" if importlib.util.find_spec("bm3d") is not None else "wavelet"
+    return reference_name(reference, default if trained else None, flag="--reference")
 
 
 def _denoiser(method: str | None, pairs: list[str], model: Path | None, axes: str,

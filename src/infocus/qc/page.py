@@ -6,10 +6,13 @@ Layout (all written under a temporary name, then renamed, so a failure leaves no
         qc.json          the summary (QualityReport.to_dict)
         flags.tif        uint8, non-zero exactly where the output should not be trusted
                          (1: disagrees with the measurement, 2: object intensity changed,
-                         4: channel ratio changed)
+                         4: channel ratio changed, 8: differs from the classical reference)
         consistency.tif  float32, the residual z-score map (negative: output brighter)
+        disagreement.tif with a classical reference: float32, the z-score map of the output
+                         against it (negative: output brighter; NaN: plane not compared)
         objects.tif      the objects of the intensity check (labels)
-        overview.png     noisy, denoised, consistency map and objects (error map with a GT)
+        overview.png     noisy, denoised, consistency map, objects, and the disagreement map
+                         with a classical reference (error map with a GT)
         profile.png      with a ground truth: a line profile through the strongest disagreement
         report.html      the page a person reads
 """
@@ -27,7 +30,7 @@ import numpy as np
 from scipy import ndimage
 
 from infocus.qc.figures import display_range
-from infocus.qc.quality import QualityReport, channel_planes
+from infocus.qc.quality import DISAGREEMENT_BIT, QualityReport, channel_planes
 
 __all__ = ["QC_MARKER", "write_report"]
 
@@ -98,10 +101,18 @@ def write_report(
 
 
 def _shown_plane(report: QualityReport) -> int:
-    """The YX plane the figures show: the one with the most flags, else the middle one."""
+    """The YX plane the figures show: the one with the most flags, else the middle one of
+    those compared with the classical reference (all planes without one)."""
     flags = channel_planes(report.flags, report.axes)
     counts = (flags > 0).sum(axis=(1, 2))
-    return int(np.argmax(counts)) if counts.any() else flags.shape[0] // 2
+    if counts.any():
+        return int(np.argmax(counts))
+    candidates = np.arange(flags.shape[0])
+    if report.disagreement is not None:
+        compared = np.isfinite(channel_planes(report.disagreement.z, report.axes)).all(
+            axis=(1, 2))
+        candidates = candidates[compared]
+    return int(candidates[len(candidates) // 2])
 
 
 def _overview_figure(report: QualityReport, noisy: np.ndarray, denoised: np.ndarray,
@@ -119,7 +130,8 @@ def _overview_figure(report: QualityReport, noisy: np.ndarray, denoised: np.ndar
     z = show(report.consistency.z)
     flags = show(report.flags)
     labels = show(report.intensity.labels)
-    panels = 4 + (truth is not None)
+    disagreement = report.disagreement
+    panels = 4 + (disagreement is not None) + (truth is not None)
     figure, axes = plt.subplots(1, panels, figsize=(4 * panels, 4.4), constrained_layout=True)
     axes[0].imshow(y, cmap="gray", vmin=low, vmax=high)
     axes[0].set_title("noisy")
@@ -141,16 +153,42 @@ def _overview_figure(report: QualityReport, noisy: np.ndarray, denoised: np.ndar
     if (flags & 2).any():
         axes[3].contour(flags & 2, levels=[0.5], colors="red", linewidths=1.2)
     axes[3].set_title("objects (red: intensity changed)")
+    if disagreement is not None:
+        _disagreement_panel(figure, axes[4], report, show(disagreement.z), flags)
     if truth is not None:
         error = f - show(truth)
         spread = float(np.percentile(np.abs(error), 99.5)) or 1.0
-        shown = axes[4].imshow(error, cmap="RdBu_r", vmin=-spread, vmax=spread)
-        axes[4].set_title("denoised − ground truth")
-        figure.colorbar(shown, ax=axes[4], shrink=0.8)
+        shown = axes[-1].imshow(error, cmap="RdBu_r", vmin=-spread, vmax=spread)
+        axes[-1].set_title("denoised − ground truth")
+        figure.colorbar(shown, ax=axes[-1], shrink=0.8)
     for axis in axes:
         axis.set_axis_off()
     figure.savefig(path, dpi=90)
     plt.close(figure)
+
+
+def _disagreement_panel(figure: Any, axis: Any, report: QualityReport, z: np.ndarray,
+                        flags: np.ndarray) -> None:
+    """The z-score map of the output against the classical reference, flags outlined."""
+    name = _reference_method(report)
+    if not np.isfinite(z).any():
+        axis.text(0.5, 0.5, "plane not compared\n(the reference ran on a sample of planes)",
+                  ha="center", va="center", transform=axis.transAxes)
+        axis.set_title(f"against {name}")
+        return
+    limit = max(report.disagreement.threshold * 1.5, 1.0)
+    shown = axis.imshow(z, cmap="RdBu", vmin=-limit, vmax=limit)
+    if (flags & DISAGREEMENT_BIT).any():
+        axis.contour(flags & DISAGREEMENT_BIT, levels=[0.5], colors="black", linewidths=1.5)
+    axis.set_title(f"against {name}, z (blue: output darker)")
+    figure.colorbar(shown, ax=axis, shrink=0.8)
+
+
+def _reference_method(report: QualityReport) -> str:
+    """The classical reference's name as the disagreement check recorded it."""
+    check = next((c for c in report.checks if c.name == "disagreement"), None)
+    method = check.figures.get("reference") if check is not None else None
+    return method or "the classical reference"
 
 
 def _profile_row(report: QualityReport, plane: int) -> int:
@@ -229,7 +267,7 @@ def _page(report: QualityReport, summary: dict[str, Any], plane: int, title: str
 (peak {report.data_range:.4g}).</p>
 <p class="verdict {verdict[0]}">{html.escape(verdict[1])}</p>
 <h2>Checks</h2><table><tr><th>check</th><th>result</th><th>finding</th></tr>{rows}</table>
-<img src="overview.png" alt="noisy, denoised, consistency map and objects">
+<img src="overview.png" alt="{_overview_text(report)}">
 <p class="small">Shown: YX plane {plane} of {report.axes} {tuple(report.flags.shape)}.
 Consistency: the residual (noisy − denoised) averaged over windows of 3 to 31 pixels and divided
 by its noise, a z-score; black outlines mark windows beyond {report.consistency.threshold:.2f}
@@ -245,6 +283,14 @@ consistency.tif, objects.tif{", disagreement.tif" if report.disagreement is not 
 """
 
 
+def _overview_text(report: QualityReport) -> str:
+    """The overview figure's panels in words (its alt text)."""
+    panels = ["noisy", "denoised", "consistency map", "objects"]
+    if report.disagreement is not None:
+        panels.append(f"disagreement map against {_reference_method(report)}")
+    return html.escape(", ".join(panels[:-1]) + " and " + panels[-1])
+
+
 def _share(report: QualityReport) -> float:
     """The family-wise error of each map-drawing test (they split ``alpha`` equally)."""
     return report.alpha / (2 + (report.ratio_flags is not None)
@@ -255,11 +301,17 @@ def _disagreement_text(report: QualityReport) -> str:
     result = report.disagreement
     if result is None:
         return ""
-    return (f'<p class="small">Disagreement: the output minus the classical reference, in units '
-            f"of the noise, averaged over windows of 3 to 31 pixels and standardised by its "
+    figures = next(c for c in report.checks if c.name == "disagreement").figures
+    where = "of the image"
+    if figures["planes_compared"] < figures["planes"]:
+        where = (f"of the {figures['planes_compared']} of {figures['planes']} planes compared "
+                 "(the reference ran on an evenly spaced sample; NaN in disagreement.tif)")
+    return (f'<p class="small">Disagreement: the output minus '
+            f"{html.escape(_reference_method(report))}'s output with automatic parameters, in "
+            f"units of the noise, averaged over windows of 3 to 31 pixels and standardised by its "
             f"robust spread over the image (disagreement.tif, flags bit 8); windows beyond "
             f"{result.threshold:.2f} are flagged (family-wise error {100 * _share(report):.3g} % "
-            f"over {result.tests} tests): {100 * result.flagged_fraction:.2g} % of the image. A "
+            f"over {result.tests} tests): {100 * result.flagged_fraction:.2g} % {where}. A "
             "flag says the two differ beyond chance, not which one is right.</p>\n")
 
 

@@ -35,7 +35,7 @@ from infocus._validate import check_image
 from infocus.axes import check_axes, default_axes
 from infocus.noise import NoiseParams, estimate_noise_correlation
 from infocus.qc.consistency import ALPHA, Consistency, check_consistency
-from infocus.qc.disagreement import Disagreement, check_disagreement
+from infocus.qc.disagreement import Disagreement, check_disagreement, classical_reference
 from infocus.qc.intensity import IntensityCheck, check_intensity
 from infocus.qc.ratio import RatioCheck, check_ratios
 from infocus.qc.risk import RiskEstimate, estimate_mse, estimated_psnr
@@ -125,10 +125,12 @@ class QualityReport:
         return flags.astype(np.uint8)
 
     def summary_line(self) -> str:
-        """One line for a terminal: estimated PSNR and the verdict."""
+        """One line for a terminal: estimated PSNR and the verdict (and, when the output was
+        compared with a classical reference, that comparison's result either way)."""
         verdict = "; ".join(c.summary for c in self.checks if not c.passed) or (
             "consistent with the measurement")
-        return f"{self.psnr_text()}; {verdict}."
+        agreed = [c.summary for c in self.checks if c.name == "disagreement" and c.passed]
+        return f"{self.psnr_text()}; {'; '.join([verdict, *agreed])}."
 
     def psnr_text(self) -> str:
         """The PSNR estimate in words, e.g. "Estimated PSNR 31.20 dB (95 % interval ...)"."""
@@ -178,7 +180,8 @@ def quality_check(
     probes: int = 2,
     seed: int = 0,
     signature: dict[str, Any] | None = None,
-    reference: np.ndarray | None = None,
+    reference: np.ndarray | str | None = None,
+    reference_method: str | None = None,
 ) -> QualityReport:
     """Check a denoised image against its measurement, without ground truth.
 
@@ -210,12 +213,19 @@ def quality_check(
         The training data's description stored in a trained model
         (``model.provenance["data_signature"]``): adds the domain check, which fails when the
         noisy image's intensities, noise or structure lie outside those of the training data.
-    reference : ndarray, optional
+    reference : ndarray or str, optional
         A classical denoiser's output for the same measurement (e.g. BM3D), same shape and
-        units: adds the disagreement check, which fails where ``denoised`` differs from it
+        units, or the name of a classical denoiser to run with automatic parameters and this
+        check's noise model (:func:`~infocus.qc.disagreement.classical_reference`: on a sample
+        of a large stack's planes): adds the disagreement check, which fails where ``denoised`` differs from it
         beyond chance (:func:`~infocus.qc.disagreement.check_disagreement`). Meant for a
         trained model's output: it shows where the model may have drawn on its training data
-        rather than on this measurement; it does not say which output is right.
+        rather than on this measurement; it does not say which output is right. YX planes that
+        are NaN throughout are not compared (a reference run on a sample of a stack's planes,
+        :func:`~infocus.qc.disagreement.classical_reference`).
+    reference_method : str, optional
+        The name of the method that made a ``reference`` array, recorded in the check's
+        figures (a name given as ``reference`` is recorded itself).
 
     Returns
     -------
@@ -240,8 +250,13 @@ def quality_check(
     f = _same_shape(denoised, y, "denoised image", axes)
     extra = [_same_shape(c, y, "other capture", axes) for c in captures]
     truth = None if ground_truth is None else _same_shape(ground_truth, y, "ground truth", axes)
-    classical = None if reference is None else _same_shape(reference, y, "reference output", axes)
     params = _noise_per_channel(y, axes, noise)
+    if isinstance(reference, str):
+        reference_method = reference
+        # The noise model the tests divide by; one per channel is left to the denoiser.
+        reference = classical_reference(y, reference, axes=axes,
+                                        noise=params[0] if len(params) == 1 else None)
+    classical = None if reference is None else _reference_output(reference, y, axes)
     _check_units(y, f, axes)
     risk = estimate_mse(y, f, _variance_function(params, axes, f, floored=False),
                         denoiser=denoiser, capture=extra or None, probes=probes, seed=seed,
@@ -276,7 +291,7 @@ def quality_check(
         disagreement = _disagreement_in_axes(check_disagreement(
             planes["denoised"], channel_planes(classical, axes), planes["variance"],
             alpha=share), y.shape, axes)
-        checks.append(_disagreement_check(disagreement))
+        checks.append(_disagreement_check(disagreement, reference_method, axes))
     if signature is not None:
         checks.append(_domain_check(signature, y, axes))
     return QualityReport(axes=axes, data_range=peak, risk=risk, noise=params,
@@ -293,6 +308,24 @@ def _same_shape(image: np.ndarray, noisy: np.ndarray, name: str, axes: str) -> n
             f"{axes}); pass images of the same field of view, same size."
         )
     return check_image(image, axes, name=name, dtype=np.float64)
+
+
+def _reference_output(reference: np.ndarray, noisy: np.ndarray, axes: str) -> np.ndarray:
+    """The reference as float64; whole YX planes of NaN (not denoised) are allowed."""
+    if np.shape(reference) != noisy.shape:
+        return _same_shape(reference, noisy, "reference output", axes)
+    values = np.asarray(reference, np.float64)
+    missing = np.isnan(values)
+    planes = channel_planes(missing, axes)
+    skipped = planes.all(axis=(1, 2))
+    if skipped.all() or planes[~skipped].any():
+        raise InfocusInputError(
+            "The reference output has NaN pixels outside planes left out as a whole (or no "
+            "plane at all); pass a classical denoiser's output, NaN only on YX planes it did "
+            "not denoise.")
+    checked = check_image(np.where(missing, 0.0, values), axes, name="reference output",
+                          dtype=np.float64)
+    return np.where(missing, np.nan, checked)
 
 
 def _noise_per_channel(noisy: np.ndarray, axes: str,
@@ -458,21 +491,28 @@ def _consistency_check(result: Consistency) -> Check:
                  "measurement supports", figures)
 
 
-def _disagreement_check(result: Disagreement) -> Check:
-    figures = {"flagged_fraction": result.flagged_fraction,
-               "max_abs_z": float(np.abs(result.z).max()), "threshold": result.threshold,
+def _disagreement_check(result: Disagreement, method: str | None, axes: str) -> Check:
+    compared = np.isfinite(channel_planes(result.z, axes)).all(axis=(1, 2))
+    figures = {"reference": method, "flagged_fraction": result.flagged_fraction,
+               "compared_fraction": result.compared_fraction,
+               "planes_compared": int(compared.sum()), "planes": int(compared.size),
+               "max_abs_z": float(np.nanmax(np.abs(result.z))), "threshold": result.threshold,
                "tests": result.tests, "rms_difference": result.rms_difference}
+    details = [method] if method else []
+    if not compared.all():
+        details.append(f"on {compared.sum()} of {compared.size} planes")
+    reference = "the classical reference" + (f" ({', '.join(details)})" if details else "")
     if not result.flags.any():
         return Check("disagreement", True,
-                     "the output agrees with the classical reference up to chance", figures)
+                     f"the output agrees with {reference} up to chance", figures)
     brighter = bool((result.z[result.flags] < 0).any())
     darker = bool((result.z[result.flags] > 0).any())
     where = " and ".join(
         text for text, present in (("brighter", brighter), ("darker", darker)) if present)
+    share = "of the image" if compared.all() else "of the planes compared"
     return Check("disagreement", False,
-                 f"{100 * result.flagged_fraction:.2g} % of the image is {where} than the "
-                 "classical reference beyond chance (look there: one of the two is wrong)",
-                 figures)
+                 f"{100 * result.flagged_fraction:.2g} % {share} is {where} than {reference} "
+                 "beyond chance (look there: one of the two is wrong)", figures)
 
 
 def _intensity_check(result: IntensityCheck) -> Check:
