@@ -296,6 +296,49 @@ def test_leftovers_of_a_killed_run_are_removed_and_reported(tmp_path, noisy_tif)
     assert not leftover.exists() and other.exists() and (tmp_path / "out.tif").is_file()
 
 
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt  # what Ctrl-C, or SIGTERM through infocus.cli.main, raises
+
+
+def test_an_interruption_before_the_output_is_written_says_nothing_was(tmp_path, noisy_tif,
+                                                                       monkeypatch):
+    import infocus.io
+
+    monkeypatch.setattr(infocus.io, "read_image", _interrupt)
+    result = run("denoise", noisy_tif, "-o", tmp_path / "out.tif", "-m", "gaussian")
+    assert result.exit_code == 130, result.output
+    assert "Interrupted; no output was written." in said(result)
+    assert not (tmp_path / "out.tif").exists()
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_an_interruption_after_the_output_is_written_says_so(tmp_path, noisy_tif, monkeypatch,
+                                                             learned):
+    import importlib
+
+    import infocus.qc
+
+    commands = importlib.import_module("infocus.cli.app")  # the package's `app` is the Typer
+    monkeypatch.chdir(tmp_path)  # a short relative path: the message is not wrapped inside it
+    if learned:  # during the preview, before the quality summary
+        from conftest import tiny_model
+
+        monkeypatch.setattr(commands, "write_file_preview", _interrupt)
+        model = tiny_model().save(tmp_path / "model")
+        result = run("predict", model, noisy_tif, "-o", "out.tif", "--preview", "before.png")
+        unfinished = "the preview and the quality summary were not finished"
+    else:  # during the quality summary
+        monkeypatch.setattr(infocus.qc, "quality_check", _interrupt)
+        result = run("denoise", noisy_tif, "-o", "out.tif", "-m", "gaussian")
+        unfinished = "the quality summary was not finished"
+    assert result.exit_code == 130, result.output
+    assert f"Interrupted after out.tif was written; {unfinished}." in said(result)
+    assert "no output was written" not in said(result)
+    from infocus.io import read_image
+
+    assert read_image(tmp_path / "out.tif").data.shape == (64, 64)
+
+
 @pytest.mark.slow
 def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     """A real `infocus denoise` stopped with SIGTERM mid-way leaves no temporary output."""

@@ -192,3 +192,75 @@ def test_reference_none_skips_the_comparison_and_a_learned_reference_is_refused(
     assert "disagreement" not in [c["name"] for c in json.loads(result.stdout)["checks"]]
     result = run("qc", files["noisy"], files["good"], "--reference", "n2v")
     assert result.exit_code != 0 and "learned method" in said(result)
+
+
+# -- predict --qc and learned denoise --qc compare with a classical reference -----------------
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    from conftest import tiny_model
+
+    return tiny_model().save(tmp_path_factory.mktemp("model") / "model")
+
+
+def test_predict_with_qc_compares_with_wavelet_and_shows_the_map(files, tiny, tmp_path):
+    report = tmp_path / "report"
+    result = run("predict", tiny, files["noisy"], "-o", tmp_path / "out.tif", "--qc", report)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((report / "qc.json").read_text())
+    check = next(c for c in summary["checks"] if c["name"] == "disagreement")
+    assert check["reference"] == "wavelet" and check["planes_compared"] == check["planes"] == 1
+    assert summary["files"]["disagreement"] == "disagreement.tif"
+    assert tifffile.imread(report / "disagreement.tif").shape == (96, 96)
+    # The summary line gives the comparison's result, passed or not.
+    assert "classical reference (wavelet)" in said(result)
+    assert "disagreement map against wavelet" in (report / "report.html").read_text()
+
+
+def test_predict_qc_reference_none_skips_the_comparison(files, tiny, tmp_path):
+    report = tmp_path / "report"
+    result = run("predict", tiny, files["noisy"], "-o", tmp_path / "out.tif", "--qc", report,
+                 "--qc-reference", "none")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((report / "qc.json").read_text())
+    assert "disagreement" not in [c["name"] for c in summary["checks"]]
+    assert "disagreement" not in summary["files"] and not (report / "disagreement.tif").exists()
+    assert "classical reference" not in said(result)
+
+
+def test_predict_qc_reference_without_qc_adds_the_comparison_to_the_summary(files, tiny,
+                                                                            tmp_path):
+    result = run("predict", tiny, files["noisy"], "-o", tmp_path / "out.tif",
+                 "--qc-reference", "gaussian")
+    assert result.exit_code == 0, result.output
+    assert "classical reference (gaussian)" in said(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+    result = run("predict", tiny, files["noisy"], "-o", tmp_path / "plain.tif")
+    assert result.exit_code == 0 and "classical reference" not in said(result)
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    (["predict", "{model}", "{noisy}", "--qc-reference", "n2v"], "--qc-reference 'n2v' is a "
+     "learned method"),
+    (["predict", "{model}", "{noisy}", "--qc-reference", "nonexistent"], "nonexistent"),
+    (["denoise", "{noisy}", "-m", "gaussian", "--qc-reference", "wavelet"],
+     "apply to learned methods only"),
+    (["denoise", "{noisy}", "-m", "auto", "--qc-reference", "wavelet"], "--qc-reference sets"),
+])
+def test_a_bad_qc_reference_is_refused_before_any_work(files, tiny, tmp_path, command, message):
+    values = {"{model}": tiny, "{noisy}": files["noisy"]}
+    result = run(*[values.get(a, a) for a in command], "-o", tmp_path / "out.tif")
+    assert result.exit_code == 2, result.output
+    assert message in said(result)
+    assert not list(tmp_path.iterdir())
+
+
+def test_learned_denoise_with_qc_compares_with_the_reference(files, tmp_path):
+    report = tmp_path / "report"
+    result = run("denoise", files["noisy"], "-o", tmp_path / "out.tif", "-m", "n2v",
+                 "--steps", 2, "--qc", report,
+                 "--qc-reference", "gaussian")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((report / "qc.json").read_text())
+    check = next(c for c in summary["checks"] if c["name"] == "disagreement")
+    assert check["reference"] == "gaussian"
+    assert (report / "disagreement.tif").is_file()

@@ -93,6 +93,10 @@ PreviewOption = Annotated[
                  "shows its middle plane."),
 ]
 
+#: What an interruption after the output was written left undone (the preview comes first).
+PREVIEW_UNFINISHED = "the preview and the quality summary were not finished"
+SUMMARY_UNFINISHED = "the quality summary was not finished"
+
 #: Options set by their own flags, not by -p.
 _RESERVED = frozenset({"image", "axes", "noise", "vst", "progress"})
 
@@ -479,9 +483,10 @@ def denoise(
         )
     written = write_image(output, loaded.with_data(result), dtype=dtype, overwrite=overwrite)
     console.print(f"Wrote {written} ({loaded.axes} {result.shape}, {dtype}).")
-    with output_kept(written, _unfinished(preview)):
+    with output_kept(written, PREVIEW_UNFINISHED):
         write_preview(preview, loaded.data, result, axes=loaded.axes, method=method,
                       title=f"{method} on {image.name}", overwrite=overwrite)
+    with output_kept(written, SUMMARY_UNFINISHED):
         report_quality(
             loaded.data, result, loaded.axes, folder=qc, noise=noise, overwrite=overwrite,
             denoiser=lambda x: function(x, axes=loaded.axes, noise=noise, vst=vst, **params),
@@ -512,10 +517,11 @@ def _denoise_auto(image: Path, output: Path, *, axes: str | None, noise: Any,
     console.print(escape(choice.reason()), highlight=False)
     console.print(f"Wrote {written} ({loaded.axes} {choice.output.shape}, {dtype}, "
                   f"{choice.method}).")
-    with output_kept(written, _unfinished(preview)):
+    with output_kept(written, PREVIEW_UNFINISHED):
         write_preview(preview, loaded.data, choice.output, axes=loaded.axes,
                       method=choice.method, title=f"{choice.method} on {image.name}",
                       overwrite=overwrite)
+    with output_kept(written, SUMMARY_UNFINISHED):
         report_quality(loaded.data, choice.output, loaded.axes, folder=qc, noise=noise,
                        overwrite=overwrite, denoiser=choice.denoiser,
                        title=f"{choice.method} on {image.name}")
@@ -582,9 +588,10 @@ def _denoise_learned(
         extra = write_image(path, loaded.with_data(prediction.extras[name]), dtype=dtype,
                             overwrite=overwrite)
         console.print(f"Wrote {extra} ({name}).")
-    with output_kept(written, _unfinished(preview)):
+    with output_kept(written, PREVIEW_UNFINISHED):
         write_preview(preview, loaded.data, result, axes=loaded.axes, method=method,
                       title=f"{method} on {image.name}", overwrite=overwrite)
+    with output_kept(written, SUMMARY_UNFINISHED):
         report_quality(loaded.data, result, loaded.axes, folder=qc, overwrite=overwrite,
                        denoiser=lambda x: model.denoise(x, axes=loaded.axes),
                        title=f"{method} on {image.name}", model=model, reference=reference)
@@ -936,19 +943,13 @@ def predict(
         console.print(f"Wrote {path} ({name}).")
     for line in loaded.report():
         console.print(f"[yellow]{line}[/]" if line.startswith("Warning") else line)
-    with output_kept(written, _unfinished(preview)):
+    with output_kept(written, PREVIEW_UNFINISHED):
         write_file_preview(preview, image, written, axes=axes, method=loaded.method,
                            overwrite=overwrite)
+    with output_kept(written, SUMMARY_UNFINISHED):
         _predicted_quality(loaded, image, written, axes, qc, overwrite,
                            {**settings, **{k: v for k, v in options.items() if v is not None}},
                            reference)
-
-
-def _unfinished(preview: Path | None) -> str:
-    """What an interruption after the output was written leaves undone."""
-    if preview is None:
-        return "the quality summary was not finished"
-    return "the preview and the quality summary were not finished"
 
 
 def _qc_reference(given: str | None, qc: Path | None) -> str | None:

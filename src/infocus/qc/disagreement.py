@@ -165,7 +165,7 @@ def classical_reference(
     *,
     axes: str,
     noise: NoiseParams | None = None,
-    max_pixels: int = REFERENCE_MAX_PIXELS,
+    max_pixels: int | None = None,
 ) -> np.ndarray:
     """A classical denoiser's output for ``noisy`` (automatic parameters), on a sample of
     planes when the stack is large.
@@ -180,8 +180,9 @@ def classical_reference(
         Axes of ``noisy`` over ``STCZYX``.
     noise : NoiseParams, optional
         The noise model; the denoiser estimates it when None.
-    max_pixels : int
-        Up to this many pixels the whole image is denoised. Beyond, the (C)YX planes at the
+    max_pixels : int, optional
+        Up to this many pixels (default :data:`REFERENCE_MAX_PIXELS`) the whole image is
+        denoised. Beyond, the (C)YX planes at the
         centres of ``k`` equal parts of the other axes (S, T, Z flattened, in that order) are
         denoised, each on its own, with ``k`` the largest odd number whose planes fit (at
         least one): the middle plane is always among them.
@@ -204,6 +205,8 @@ def classical_reference(
 
     axes = check_axes(axes, np.shape(noisy))
     options = {} if noise is None else {"noise": noise}
+    if max_pixels is None:
+        max_pixels = REFERENCE_MAX_PIXELS
     if np.size(noisy) <= max_pixels:
         return denoise(noisy, method, axes=axes, **options)
     # Stack the planes along S, channels and rows and columns last, in that order.
