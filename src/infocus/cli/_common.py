@@ -190,8 +190,8 @@ QC_SUMMARY_MAX_PIXELS = 64_000_000
 
 #: The classical reference of the disagreement check after a prediction with --qc: wavelet
 #: shrinkage, not BM3D as in `infocus qc --model`. On one 1024 x 1024 plane (2 shared CPU
-#: cores) a small Noise2Void U-Net predicted in 3.5 s, wavelet shrinkage took 5 s and BM3D
-#: 198 s (docs/qc.md).
+#: cores) a small Noise2Void U-Net predicted in 3.5 to 6.5 s, wavelet shrinkage with the
+#: check's noise model took 2.0 s and BM3D 198 s (docs/qc.md).
 PREDICT_REFERENCE = "wavelet"
 
 
