@@ -57,7 +57,8 @@ def qc_command(
         typer.Option("--reference", help="A classical method (automatic parameters) whose output "
                      "for NOISY DENOISED is compared with: regions where the two differ beyond "
                      "chance are flagged. Default with --model: bm3d when installed, else "
-                     "wavelet; 'none' skips the comparison."),
+                     "wavelet; 'none' skips the comparison. Stacks over 4 million pixels are "
+                     "compared on an evenly spaced sample of planes."),
     ] = None,
     captures: Annotated[
         list[Path] | None,
@@ -125,15 +126,10 @@ def qc_command(
     classical = _reference_name(reference, model is not None)
     with console.status("checking (the denoiser runs twice more for the error estimate)"
                         if denoiser else "checking"):
-        compared = None
-        if classical is not None:
-            from infocus import denoise
-
-            compared = denoise(raw.data, classical, axes=raw.axes, noise=noise)
         report = quality_check(raw.data, out.data, axes=raw.axes, noise=noise,
                                denoiser=denoiser, captures=others, ground_truth=truth,
                                data_range=data_range, signature=model_signature(trained),
-                               reference=compared, reference_method=classical)
+                               reference=classical)
     if output is not None:
         write_report(report, raw.data, out.data, output, ground_truth=truth,
                      overwrite=overwrite, title=f"{denoised.name} against {noisy.name}")

@@ -182,10 +182,10 @@ def classical_reference(
         The noise model; the denoiser estimates it when None.
     max_pixels : int, optional
         Up to this many pixels (default :data:`REFERENCE_MAX_PIXELS`) the whole image is
-        denoised. Beyond, the (C)YX planes at the
-        centres of ``k`` equal parts of the other axes (S, T, Z flattened, in that order) are
-        denoised, each on its own, with ``k`` the largest odd number whose planes fit (at
-        least one): the middle plane is always among them.
+        denoised. Beyond, the (C)YX planes at the centres of ``k`` equal parts of the other
+        axes (S, T and Z flattened in the image's order) are denoised, each on its own, with
+        ``k`` the largest odd number whose planes fit (at least one): the middle plane is
+        always among them.
 
     Returns
     -------

@@ -215,14 +215,13 @@ def quality_check(
         noisy image's intensities, noise or structure lie outside those of the training data.
     reference : ndarray or str, optional
         A classical denoiser's output for the same measurement (e.g. BM3D), same shape and
-        units, or the name of a classical denoiser to run with automatic parameters and this
-        check's noise model (:func:`~infocus.qc.disagreement.classical_reference`: on a sample
-        of a large stack's planes): adds the disagreement check, which fails where ``denoised`` differs from it
-        beyond chance (:func:`~infocus.qc.disagreement.check_disagreement`). Meant for a
-        trained model's output: it shows where the model may have drawn on its training data
-        rather than on this measurement; it does not say which output is right. YX planes that
-        are NaN throughout are not compared (a reference run on a sample of a stack's planes,
-        :func:`~infocus.qc.disagreement.classical_reference`).
+        units (YX planes that are NaN throughout are not compared), or the name of a classical
+        denoiser to run with automatic parameters and this check's noise model, on a sample of
+        a large stack's planes (:func:`~infocus.qc.disagreement.classical_reference`): adds
+        the disagreement check, which fails where ``denoised`` differs from it beyond chance
+        (:func:`~infocus.qc.disagreement.check_disagreement`). Meant for a trained model's
+        output: it shows where the model may have drawn on its training data rather than on
+        this measurement; it does not say which output is right.
     reference_method : str, optional
         The name of the method that made a ``reference`` array, recorded in the check's
         figures (a name given as ``reference`` is recorded itself).
