@@ -13,6 +13,13 @@ Stein's unbiased risk estimate (SURE) extended to signal-dependent noise: exact 
 noise (Stein 1981), and for the Poisson part it is PG-URE's first-order form (Luisier, Blu &
 Unser 2011, "Image denoising in mixed Poisson–Gaussian noise", IEEE TIP 20(3)), using
 :math:`\mathrm{E}[y_i \, g(y)] \approx \theta_i \mathrm{E}[g] + v(\theta_i)\,\mathrm{E}[\partial_i g]`.
+The weight :math:`v(\theta_i)` of the divergence term is evaluated at the output,
+:math:`v(f_i(y))`, not at :math:`y_i`: :math:`v(y_i)` is unbiased for :math:`v(\theta_i)` but
+at low counts it correlates with :math:`\partial_i f_i`, because a denoiser working through a
+variance-stabilising transform (Anscombe) is steepest where :math:`y_i` is small; with
+:math:`v(y_i)` the estimate of a Gaussian filter behind the Anscombe transform was 2.7–4.1 dB
+optimistic at 5 photons per pixel, and BM3D's estimated MSE came out negative. The output's
+dependence on :math:`y_i`'s own noise is weak, so :math:`v(f_i)` is a near-independent plug-in.
 
 The weighted divergence :math:`\sum_i v_i \partial_i f_i` needs the denoiser again: it is
 measured by Monte-Carlo (Ramani, Blu & Unser 2008, "Monte-Carlo SURE"): for a random
@@ -132,7 +139,6 @@ def estimate_mse(
     >>> import numpy as np
     >>> from scipy.ndimage import gaussian_filter
     >>> from infocus.noise import NoiseParams
-from infocus.noise.correlation import NoiseCorrelation
     >>> rng = np.random.default_rng(0)
     >>> clean = gaussian_filter(rng.uniform(50, 150, (128, 128)), 4)
     >>> noisy = clean + rng.normal(0, 5, clean.shape)
@@ -171,7 +177,12 @@ from infocus.noise.correlation import NoiseCorrelation
     kernel = _correlation_kernel(correlation, axes)
     if denoiser is None:
         return _output_only_bounds(y, f, variance, axes, kernel)
-    divergence = _weighted_divergence(y, f, variance, denoiser, probes, seed, kernel)
+    # The divergence's weights are v(θ) (the identity below); v(y) would be unbiased for it but
+    # correlates with ∂f_i/∂y_i at low light (a variance-stabilised denoiser's slope grows as
+    # y_i falls), which made the estimate several dB optimistic at 5 photons. The output is a
+    # plug-in for θ nearly independent of y_i's own noise.
+    weights = np.maximum(variance_of(f), 0.0)
+    divergence = _weighted_divergence(y, f, weights, denoiser, probes, seed, kernel)
     terms = base + 2.0 * divergence
     mse = float(np.mean(terms))
     spread = _block_standard_error(terms, axes)
