@@ -81,7 +81,7 @@ PreviewOption = Annotated[
 ]
 
 #: Options set by their own flags, not by -p.
-_RESERVED = frozenset({"image", "axes", "noise", "vst", "progress"})
+_RESERVED = frozenset({"image", "axes", "noise", "vst", "progress", "plan"})
 
 
 def _parse_params(pairs: list[str], function: Any, method: str) -> dict[str, Any]:
