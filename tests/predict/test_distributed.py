@@ -16,16 +16,6 @@ distributed = pytest.importorskip(
 from infocus.predict.distributed import denoise_dask, predict_distributed  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """Two worker processes, shared by the tests of this file (starting one takes seconds)."""
-    import logging
-
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", silence_logs=logging.ERROR) as local:
-        yield local.scheduler_address
-
-
 @pytest.fixture
 def files(tmp_path):
     model = tiny_model()
