@@ -66,7 +66,7 @@ def test_killed_prediction_resumes_and_matches(files, tmp_path, cluster):
     assert (tmp_path / ".out.zarr.partial").is_dir()
     with pytest.raises(OutputExistsError, match="pass --resume"):
         predict_distributed(path, source, output, scheduler=cluster)
-    with pytest.raises(InfocusInputError, match="other model, input or settings"):
+    with pytest.raises(InfocusInputError, match="another model or method, input or settings"):
         predict_distributed(path, source, output, scheduler=cluster, resume=True, tta=True)
     counts = []
     predict_distributed(path, source, output, scheduler=cluster, resume=True,

@@ -38,7 +38,7 @@ import os
 import shutil
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -349,8 +349,7 @@ class _Run:
         _check_or_record(job, self.markers, len(blocks), resume=self.resume)
         _create_outputs(self.partial, image, loop_axes, dtype, main.name)
         with _DaskClient(distributed, workers, scheduler) as client:
-            job = _Job(**{**{f: getattr(job, f) for f in job.__dataclass_fields__},
-                          "threads": _threads_per_worker(client)})
+            job = replace(job, threads=_threads_per_worker(client))
             clipped = _run_blocks(client, distributed, job, blocks, progress)
         for name, path in self.targets.items():
             _move_into_place(self.partial[name], path, overwrite=self.overwrite)
