@@ -83,3 +83,12 @@ def test_a_plan_for_other_channels_is_refused(two_channels):
 def test_unknown_option_is_one_sentence(two_channels):
     with pytest.raises(InfocusInputError, match="has no option 'strength'"):
         plan_denoising("gaussian", two_channels, axes="TCYX", strength=2)
+
+
+def test_the_documented_example_holds():
+    import doctest
+
+    from infocus.classical import _domain
+
+    result = doctest.testmod(_domain)
+    assert result.attempted > 0 and result.failed == 0
