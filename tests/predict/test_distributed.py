@@ -16,16 +16,6 @@ distributed = pytest.importorskip(
 from infocus.predict.distributed import denoise_dask, predict_distributed  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """Two worker processes, shared by the tests of this file (starting one takes seconds)."""
-    import logging
-
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", silence_logs=logging.ERROR) as local:
-        yield local.scheduler_address
-
-
 @pytest.fixture
 def files(tmp_path):
     model = tiny_model()
@@ -76,7 +66,7 @@ def test_killed_prediction_resumes_and_matches(files, tmp_path, cluster):
     assert (tmp_path / ".out.zarr.partial").is_dir()
     with pytest.raises(OutputExistsError, match="pass --resume"):
         predict_distributed(path, source, output, scheduler=cluster)
-    with pytest.raises(InfocusInputError, match="other model, input or settings"):
+    with pytest.raises(InfocusInputError, match="another model or method, input or settings"):
         predict_distributed(path, source, output, scheduler=cluster, resume=True, tta=True)
     counts = []
     predict_distributed(path, source, output, scheduler=cluster, resume=True,

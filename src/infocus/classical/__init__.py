@@ -19,6 +19,10 @@ returning float32 of the same shape. They share one pipeline (:mod:`infocus.clas
   (``nl_means``, ``wavelet``, ``bm3d``, ``bm4d``), else by J-invariant self-supervised calibration
   (Batson & Royer, "Noise2Self", ICML 2019) on the channel's middle block (``gaussian``, ``median``,
   ``tv``). Every parameter can be set explicitly.
+* **Plans.** What is chosen per channel from the whole stack (noise domain, automatic
+  parameters) can be computed alone, :func:`plan_denoising`, and applied to any block of the
+  stack (:class:`DenoisePlan`), with the result of one call on the whole stack: the basis of
+  denoising a stack block by block on a cluster.
 
 Examples
 --------
@@ -33,7 +37,13 @@ True
 
 from __future__ import annotations
 
-from infocus.classical._domain import NoiseDomain, choose_domain
+from infocus.classical._domain import (
+    ChannelPlan,
+    DenoisePlan,
+    NoiseDomain,
+    choose_domain,
+    plan_denoising,
+)
 from infocus.classical._registry import (
     DENOISERS,
     Denoiser,
@@ -52,6 +62,8 @@ from infocus.classical.wavelet import wavelet
 
 __all__ = [
     "DENOISERS",
+    "ChannelPlan",
+    "DenoisePlan",
     "Denoiser",
     "NoiseDomain",
     "Parameter",
@@ -65,6 +77,7 @@ __all__ = [
     "list_denoisers",
     "median",
     "nl_means",
+    "plan_denoising",
     "tunable",
     "tv",
     "wavelet",

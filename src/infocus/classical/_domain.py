@@ -19,13 +19,19 @@ Every classical denoiser runs the same pipeline (:func:`run_denoiser`):
    domain (a noise-level formula, or J-invariant calibration; see :mod:`._calibrate`).
 5. **Denoise block by block** with :func:`infocus.axes.apply_blockwise`: samples (``S``) and time
    points (``T``) are processed independently, ``Z`` is part of the block for 3-D methods.
+
+Steps 3 and 4 look at the whole channel, step 5 at one block at a time. A :class:`DenoisePlan`
+holds what steps 3 and 4 chose (:func:`plan_denoising` computes it without denoising), so that
+blocks denoised apart, e.g. by the workers of a cluster, get exactly the values one call on the
+whole stack would use.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,11 +47,14 @@ from infocus.noise import (
 )
 
 __all__ = [
+    "ChannelPlan",
+    "DenoisePlan",
     "NoiseDomain",
     "check_odd_size",
     "check_positive",
     "choose_domain",
     "middle_block",
+    "plan_denoising",
     "run_denoiser",
 ]
 
@@ -89,6 +98,163 @@ class NoiseDomain:
                 inverse_generalized_anscombe(transformed, self.noise), dtype=np.float32
             )
         return np.asarray(transformed, dtype=np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (see :meth:`from_dict`)."""
+        return {"noise": self.noise.to_dict(), "vst": self.vst, "sigma": self.sigma,
+                "level": self.level}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NoiseDomain:
+        """The domain written by :meth:`to_dict`."""
+        return cls(noise=NoiseParams(**data["noise"]), vst=bool(data["vst"]),
+                   sigma=float(data["sigma"]), level=float(data["level"]))
+
+
+@dataclass(frozen=True)
+class ChannelPlan:
+    """What the pipeline chose for one channel from all of it: the domain and the parameters.
+
+    Attributes
+    ----------
+    domain : NoiseDomain
+        Noise model, working domain and noise level of the channel.
+    params : dict
+        The method's parameters for the channel, automatic ones resolved (plain numbers).
+    """
+
+    domain: NoiseDomain
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DenoisePlan:
+    """The per-stack choices of a classical denoiser, made once and applied to any of its blocks.
+
+    A denoiser estimates the noise and chooses its automatic parameters per channel over the
+    whole stack; denoising is then block by block. Applying a plan made from the stack to each
+    block (:meth:`denoise`) therefore gives the same result as denoising the stack in one call,
+    wherever the blocks are denoised.
+
+    Attributes
+    ----------
+    method : str
+        Name of the denoiser in :data:`infocus.classical.DENOISERS`.
+    options : dict
+        The method's own options the plan was made with (``noise`` and ``vst`` excluded: the
+        plan holds their outcome).
+    channels : tuple of ChannelPlan
+        One entry per channel (one for an image without ``C``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = np.random.default_rng(0).poisson(20.0, (4, 48, 48)).astype(np.float32)
+    >>> plan = plan_denoising("nl_means", stack, axes="TYX")
+    >>> frame = plan.denoise(stack[1], axes="YX")
+    >>> bool(np.array_equal(frame, plan.denoise(stack, axes="TYX")[1]))
+    True
+    """
+
+    method: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    channels: tuple[ChannelPlan, ...] = ()
+
+    def channel(self, index: int) -> DenoisePlan:
+        """The plan of channel ``index`` alone, for a block cut out of that channel."""
+        return DenoisePlan(self.method, self.options, (self.channels[index],))
+
+    def denoise(self, image: object, *, axes: str = "YX",
+                progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Denoise ``image`` (the stack, or a block of it with the same channels) as planned."""
+        from infocus.classical._registry import get_denoiser
+
+        return get_denoiser(self.method)(image, axes=axes, plan=self, progress=progress,
+                                         **self.options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, e.g. to record beside a long job (see :meth:`from_dict`)."""
+        return {"method": self.method, "options": _plain(dict(self.options)),
+                "channels": [{"domain": c.domain.to_dict(), "params": _plain(dict(c.params))}
+                             for c in self.channels]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DenoisePlan:
+        """The plan written by :meth:`to_dict`."""
+        return cls(method=str(data["method"]), options=dict(data["options"]),
+                   channels=tuple(ChannelPlan(NoiseDomain.from_dict(c["domain"]),
+                                              dict(c["params"])) for c in data["channels"]))
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """NumPy scalars as Python ones, so that a plan goes through JSON unchanged."""
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()}
+
+
+class _PlanOnly:
+    """Passed as ``plan`` by :func:`plan_denoising`: choose, then stop before denoising."""
+
+
+class _Planned(Exception):  # noqa: N818 - a signal carrying a result, not an error
+    """Raised by :func:`run_denoiser` with the channels' choices when asked for a plan only.
+
+    The denoisers build their choosers and block functions inside their own bodies; running a
+    denoiser up to the point where it has chosen, then unwinding, reuses that code unchanged.
+    """
+
+    def __init__(self, channels: tuple[ChannelPlan, ...]) -> None:
+        super().__init__("planned")
+        self.channels = channels
+
+
+def plan_denoising(
+    method: str,
+    image: object,
+    *,
+    axes: str = "YX",
+    noise: NoiseParams | None = None,
+    vst: bool | None = None,
+    **options: Any,
+) -> DenoisePlan:
+    """What the denoiser ``method`` would choose for ``image`` per channel, without denoising.
+
+    Parameters
+    ----------
+    method : str
+        A name from :func:`infocus.classical.list_denoisers`.
+    image : array_like
+        The whole stack (or the part the choices should be made from).
+    axes : str
+        Its axes over ``STCZYX``.
+    noise : NoiseParams, optional
+        Noise model of every channel; estimated per channel if omitted.
+    vst : bool, optional
+        Force or forbid the variance-stabilising transform (default: automatic).
+    **options
+        The method's own options (None = automatic, resolved in the plan).
+
+    Returns
+    -------
+    DenoisePlan
+        Apply it with :meth:`DenoisePlan.denoise` to the stack or to any block of it.
+    """
+    from infocus.classical._registry import get_denoiser
+
+    function = get_denoiser(method)
+    accepted = [name for name, p in inspect.signature(function).parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY
+                and name not in ("axes", "noise", "vst", "progress", "plan")]
+    unknown = [name for name in options if name not in accepted]
+    if unknown:
+        raise InfocusInputError(
+            f"Method {method!r} has no option {unknown[0]!r}; its options are: "
+            f"{', '.join(accepted) or 'none'}."
+        )
+    try:
+        function(image, axes=axes, noise=noise, vst=vst, plan=_PlanOnly(), **options)
+    except _Planned as planned:
+        return DenoisePlan(method.lower(), dict(options), planned.channels)
+    raise RuntimeError(f"{method} does not run through run_denoiser, so it cannot be planned.")
 
 
 def choose_domain(
@@ -169,6 +335,7 @@ def run_denoiser(
     denoise_block: BlockDenoiser,
     choose_params: ParamChooser,
     progress: Callable[[int, int], None] | None = None,
+    plan: DenoisePlan | _PlanOnly | None = None,
 ) -> np.ndarray:
     """Run a block denoiser through the shared pipeline (see the module docstring).
 
@@ -190,6 +357,9 @@ def run_denoiser(
         ``choose_params(sample, sigma)``: the parameters for a channel, given its middle block.
     progress : callable, optional
         ``progress(done, total)`` after each block.
+    plan : DenoisePlan, optional
+        The domain and parameters of every channel, chosen beforehand (:func:`plan_denoising`);
+        then ``noise`` and ``vst`` must be None and nothing is estimated from ``image``.
 
     Returns
     -------
@@ -206,6 +376,15 @@ def run_denoiser(
         c_dim = None
         channel_axes = axes
         channels = [(0, x)]
+    if isinstance(plan, DenoisePlan):
+        chosen = _checked_plan(plan, len(channels), noise, vst)
+    else:
+        chosen = tuple(
+            _choose(channel, channel_axes, noise, vst, max_spatial_ndim, choose_params)
+            for _, channel in channels
+        )
+        if isinstance(plan, _PlanOnly):
+            raise _Planned(chosen)
     block = spatial_axes(channel_axes, max_ndim=max_spatial_ndim)
     per_channel = int(
         np.prod(
@@ -215,11 +394,8 @@ def run_denoiser(
     total = per_channel * len(channels)
     out = np.empty(x.shape, dtype=np.float32)
     for c, channel in channels:
-        domain = choose_domain(channel, axes=channel_axes, noise=noise, vst=vst)
+        domain, params = chosen[c].domain, chosen[c].params
         z = domain.forward(channel)
-        params = choose_params(
-            middle_block(z, channel_axes, max_spatial_ndim=max_spatial_ndim), domain.sigma
-        )
 
         def report(done: int, _total: int, offset: int = c * per_channel) -> None:
             if progress is not None:
@@ -242,6 +418,31 @@ def run_denoiser(
             index[c_dim] = c
             out[tuple(index)] = result
     return out
+
+
+def _choose(channel: np.ndarray, axes: str, noise: NoiseParams | None, vst: bool | None,
+            max_spatial_ndim: int, choose_params: ParamChooser) -> ChannelPlan:
+    """Steps 3 and 4 of the pipeline for one channel: the whole of it is looked at."""
+    domain = choose_domain(channel, axes=axes, noise=noise, vst=vst)
+    # The transform is pixel by pixel, so transforming the middle block alone gives the same
+    # sample as cutting it out of the transformed channel.
+    sample = domain.forward(middle_block(channel, axes, max_spatial_ndim=max_spatial_ndim))
+    return ChannelPlan(domain, dict(choose_params(sample, domain.sigma)))
+
+
+def _checked_plan(plan: DenoisePlan, channels: int, noise: NoiseParams | None,
+                  vst: bool | None) -> tuple[ChannelPlan, ...]:
+    if noise is not None or vst is not None:
+        raise InfocusInputError(
+            "A plan already fixes the noise model and the variance-stabilising transform; "
+            "pass noise and vst when making the plan, not with it."
+        )
+    if len(plan.channels) != channels:
+        raise InfocusInputError(
+            f"The plan was made for {len(plan.channels)} channel(s) but the image has "
+            f"{channels}; make it from this image, or pass plan.channel(c) for channel c alone."
+        )
+    return plan.channels
 
 
 def check_positive(name: str, value: float | None) -> float | None:

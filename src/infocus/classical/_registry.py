@@ -43,7 +43,7 @@ Denoiser = Callable[..., np.ndarray]
 DENOISERS: Registry[Denoiser] = Registry("denoiser")
 
 #: Options every denoiser has that are set by the caller's context, not tuned by a user.
-_CONTEXT_OPTIONS = frozenset({"axes", "noise", "progress"})
+_CONTEXT_OPTIONS = frozenset({"axes", "noise", "progress", "plan"})
 
 
 @dataclass(frozen=True)

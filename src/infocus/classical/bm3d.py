@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from infocus._errors import InfocusInputError
-from infocus.classical._domain import check_positive, run_denoiser
+from infocus.classical._domain import DenoisePlan, check_positive, run_denoiser
 from infocus.classical._registry import DENOISERS, ParameterRange, tunable
 from infocus.noise import NoiseParams
 
@@ -61,6 +61,7 @@ def bm3d(
     profile: str = "np",
     vst: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    plan: DenoisePlan | None = None,
 ) -> np.ndarray:
     r"""BM3D: block matching and collaborative 3-D transform-domain filtering, slice by slice.
 
@@ -94,6 +95,10 @@ def bm3d(
         Force or forbid the generalized Anscombe transform (default: automatic).
     progress : callable, optional
         ``progress(done, total)`` after each slice.
+    plan : DenoisePlan, optional
+        Noise domain and parameters of every channel chosen beforehand, e.g. from the whole
+        stack when ``image`` is one block of it (:func:`~infocus.classical.plan_denoising`);
+        ``noise`` and ``vst`` are then left out.
 
     Returns
     -------
@@ -119,6 +124,7 @@ def bm3d(
             "sigma": sigma_psd if sigma_psd is not None else sigma
         },
         progress=progress,
+        plan=plan,
     )
 
 
@@ -133,6 +139,7 @@ def bm4d(
     profile: str = "np",
     vst: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    plan: DenoisePlan | None = None,
 ) -> np.ndarray:
     r"""BM4D: the volumetric extension of BM3D, grouping similar 3-D cubes of a ``ZYX`` block.
 
@@ -162,6 +169,10 @@ def bm4d(
         Force or forbid the generalized Anscombe transform (default: automatic).
     progress : callable, optional
         ``progress(done, total)`` after each block.
+    plan : DenoisePlan, optional
+        Noise domain and parameters of every channel chosen beforehand, e.g. from the whole
+        stack when ``image`` is one block of it (:func:`~infocus.classical.plan_denoising`);
+        ``noise`` and ``vst`` are then left out.
 
     Returns
     -------
@@ -183,6 +194,7 @@ def bm4d(
             profile="np",
             vst=vst,
             progress=progress,
+            plan=plan,
         )
     package = _require("bm4d")
     sigma_psd = check_positive("sigma_psd", sigma_psd)
@@ -203,4 +215,5 @@ def bm4d(
             "sigma": sigma_psd if sigma_psd is not None else sigma
         },
         progress=progress,
+        plan=plan,
     )

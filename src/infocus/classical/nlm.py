@@ -9,7 +9,7 @@ import numpy as np
 from skimage.restoration import denoise_nl_means
 
 from infocus._errors import InfocusInputError
-from infocus.classical._domain import check_odd_size, check_positive, run_denoiser
+from infocus.classical._domain import DenoisePlan, check_odd_size, check_positive, run_denoiser
 from infocus.classical._registry import DENOISERS, ParameterRange, tunable
 from infocus.noise import NoiseParams
 
@@ -33,6 +33,7 @@ def nl_means(
     fast_mode: bool = True,
     vst: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    plan: DenoisePlan | None = None,
 ) -> np.ndarray:
     r"""Non-local means: average pixels whose surrounding patches look alike.
 
@@ -72,6 +73,10 @@ def nl_means(
         Force or forbid the generalized Anscombe transform (default: automatic).
     progress : callable, optional
         ``progress(done, total)`` after each block.
+    plan : DenoisePlan, optional
+        Noise domain and parameters of every channel chosen beforehand, e.g. from the whole
+        stack when ``image`` is one block of it (:func:`~infocus.classical.plan_denoising`);
+        ``noise`` and ``vst`` are then left out.
 
     Returns
     -------
@@ -110,4 +115,5 @@ def nl_means(
         denoise_block=block,
         choose_params=choose,
         progress=progress,
+        plan=plan,
     )

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from infocus.classical._calibrate import calibrate
-from infocus.classical._domain import check_odd_size, check_positive, run_denoiser
+from infocus.classical._domain import DenoisePlan, check_odd_size, check_positive, run_denoiser
 from infocus.classical._registry import DENOISERS, ParameterRange, tunable
 from infocus.noise import NoiseParams
 
@@ -46,6 +46,7 @@ def gaussian(
     sigma: float | None = None,
     vst: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    plan: DenoisePlan | None = None,
 ) -> np.ndarray:
     r"""Gaussian low-pass filter, :math:`\hat{y} = G_s * z`, with an isotropic width :math:`s`.
 
@@ -68,6 +69,10 @@ def gaussian(
         signal-dependent).
     progress : callable, optional
         ``progress(done, total)`` after each block.
+    plan : DenoisePlan, optional
+        Noise domain and parameters of every channel chosen beforehand, e.g. from the whole
+        stack when ``image`` is one block of it (:func:`~infocus.classical.plan_denoising`);
+        ``noise`` and ``vst`` are then left out.
 
     Returns
     -------
@@ -90,6 +95,7 @@ def gaussian(
         denoise_block=lambda b, _s, p: _gaussian_block(b, p["sigma"]),
         choose_params=choose,
         progress=progress,
+        plan=plan,
     )
 
 
@@ -103,6 +109,7 @@ def median(
     size: int | None = None,
     vst: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    plan: DenoisePlan | None = None,
 ) -> np.ndarray:
     r"""Median filter over a ``size``-wide square (2-D) or cube (3-D) window.
 
@@ -126,6 +133,10 @@ def median(
         Force or forbid the generalized Anscombe transform (default: automatic).
     progress : callable, optional
         ``progress(done, total)`` after each block.
+    plan : DenoisePlan, optional
+        Noise domain and parameters of every channel chosen beforehand, e.g. from the whole
+        stack when ``image`` is one block of it (:func:`~infocus.classical.plan_denoising`);
+        ``noise`` and ``vst`` are then left out.
 
     Returns
     -------
@@ -148,4 +159,5 @@ def median(
         denoise_block=lambda b, _s, p: _median_block(b, p["size"]),
         choose_params=choose,
         progress=progress,
+        plan=plan,
     )

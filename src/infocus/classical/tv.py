@@ -10,7 +10,7 @@ from skimage.restoration import denoise_tv_chambolle
 
 from infocus._errors import InfocusInputError
 from infocus.classical._calibrate import calibrate
-from infocus.classical._domain import check_positive, run_denoiser
+from infocus.classical._domain import DenoisePlan, check_positive, run_denoiser
 from infocus.classical._registry import DENOISERS, ParameterRange, tunable
 from infocus.noise import NoiseParams
 
@@ -40,6 +40,7 @@ def tv(
     eps: float = 1e-5,
     vst: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    plan: DenoisePlan | None = None,
 ) -> np.ndarray:
     r"""Total-variation (ROF) denoising with Chambolle's algorithm.
 
@@ -78,6 +79,10 @@ def tv(
         Force or forbid the generalized Anscombe transform (default: automatic).
     progress : callable, optional
         ``progress(done, total)`` after each block.
+    plan : DenoisePlan, optional
+        Noise domain and parameters of every channel chosen beforehand, e.g. from the whole
+        stack when ``image`` is one block of it (:func:`~infocus.classical.plan_denoising`);
+        ``noise`` and ``vst`` are then left out.
 
     Returns
     -------
@@ -111,4 +116,5 @@ def tv(
         denoise_block=lambda b, _s, p: run(b, p["weight"]),
         choose_params=choose,
         progress=progress,
+        plan=plan,
     )

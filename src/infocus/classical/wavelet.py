@@ -12,7 +12,7 @@ import pywt
 from skimage.restoration import denoise_wavelet
 
 from infocus._errors import InfocusInputError
-from infocus.classical._domain import check_positive, run_denoiser
+from infocus.classical._domain import DenoisePlan, check_positive, run_denoiser
 from infocus.classical._registry import DENOISERS, ParameterRange, tunable
 from infocus.noise import NoiseParams
 
@@ -75,6 +75,7 @@ def wavelet(
     max_shift: int | None = None,
     vst: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    plan: DenoisePlan | None = None,
 ) -> np.ndarray:
     r"""Wavelet-coefficient shrinkage with BayesShrink thresholds, averaged over shifts.
 
@@ -119,6 +120,10 @@ def wavelet(
         Force or forbid the generalized Anscombe transform (default: automatic).
     progress : callable, optional
         ``progress(done, total)`` after each block.
+    plan : DenoisePlan, optional
+        Noise domain and parameters of every channel chosen beforehand, e.g. from the whole
+        stack when ``image`` is one block of it (:func:`~infocus.classical.plan_denoising`);
+        ``noise`` and ``vst`` are then left out.
 
     Returns
     -------
@@ -161,4 +166,5 @@ def wavelet(
         denoise_block=block,
         choose_params=choose,
         progress=progress,
+        plan=plan,
     )

@@ -97,8 +97,23 @@ PreviewOption = Annotated[
 PREVIEW_UNFINISHED = "the preview and the quality summary were not finished"
 SUMMARY_UNFINISHED = "the quality summary was not finished"
 
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(help="Run on a local dask.distributed cluster of this many worker processes, "
+                 "block by block, into a .zarr output.", min=1),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(help="Run on a running dask scheduler (e.g. tcp://host:8786, started by "
+                 "dask-jobqueue or dask-gateway) into a .zarr output."),
+]
+ResumeRunOption = Annotated[
+    bool, typer.Option("--resume", help="With --workers/--scheduler: continue a killed run, "
+                       "keeping the blocks it finished.")
+]
+
 #: Options set by their own flags, not by -p.
-_RESERVED = frozenset({"image", "axes", "noise", "vst", "progress"})
+_RESERVED = frozenset({"image", "axes", "noise", "vst", "progress", "plan"})
 
 
 def _parse_params(pairs: list[str], function: Any, method: str) -> dict[str, Any]:
@@ -393,6 +408,9 @@ def denoise(
     qc: QcOption = None,
     qc_reference: QcReferenceOption = None,
     preview: PreviewOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    resume: ResumeRunOption = False,
     dtype: DtypeOption = "float32",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -407,6 +425,10 @@ def denoise(
     and a self-supervised network when --budget allows), estimates each output's PSNR
     without ground truth (see `infocus qc`), prints the ranking and writes the best output.
 
+    --workers N (or --scheduler ADDRESS) runs a classical method on a dask cluster, one
+    plane or volume per task, into a .zarr output; the noise and the automatic parameters
+    are chosen once from the whole stack, so the result equals the one-process result.
+
     Examples:
 
       [cyan]infocus denoise noisy.tif -o clean.tif --method bm3d --preview before-after.png[/]
@@ -416,12 +438,24 @@ def denoise(
       [cyan]infocus denoise stack.tif -o out.tif -m n2v --axes TYX[/]
 
       [cyan]infocus denoise noisy.tif -o best.tif --method auto --budget 5min[/]
+
+      [cyan]infocus denoise movie.zarr -o denoised.zarr -m nl_means --workers 4[/]
     """
     from infocus.classical import get_denoiser
     from infocus.io import read_image, write_image
     from infocus.qc.choose import AUTO
 
     check_preview(preview, overwrite)
+    distributed = workers is not None or scheduler is not None
+    if resume and not distributed:
+        raise InfocusInputError(
+            "--resume continues a killed distributed run; give --workers N or --scheduler "
+            "ADDRESS as in the killed run.")
+    if distributed and (method.lower() == AUTO or _learned(method) is not None):
+        raise InfocusInputError(
+            f"--workers and --scheduler run a classical method block by block, not "
+            f"{method!r}; for a learned method train a model (`infocus train`) and run "
+            "`infocus predict MODEL IMAGE -o OUT.zarr --workers N`.")
     if method.lower() == AUTO:
         given = {"-p": param, "--steps": steps, "--save-model": save_model, "--vst": vst,
                  "--blind-spot": blind_spot, "--context": context, "--deconvolved": deconvolved,
@@ -473,6 +507,12 @@ def denoise(
     function = get_denoiser(method)
     params = _parse_params(param or [], function, method)
     noise = _noise_from_options(sigma, gain, offset, read_noise)
+    if distributed:
+        _denoise_distributed(image, output, method, axes=axes, workers=workers,
+                             scheduler=scheduler, resume=resume, noise=noise, vst=vst,
+                             params=params, qc=qc, preview=preview, dtype=dtype,
+                             overwrite=overwrite)
+        return
     check_output(output, overwrite, image_dtype=dtype)
     if qc is not None:
         check_output(qc, overwrite)
@@ -491,6 +531,39 @@ def denoise(
             loaded.data, result, loaded.axes, folder=qc, noise=noise, overwrite=overwrite,
             denoiser=lambda x: function(x, axes=loaded.axes, noise=noise, vst=vst, **params),
             title=f"{method} on {image.name}")
+
+
+def _denoise_distributed(image: Path, output: Path, method: str, *, axes: str | None,
+                         workers: int | None, scheduler: str | None, resume: bool, noise: Any,
+                         vst: bool | None, params: dict[str, Any], qc: Path | None,
+                         preview: Path | None, dtype: str, overwrite: bool) -> None:
+    """``infocus denoise --workers/--scheduler``: a classical method on a dask cluster."""
+    from infocus.classical import get_denoiser
+    from infocus.predict.distributed import denoise_distributed
+
+    if not resume:
+        check_output(output, overwrite, image_dtype=dtype)
+    if qc is not None:
+        check_output(qc, overwrite)
+    with progress_bar(method) as progress:
+        written = denoise_distributed(method, image, output, axes=axes, workers=workers,
+                                      scheduler=scheduler, resume=resume, overwrite=overwrite,
+                                      dtype=dtype, noise=noise, vst=vst, progress=progress,
+                                      **params)
+    console.print(f"Wrote {written}.")
+    with output_kept(written, PREVIEW_UNFINISHED):
+        write_file_preview(preview, image, written, axes=axes, method=method,
+                           overwrite=overwrite)
+    with output_kept(written, SUMMARY_UNFINISHED):
+        read_back = _read_back(image, written, axes, qc)
+        if read_back is None:
+            return
+        noisy, denoised = read_back
+        function = get_denoiser(method)
+        report_quality(noisy.data, denoised, noisy.axes, folder=qc, noise=noise,
+                       overwrite=overwrite, title=f"{method} on {image.name}",
+                       denoiser=lambda x: function(x, axes=noisy.axes, noise=noise, vst=vst,
+                                                   **params))
 
 
 def _denoise_auto(image: Path, output: Path, *, axes: str | None, noise: Any,
@@ -962,6 +1035,19 @@ def _predicted_quality(model: Any, image: Path, written: Path, axes: str | None,
                        qc: Path | None, overwrite: bool, settings: dict[str, Any],
                        reference: str | None) -> None:
     """The quality summary of a prediction (read back from disk unless it is too large)."""
+    read_back = _read_back(image, written, axes, qc)
+    if read_back is None:
+        return
+    noisy, denoised = read_back
+    report_quality(noisy.data, denoised, noisy.axes, folder=qc, overwrite=overwrite,
+                   denoiser=lambda x: model.denoise(x, axes=noisy.axes, **settings),
+                   title=f"{model.method} on {image.name}", model=model, reference=reference)
+
+
+def _read_back(image: Path, written: Path, axes: str | None, qc: Path | None
+               ) -> tuple[Any, np.ndarray] | None:
+    """The input and the written result, in the input's axis order, for the quality summary;
+    None (and why) when they are too large to hold and no report folder was asked for."""
     from infocus.cli._common import QC_SUMMARY_MAX_PIXELS
     from infocus.io import open_image_lazy, read_image
 
@@ -969,15 +1055,13 @@ def _predicted_quality(model: Any, image: Path, written: Path, axes: str | None,
     if qc is None and int(np.prod(source.shape)) > QC_SUMMARY_MAX_PIXELS:
         console.print(f"Quality check skipped for {int(np.prod(source.shape)):,} pixels; run "
                       "`infocus qc` on a crop, or pass --qc REPORT_DIR.")
-        return
+        return None
     noisy = read_image(image, axes=axes)
     result = read_image(written)
     # TIFF and Zarr store Y X last: bring the written axes back to the input's order.
     denoised = np.transpose(result.data, [result.axes.index(a) for a in noisy.axes]) \
         if sorted(result.axes) == sorted(noisy.axes) else result.data
-    report_quality(noisy.data, denoised, noisy.axes, folder=qc, overwrite=overwrite,
-                   denoiser=lambda x: model.denoise(x, axes=noisy.axes, **settings),
-                   title=f"{model.method} on {image.name}", model=model, reference=reference)
+    return noisy, denoised
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Prediction on a dask.distributed cluster: stacks larger than one machine, block by block.
+"""Denoising on a dask.distributed cluster: stacks larger than one machine, block by block.
 
 A trained model sees an image as *blocks*: one plane (2-D model) or one volume (3-D model)
 per time point, channel and sample. Blocks are independent, so they are the unit of work:
@@ -20,6 +20,13 @@ The cluster is dask's: ``workers=N`` starts a ``LocalCluster`` of N worker proce
 Kubernetes). The input, the output folder and the model must be reachable by the workers
 under the same paths (a shared file system).
 
+The classical denoisers (:func:`denoise_distributed`) run on the same engine. They choose
+their noise domain and automatic parameters per channel from the whole stack, so the client
+makes that choice once (:func:`infocus.classical.plan_denoising`, one channel in memory at a
+time) and every worker denoises its block (one (Z)YX volume per time point, channel and sample)
+with that plan: the result equals one ``infocus denoise`` process. The plan is recorded with the
+job, and a resumed run reuses it.
+
 :func:`denoise_dask` is the lazy form: a dask array in, a dask array out.
 """
 
@@ -31,7 +38,7 @@ import os
 import shutil
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +47,11 @@ import numpy as np
 from infocus._errors import InfocusInputError, OutputExistsError
 
 if TYPE_CHECKING:
+    from infocus.classical import DenoisePlan
+    from infocus.noise import NoiseParams
     from infocus.predict.model import TrainedModel
 
-__all__ = ["denoise_dask", "predict_distributed"]
+__all__ = ["denoise_dask", "denoise_distributed", "predict_distributed"]
 
 #: How long to wait for a scheduler given by its address.
 CONNECT_TIMEOUT = "30s"
@@ -60,17 +69,52 @@ def _require_distributed() -> Any:
 
 
 @dataclass(frozen=True)
-class _Job:
-    """Everything a worker needs to predict one block (plain values: it travels to workers)."""
+class _ModelTask:
+    """Predict a block with a saved model (plain values: it travels to workers)."""
 
     model: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, block: np.ndarray, axes: str, where: dict[str, int], job: _Job
+            ) -> dict[str, np.ndarray]:
+        import torch
+
+        torch.set_num_threads(job.threads)
+        model = _worker_model(self.model)
+        also = tuple(n for n in job.outputs if n not in ("denoised", "uncertainty"))
+        result = model.predict(block, axes=axes, uncertainty="uncertainty" in job.outputs,
+                               also=also, **self.settings)
+        return {name: result.extras[name] if name in also else getattr(result, name)
+                for name in job.outputs}
+
+
+@dataclass(frozen=True)
+class _ClassicalTask:
+    """Denoise a block with a classical method and the stack's plan (JSON forms)."""
+
+    method: str
+    options: dict[str, Any]
+    noise: dict[str, float] | None
+    vst: bool | None
+    plan: dict[str, Any]
+
+    def run(self, block: np.ndarray, axes: str, where: dict[str, int], job: _Job
+            ) -> dict[str, np.ndarray]:
+        plan = _worker_plan(json.dumps(self.plan, sort_keys=True))
+        return {"denoised": plan.channel(where.get("C", 0)).denoise(block, axes=axes)}
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a worker needs to process one block (plain values: it travels to workers)."""
+
+    task: _ModelTask | _ClassicalTask
     source: str
     axes: str
     partial: str
     markers: str
     dtype: str
     outputs: tuple[str, ...]
-    settings: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
 
     def fingerprint(self) -> dict[str, Any]:
@@ -128,57 +172,208 @@ def predict_distributed(
     -------
     Path of the written output.
     """
-    distributed = _require_distributed()
-    from infocus.io import open_image_lazy
-    from infocus.io._atomic import _move_into_place, check_output_path
-    from infocus.io._common import resolve_path
+    _require_distributed()
     from infocus.predict.model import TrainedModel, load_model
 
-    targets = {"denoised": resolve_path(output)}
+    targets = {"denoised": output}
     if uncertainty is not None:
-        targets["uncertainty"] = resolve_path(uncertainty)
-    for name, path in (also or {}).items():
-        targets[name] = resolve_path(path)
-    for path in targets.values():
-        if path.suffix.lower() != ".zarr":
-            raise InfocusInputError(
-                f"Distributed prediction writes Zarr, chunk by chunk, but the output is {path}; "
-                "give a name ending in .zarr (convert it afterwards if needed)."
-            )
-        check_output_path(path, overwrite=overwrite)
+        targets["uncertainty"] = uncertainty
+    targets.update(also or {})
+    run = _Run(targets, resume=resume, overwrite=overwrite)
     loaded = model if isinstance(model, TrainedModel) else load_model(model)
-    for name in targets:
+    for name in run.targets:
         if name != "denoised":
             loaded.require_output(name)
+    from infocus.io import open_image_lazy
+
     image = open_image_lazy(source, axes=axes)
     layout = loaded._layout(image.data, image.axes)
-    blocks = [index for _, index in layout.blocks(tuple(image.data.shape))]
-    main = targets["denoised"]
-    partial = {name: path.parent / f".{path.name}.partial" for name, path in targets.items()}
-    markers = main.parent / f".{main.name}.progress"
-    _prepare(partial, markers, resume=resume, overwrite=overwrite)
-    model_path = _model_for_workers(model, loaded, markers)
-    job = _Job(model=str(model_path), source=str(resolve_path(source)), axes=image.axes,
-               partial=json.dumps({k: str(v) for k, v in partial.items()}),
-               markers=str(markers), dtype=str(np.dtype(dtype)), outputs=tuple(targets),
-               settings=_plain_settings(settings))
-    _check_or_record(job, markers, len(blocks), resume=resume)
-    _create_outputs(partial, image, layout, dtype, main.name)
-    with _DaskClient(distributed, workers, scheduler) as client:
-        threads = _threads_per_worker(client)
-        job = _Job(**{**asdict(job), "threads": threads})
-        clipped = _run_blocks(client, distributed, job, blocks, progress)
-    for name, path in targets.items():
-        _move_into_place(partial[name], path, overwrite=overwrite)
-    shutil.rmtree(markers, ignore_errors=True)
-    if clipped:
-        from infocus.io import ClippingWarning
+    run.prepare()
+    task = _ModelTask(model=str(_model_for_workers(model, loaded, run.markers)),
+                      settings=_plain_settings(settings))
+    return run.execute(task, source, image, layout.loop_axes, workers=workers,
+                       scheduler=scheduler, dtype=dtype, progress=progress)
 
-        warnings.warn(ClippingWarning(
-            f"{clipped} pixel(s) were clipped to the {dtype} range in {main}.",
-            n_clipped=clipped, n_pixels=int(np.prod(image.data.shape)), dtype=str(dtype)),
-            stacklevel=2)
-    return main
+
+def denoise_distributed(
+    method: str,
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    axes: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    dtype: str = "float32",
+    noise: NoiseParams | None = None,
+    vst: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> Path:
+    """Denoise the image file ``source`` with a classical method, block by block, on a dask cluster.
+
+    The noise domain and the automatic parameters of every channel are chosen once, on the
+    client, from the whole channel, exactly as one :func:`infocus.denoise` call on the whole
+    stack would choose them (:func:`infocus.classical.plan_denoising`; the client holds one
+    channel at a time). Each task then denoises one (Z)YX block with that plan, so the result
+    equals the single-process one.
+
+    Parameters
+    ----------
+    method : str
+        A classical denoiser, see :func:`infocus.classical.list_denoisers`.
+    source : path
+        The noisy image (Zarr, TIFF, ``.npy``); workers read only the blocks they denoise.
+    output : path ending in ``.zarr``
+        Written block by block under a hidden partial name, renamed when complete.
+    axes : str, optional
+        Axes of ``source`` (default: from the file).
+    workers : int, optional
+        Start a local cluster of this many worker processes (default: one per two cores).
+    scheduler : str, optional
+        Address of a running dask scheduler to use instead.
+    resume : bool
+        Continue a killed run that was writing ``output``: finished blocks and the recorded
+        plan are kept.
+    overwrite : bool
+        Replace an existing ``output`` (and any partial run's files).
+    dtype : str
+        Output pixel type.
+    noise : NoiseParams, optional
+        Noise model of every channel (default: estimated per channel).
+    vst : bool, optional
+        Force or forbid the variance-stabilising transform (default: automatic).
+    progress : callable, optional
+        Called as ``progress(done_blocks, total_blocks)``.
+    **options
+        The method's own options, as for :func:`infocus.denoise`.
+
+    Returns
+    -------
+    Path of the written output.
+
+    Examples
+    --------
+    >>> denoise_distributed("nl_means", "movie.zarr", "denoised.zarr", workers=4)  # doctest: +SKIP
+    """
+    _require_distributed()
+    from infocus.classical import get_denoiser
+    from infocus.io import open_image_lazy
+
+    get_denoiser(method)  # an unknown name fails here, before any work
+    run = _Run({"denoised": output}, resume=resume, overwrite=overwrite)
+    image = open_image_lazy(source, axes=axes)
+    run.prepare()
+    plan = run.recorded_plan() or _plan_channel_by_channel(
+        method, image.data, image.axes, noise=noise, vst=vst, options=options)
+    # The options as given (not the recorded plan's): a resumed run must be asked the same.
+    task = _ClassicalTask(method=method.lower(), options=dict(options),
+                          noise=None if noise is None else noise.to_dict(),
+                          vst=vst, plan=plan.to_dict())
+    loop_axes = [a for a in image.axes if a not in "ZYX"]
+    return run.execute(task, source, image, loop_axes, workers=workers, scheduler=scheduler,
+                       dtype=dtype, progress=progress)
+
+
+def _plan_channel_by_channel(method: str, data: Any, axes: str, *, noise: Any, vst: Any,
+                             options: dict[str, Any]) -> DenoisePlan:
+    """The plan of the whole stack, reading one channel at a time."""
+    from infocus.classical import DenoisePlan, plan_denoising
+
+    if "C" not in axes:
+        return plan_denoising(method, np.asarray(data[...]), axes=axes, noise=noise, vst=vst,
+                              **options)
+    channel_axes = axes.replace("C", "")
+    plans = []
+    for c in range(data.shape[axes.index("C")]):
+        index = tuple(c if a == "C" else slice(None) for a in axes)
+        plans.append(plan_denoising(method, np.asarray(data[index]), axes=channel_axes,
+                                    noise=noise, vst=vst, **options))
+    return DenoisePlan(plans[0].method, plans[0].options,
+                       tuple(p.channels[0] for p in plans))
+
+
+class _Run:
+    """One distributed job writing Zarr outputs: its files, its record and its execution."""
+
+    def __init__(self, targets: dict[str, str | os.PathLike[str]], *, resume: bool,
+                 overwrite: bool) -> None:
+        from infocus.io._atomic import check_output_path
+        from infocus.io._common import resolve_path
+
+        self.targets = {name: resolve_path(path) for name, path in targets.items()}
+        for path in self.targets.values():
+            if path.suffix.lower() != ".zarr":
+                raise InfocusInputError(
+                    f"Distributed denoising writes Zarr, chunk by chunk, but the output is "
+                    f"{path}; give a name ending in .zarr (convert it afterwards if needed)."
+                )
+            check_output_path(path, overwrite=overwrite)
+        self.resume, self.overwrite = resume, overwrite
+        main = self.targets["denoised"]
+        self.partial = {name: path.parent / f".{path.name}.partial"
+                        for name, path in self.targets.items()}
+        self.markers = main.parent / f".{main.name}.progress"
+
+    def prepare(self) -> None:
+        """Clear or keep what a killed run left, as asked; the folder for the markers."""
+        _prepare(self.partial, self.markers, resume=self.resume, overwrite=self.overwrite)
+        self.markers.mkdir(parents=True, exist_ok=True)
+
+    def recorded_plan(self) -> DenoisePlan | None:
+        """The plan a killed classical run recorded, which a resumed run must reuse."""
+        from infocus.classical import DenoisePlan
+
+        record = self.markers / "job.json"
+        if not self.resume or not record.exists():
+            return None
+        plan = json.loads(record.read_text()).get("task", {}).get("plan")
+        return None if plan is None else DenoisePlan.from_dict(plan)
+
+    def execute(self, task: _ModelTask | _ClassicalTask, source: str | os.PathLike[str],
+                image: Any, loop_axes: list[str], *, workers: int | None,
+                scheduler: str | None, dtype: str,
+                progress: Callable[[int, int], None] | None) -> Path:
+        """Process every block not yet done, then move the outputs into place."""
+        from infocus.io._atomic import _move_into_place
+        from infocus.io._common import resolve_path
+
+        distributed = _require_distributed()
+        main = self.targets["denoised"]
+        blocks = _blocks(image.axes, loop_axes, tuple(image.data.shape))
+        job = _Job(task=task, source=str(resolve_path(source)), axes=image.axes,
+                   partial=json.dumps({k: str(v) for k, v in self.partial.items()}),
+                   markers=str(self.markers), dtype=str(np.dtype(dtype)),
+                   outputs=tuple(self.targets))
+        _check_or_record(job, self.markers, len(blocks), resume=self.resume)
+        _create_outputs(self.partial, image, loop_axes, dtype, main.name)
+        with _DaskClient(distributed, workers, scheduler) as client:
+            job = replace(job, threads=_threads_per_worker(client))
+            clipped = _run_blocks(client, distributed, job, blocks, progress)
+        for name, path in self.targets.items():
+            _move_into_place(self.partial[name], path, overwrite=self.overwrite)
+        shutil.rmtree(self.markers, ignore_errors=True)
+        if clipped:
+            from infocus.io import ClippingWarning
+
+            warnings.warn(ClippingWarning(
+                f"{clipped} pixel(s) were clipped to the {dtype} range in {main}.",
+                n_clipped=clipped, n_pixels=int(np.prod(image.data.shape)), dtype=str(dtype)),
+                stacklevel=3)
+        return main
+
+
+def _blocks(axes: str, loop_axes: list[str], shape: tuple[int, ...]) -> list[tuple[Any, ...]]:
+    """The index that selects each block: one position along every loop axis, the rest whole."""
+    loop_shape = tuple(shape[axes.index(a)] for a in loop_axes)
+    indices = []
+    for position in np.ndindex(*loop_shape):
+        index: list[Any] = [slice(None)] * len(axes)
+        for a, p in zip(loop_axes, position, strict=True):
+            index[axes.index(a)] = p
+        indices.append(tuple(index))
+    return indices
 
 
 def _plain_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -223,8 +418,9 @@ def _check_or_record(job: _Job, markers: Path, count: int, *, resume: bool) -> N
     if resume and record.exists():
         if json.loads(record.read_text()) != json.loads(json.dumps(wanted)):
             raise InfocusInputError(
-                "The killed prediction was made with another model, input or settings; rerun "
-                "it with the same ones, or start afresh with --overwrite instead of --resume."
+                "The killed run was made with another model or method, input or settings; "
+                "rerun it with the same ones, or start afresh with --overwrite instead of "
+                "--resume."
             )
         return
     temporary = record.with_suffix(".tmp")
@@ -232,13 +428,13 @@ def _check_or_record(job: _Job, markers: Path, count: int, *, resume: bool) -> N
     os.replace(temporary, record)
 
 
-def _create_outputs(partial: dict[str, Path], image: Any, layout: Any, dtype: str, name: str
-                    ) -> None:
+def _create_outputs(partial: dict[str, Path], image: Any, loop_axes: list[str], dtype: str,
+                    name: str) -> None:
     """The output Zarrs, chunked so that no chunk spans two blocks (created once)."""
     from infocus.io._zarr import create_zarr
     from infocus.predict.stream import output_dtype
 
-    one_per_block = {a: 1 for a in layout.loop_axes}
+    one_per_block = {a: 1 for a in loop_axes}
     for key, path in partial.items():
         if path.exists():
             continue
@@ -348,24 +544,26 @@ def _worker_targets(job: _Job) -> dict[str, Any]:
             for name, path in json.loads(job.partial).items()}
 
 
-def _predict_block(job: _Job, number: int, index: tuple[Any, ...]) -> int:
-    """Predict block ``number`` (selected by ``index``) and write it; the clipped count."""
-    import torch
+@functools.lru_cache(maxsize=2)
+def _worker_plan(plan: str) -> DenoisePlan:
+    from infocus.classical import DenoisePlan
 
+    return DenoisePlan.from_dict(json.loads(plan))
+
+
+def _predict_block(job: _Job, number: int, index: tuple[Any, ...]) -> int:
+    """Denoise block ``number`` (selected by ``index``) and write it; the clipped count."""
     from infocus.predict.stream import _ConvertingWriter, output_dtype
 
-    torch.set_num_threads(job.threads)
-    model = _worker_model(job.model)
     block = np.asarray(_worker_source(job.source, job.axes)[index])
     kept = "".join(a for a, i in zip(job.axes, index, strict=True) if isinstance(i, slice))
-    also = tuple(n for n in job.outputs if n not in ("denoised", "uncertainty"))
-    result = model.predict(block, axes=kept, uncertainty="uncertainty" in job.outputs,
-                           also=also, **job.settings)
+    where = {a: int(i) for a, i in zip(job.axes, index, strict=True) if not isinstance(i, slice)}
+    results = job.task.run(block, kept, where, job)
     clipped = 0
     for name, (array, stored) in _worker_targets(job).items():
         writer = _ConvertingWriter(array, job.axes, stored,
                                    np.dtype(output_dtype(name, job.dtype)))
-        writer[index] = result.extras[name] if name in also else getattr(result, name)
+        writer[index] = results[name]
         clipped += writer.clipped
     marker = Path(job.markers) / f"{number}.done"
     marker.touch()  # only now: every chunk of this block is on disk
@@ -373,12 +571,31 @@ def _predict_block(job: _Job, number: int, index: tuple[Any, ...]) -> int:
 
 
 # ------------------------------------------------------------------------------ lazy form
-def denoise_dask(model: TrainedModel, array: Any, *, axes: str, **settings: Any) -> Any:
-    """A lazy dask array of ``model``'s prediction of the dask (or NumPy) array ``array``.
+def denoise_dask(model: TrainedModel | str, array: Any, *, axes: str, **settings: Any) -> Any:
+    """A lazy dask array of the denoised dask (or NumPy) array ``array``.
 
-    The array is rechunked to one chunk per block (a whole plane or volume the model sees),
-    and every chunk is predicted as :meth:`TrainedModel.denoise` would; compute it with any
-    dask scheduler (a ``distributed.Client`` spreads the blocks over its workers).
+    Parameters
+    ----------
+    model : TrainedModel or str
+        A trained model, or the name of a classical denoiser
+        (:func:`infocus.classical.list_denoisers`).
+    array : dask or NumPy array
+        The noisy stack.
+    axes : str
+        Its axes over ``STCZYX``.
+    **settings
+        As for :meth:`TrainedModel.denoise`, or for a classical method its options (``noise``,
+        ``vst`` and its own, as for :func:`infocus.denoise`).
+
+    Returns
+    -------
+    dask.array.Array
+        float32, one chunk per block (a whole plane or volume the model sees; a (Z)YX volume
+        for a classical method). Compute it with any dask scheduler (a ``distributed.Client``
+        spreads the blocks over its workers). Every chunk is denoised as one call on the whole
+        stack would denoise it: for a classical method the noise domain and automatic
+        parameters are chosen now, from the whole array, one channel at a time
+        (:func:`infocus.classical.plan_denoising`).
     """
     try:
         import dask.array as da
@@ -388,15 +605,31 @@ def denoise_dask(model: TrainedModel, array: Any, *, axes: str, **settings: Any)
 
     array = da.asarray(array)
     axes = check_axes(axes, array.shape)
-    layout = model._layout(array, axes)
-    chunks = tuple(1 if a in layout.loop_axes else n for a, n in zip(axes, array.shape,
-                                                                     strict=True))
-    blocks = array.rechunk(chunks)
+    run: Callable[[np.ndarray, str, dict[str, int]], np.ndarray]
+    if isinstance(model, str):
+        noise, vst = settings.pop("noise", None), settings.pop("vst", None)
+        plan = _plan_channel_by_channel(model, array, axes, noise=noise, vst=vst,
+                                        options=settings)
+        loop_axes = [a for a in axes if a not in "ZYX"]
 
-    def predict(block: np.ndarray) -> np.ndarray:
-        index = tuple(0 if a in layout.loop_axes else slice(None) for a in axes)
-        kept = "".join(a for a in axes if a not in layout.loop_axes)
-        return model.denoise(np.asarray(block[index]), axes=kept, **settings)[
-            tuple(np.newaxis if a in layout.loop_axes else slice(None) for a in axes)]
+        def run(block: np.ndarray, kept: str, where: dict[str, int]) -> np.ndarray:
+            return plan.channel(where.get("C", 0)).denoise(block, axes=kept)
+    else:
+        loop_axes = model._layout(array, axes).loop_axes
 
-    return blocks.map_blocks(predict, dtype=np.float32)
+        def run(block: np.ndarray, kept: str, where: dict[str, int]) -> np.ndarray:
+            return model.denoise(block, axes=kept, **settings)
+
+    chunks = tuple(1 if a in loop_axes else n for a, n in zip(axes, array.shape, strict=True))
+    index = tuple(0 if a in loop_axes else slice(None) for a in axes)
+    kept = "".join(a for a in axes if a not in loop_axes)
+    expand = tuple(np.newaxis if a in loop_axes else slice(None) for a in axes)
+
+    def denoise(block: np.ndarray, block_info: dict[Any, Any] | None = None) -> np.ndarray:
+        # One chunk per position along the loop axes: a chunk's location is its position.
+        location = block_info[0]["chunk-location"] if block_info else (0,) * len(axes)
+        where = {a: int(location[axes.index(a)]) for a in loop_axes}
+        return run(np.asarray(block[index]), kept, where)[expand]
+
+    return array.rechunk(chunks).map_blocks(
+        denoise, dtype=np.float32, meta=np.empty((0,) * len(axes), np.float32))

@@ -384,7 +384,7 @@ def _candidates(candidates: Sequence[str | tuple[str, dict[str, Any]]] | None, a
                 raise InfocusInputError(
                     f"Fixed options apply to classical candidates, not to {name!r}.")
             check_options(name, get_denoiser(name), options,
-                          reserved=frozenset({"axes", "noise", "progress"}))
+                          reserved=frozenset({"axes", "noise", "progress", "plan"}))
     return pairs
 
 
