@@ -493,12 +493,11 @@ def _choose_own_frame(data: FitData, axis: str) -> tuple[OwnFrame, dict[str, Any
     decorrelation = float(np.median(values))
     moving = decorrelation > MOTION_THRESHOLD
     choice: OwnFrame = "blind_spot" if moving else "hidden"
-    verdict = ("the scene moves: each frame is also seen through blind spots" if moving else
-               "the scene is static: each frame is predicted from its neighbours only")
-    data.say(f"Motion along {axis}: images two apart share {1 - decorrelation:.0%} of the "
-             f"signal correlation of images one apart (decorrelation {decorrelation:.2f}, "
-             f"{'above' if moving else 'at most'} {MOTION_THRESHOLD:g}): {verdict} "
-             f"(own_frame={choice}).")
+    verdict = ("each frame is also seen through blind spots" if moving else
+               "each frame is predicted from its neighbours only")
+    data.say(f"Motion along {axis}: decorrelation {decorrelation:.2f} between images one and "
+             f"two apart ({'above' if moving else 'at most'} {MOTION_THRESHOLD:g}, "
+             f"{'moving' if moving else 'static'}): {verdict} (own_frame={choice}).")
     return choice, {"decorrelation": decorrelation, "threshold": MOTION_THRESHOLD}
 
 
