@@ -1237,15 +1237,21 @@ class Report:
         self.add("## Context: a moving scene", "",
                  "Simulated time-lapses (12 frames of 128², blobs moving diagonally at a fixed "
                  "speed, 8 peak photons, the simulated camera). `deepcad` (each frame from its "
-                 "four nearest frames; and with the frame itself seen through blind spots, "
-                 "`-p own_frame=blind_spot`) against Noise2Void frame by frame (one model for all "
-                 "frames, each denoised alone), same steps and patches "
+                 "four nearest frames, `-p own_frame=hidden`; with the frame itself seen through "
+                 "blind spots, `-p own_frame=blind_spot`; and the default, `own_frame=auto`, "
+                 "which picks one of the two from the motion it measures at fit time: the "
+                 "decorrelation 1 − C₂/C₁ of frames two and one apart, blind spots above 0.3) "
+                 "against Noise2Void frame by frame (one model for all frames, each denoised "
+                 "alone), same steps and patches "
                  f"({part.get('steps') or 'default'} steps), all trained on the stack itself; "
                  "PSNR (dB) against the clean frames.", "")
-        self.add(*_table(["motion (px/frame)", "noisy", "N2V, frame by frame", "deepcad",
-                          "deepcad, own frame with blind spots"],
+        self.add(*_table(["motion (px/frame)", "noisy", "N2V, frame by frame",
+                          "deepcad, frame hidden", "deepcad, own frame with blind spots",
+                          "deepcad, auto (default)", "measured decorrelation", "auto chose"],
                          [[k, _f(v.get("noisy")), _f(v.get("n2v")), _f(v.get("deepcad")),
-                           _f(v.get("deepcad_blind_spot"))] for k, v in speeds.items()]))
+                           _f(v.get("deepcad_blind_spot")), _f(v.get("deepcad_auto")),
+                           _f(v.get("decorrelation")), v.get("auto_choice") or "–"]
+                          for k, v in speeds.items()]))
 
     # ------------------------------------------------------------------------- joint tasks
     def joint(self) -> None:
@@ -1325,7 +1331,8 @@ def _add_means(suites: dict[str, Any]) -> None:
     (context captures: over the 12 FMD configurations, i.e. the 48 outputs)."""
     rows = _get(suites, "context", "captures", "configurations") or {}
     if rows:
-        keys = {k for r in rows.values() for k in r}
+        keys = {k for r in rows.values() for k, v in r.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
         suites["context"]["captures"]["mean"] = {
             k: float(np.mean([r[k] for r in rows.values() if k in r])) for k in sorted(keys)}
 

@@ -12,9 +12,10 @@ pixel fusion, without the frame averaging, and without either (the network's est
 
 **Drift** (part ``drift``): simulated time-lapses in which the scene moves by a fixed number of
 pixels per frame (0 to 4), 12 frames of 128² at 8 peak photons under the simulated camera.
-``deepcad`` (both variants: the frame hidden, and seen with blind spots) against frame-by-frame
-Noise2Void (trained on all frames, each as its own image), same steps and patches; PSNR against
-the clean frames.
+``deepcad`` (both variants: the frame hidden, and seen with blind spots; and the default
+``own_frame="auto"``, which picks one from the motion it measures, with that figure and its
+choice) against frame-by-frame Noise2Void (trained on all frames, each as its own image), same
+steps and patches; PSNR against the clean frames.
 
 **Volumes** (part ``volume``): simulated Z-stacks (32×128×128, blobs of σ 1.5 planes and 2 px,
 8 peak photons, the simulated camera), two for training and one scored. Noise2Void with a 3-D
@@ -106,9 +107,12 @@ def captures(context: Any, result: dict[str, Any], save: Any) -> None:
             "noisy": float(np.mean([_psnr255(f, clean) for f in stack])),
             "train_seconds": trained, "predict_seconds": predicted,
             "steps": model.config.steps,
+            # own_frame="auto" must keep the neighbours-only variant on static captures
+            "own_frame": model.config.scheme_options.get("own_frame"),
         }
         configurations[config_name] = row
-        context.log("    " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()))
+        context.log("    " + ", ".join(
+            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
         save()
 
 
@@ -138,13 +142,15 @@ def drifting_stack(speed: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
 #: The drift curve's methods: label -> (method, axes of the stack, its options).
 DRIFT_METHODS = {
     "n2v": ("n2v", "SYX", {}),
-    "deepcad": ("deepcad", "TYX", {}),
+    "deepcad": ("deepcad", "TYX", {"own_frame": "hidden"}),
     "deepcad_blind_spot": ("deepcad", "TYX", {"own_frame": "blind_spot"}),
+    "deepcad_auto": ("deepcad", "TYX", {"own_frame": "auto"}),
 }
 
 
 def drift(context: Any, result: dict[str, Any], save: Any) -> None:
-    """deepcad (both variants) against frame-by-frame N2V as the scene moves faster."""
+    """deepcad (both variants, and the automatic choice) against frame-by-frame N2V as the
+    scene moves faster."""
     from infocus.methods.config import default_config
     from infocus.training.loop import train
 
@@ -164,8 +170,12 @@ def drift(context: Any, result: dict[str, Any], save: Any) -> None:
             model = train(noisy, method=method, axes=axes, config=config, progress=False,
                           log=lambda m: None)
             row[label] = psnr(model.denoise(noisy, axes=axes), clean)
+            if "motion" in model.state:
+                row["decorrelation"] = model.state["motion"]["decorrelation"]
+                row["auto_choice"] = model.config.scheme_options["own_frame"]
             save()
-        context.log(f"  {speed:g} px/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()))
+        context.log(f"  {speed:g} px/frame: " + ", ".join(
+            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
 
 
 VOLUME_SHAPE = (32, 128, 128)

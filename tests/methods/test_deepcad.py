@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import infocus
@@ -201,3 +201,78 @@ def test_context_maps_to_the_network_s_axes_and_refuses_what_the_data_lack(rng):
                           config=default_config("deepcad").with_updates(**quick).with_context("Z"))
     assert model.spatial == "ZYX"
     assert model.denoise(noisy, axes="ZYX").shape == noisy.shape
+
+
+def _moving_blobs(speed: int, photons: float, seed: int, frames: int = 8, size: int = 96):
+    """Poisson frames of 2-px blobs shifted by ``speed`` px per frame along X, and the scene."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    points = np.zeros((size, size + speed * frames))
+    points[rng.integers(0, size, 150), rng.integers(0, points.shape[1], 150)] = 1.0
+    scene = ndimage.gaussian_filter(points, 2.0)
+    scene = scene / scene.max() + 0.1
+    clean = np.stack([scene[:, speed * t : speed * t + size] for t in range(frames)]) * photons
+    return rng.poisson(clean).astype(np.float32), clean
+
+
+@settings(max_examples=20, deadline=None)
+@given(photons=st.floats(5.0, 1000.0), seed=st.integers(0, 2**16))
+def test_motion_reads_about_zero_for_a_static_scene_and_high_for_a_moving_one(photons, seed):
+    from infocus.methods.deepcad import MOTION_THRESHOLD, frame_decorrelation
+
+    static, _ = _moving_blobs(0, photons, seed)
+    moving, _ = _moving_blobs(3, photons, seed)
+    assert abs(frame_decorrelation(static)) < 0.1
+    assert frame_decorrelation(moving) > 2 * MOTION_THRESHOLD
+
+
+def test_motion_is_not_read_from_noise_correlated_between_pixels(rng):
+    """Smoothing the noise (as resampling or some cameras do) changes no covariance between
+    frames, so a static scene still reads static."""
+    from scipy import ndimage
+
+    from infocus.methods.deepcad import frame_decorrelation
+
+    static, _ = _moving_blobs(0, 20.0, 1)
+    correlated = ndimage.uniform_filter(static, size=(1, 3, 3))
+    assert abs(frame_decorrelation(correlated)) < 0.1
+    with pytest.raises(InfocusInputError, match="at least 3 frames"):
+        frame_decorrelation(static[:2])
+    # frames that share nothing: fully decorrelated
+    assert frame_decorrelation(rng.poisson(20.0, (6, 64, 64))) == 1.0
+
+
+@pytest.mark.parametrize(("speed", "choice"), [(0, "hidden"), (3, "blind_spot")])
+def test_auto_chooses_from_the_motion_and_the_model_file_keeps_the_choice(tmp_path, speed, choice):
+    from infocus.predict.model import load_model
+
+    noisy, _ = _moving_blobs(speed, 20.0, 0, frames=6, size=64)
+    said: list[str] = []
+    model = infocus.train(noisy, method="deepcad", axes="TYX", config=_config(steps=2),
+                          progress=False, log=said.append)
+    assert model.config.scheme_options["own_frame"] == choice
+    assert model.state["motion"]["threshold"] == 0.3
+    assert (model.state["motion"]["decorrelation"] > 0.3) == (choice == "blind_spot")
+    assert any(f"own_frame={choice}" in line for line in said)
+    loaded = load_model(model.save(tmp_path / "model"))
+    assert loaded.config.scheme_options["own_frame"] == choice
+    assert loaded.state["motion"] == model.state["motion"]
+    # the network the prediction runs sees the frame itself only in the blind-spot variant
+    assert loaded.network.config["in_channels"] == 4 + (choice == "blind_spot")
+    assert loaded.denoise(noisy, axes="TYX").shape == noisy.shape
+
+
+def test_a_given_variant_is_kept_and_two_frames_are_too_few_to_measure(rng):
+    noisy, _ = _moving_blobs(3, 20.0, 0, frames=6, size=64)
+    model = infocus.train(noisy, method="deepcad", axes="TYX", progress=False,
+                          log=lambda m: None,
+                          config=_config(steps=2, scheme_options={"own_frame": "hidden"}))
+    assert model.config.scheme_options["own_frame"] == "hidden" and "motion" not in model.state
+    said: list[str] = []
+    model = infocus.train(noisy[:2], method="deepcad", axes="TYX", progress=False,
+                          log=said.append, config=_config(steps=2))
+    assert model.config.scheme_options["own_frame"] == "hidden"
+    assert any("needs 3 images along T" in line for line in said)
+    with pytest.raises(InfocusInputError, match="choose 'auto'"):
+        create_scheme("deepcad", own_frame="moving")
