@@ -80,6 +80,17 @@ def _f(value: Any, digits: int = 2, suffix: str = "") -> str:
     return f"{value:.{digits}f}{suffix}"
 
 
+def _beats_both(count: str, seg: dict[str, Any]) -> str:
+    """Whether DenoiSeg's AP beats both baselines' at ``count`` labelled images."""
+    joint, alone, n2v = seg[count]["denoiseg"], seg[count]["segmentation_only"], seg.get(
+        "n2v_watershed")
+    ok = joint > alone and (n2v is None or joint > n2v)
+    images = "image" if count == "1" else "images"
+    return (f"- {'✓' if ok else '✗ **does not hold:**'} with {count} labelled {images} "
+            f"DenoiSeg ({joint:.3f}) beats segmentation only ({alone:.3f}) and N2V + "
+            f"watershed ({_f(n2v, 3)})")
+
+
 def _table(header: Iterable[str], rows: Iterable[Iterable[str]], align: str = "") -> list[str]:
     header = list(header)
     spec = align or "l" + "r" * (len(header) - 1)
@@ -1256,12 +1267,19 @@ class Report:
     # ------------------------------------------------------------------------- joint tasks
     def joint(self) -> None:
         self._deconoising(_get(self.suite("joint"), "deconoising") or {})
-        self._denoiseg(_get(self.suite("joint"), "denoiseg") or {})
+        self._denoiseg(_get(self.suite("joint"), "denoiseg") or {},
+                       _get(self.suite("joint"), "denoiseg_seed1") or {})
 
-    def _denoiseg(self, seg: dict[str, Any]) -> None:
+    def _denoiseg(self, seg: dict[str, Any], other: dict[str, Any]) -> None:
         counts = [k for k in seg if k.isdigit()]
         if not counts:
             return
+        options = seg.get("scheme_options") or {}
+        sampling = ("" if not options else
+                    f" DenoiSeg draws {options['labelled_fraction']:g} of every batch from the "
+                    "labelled images (the rest from all images), and both networks weigh the "
+                    f"border class {options['border_weight']:g}× in the cross-entropy; objects "
+                    f"are seeded at object probability {options['threshold']:g}.")
         self.add("## Joint tasks: DenoiSeg", "",
                  f"Simulated nuclei (128², touching ellipses of varied brightness, 8 photons at "
                  f"the brightest): {seg['train_images']} training images of which some carry "
@@ -1270,11 +1288,22 @@ class Report:
                  "test images (TP / (TP + FP + FN)). *Segmentation only*: the same network "
                  "trained on the labelled images alone with the segmentation loss only; "
                  "*N2V + watershed*: Otsu threshold and distance-transform watershed on N2V's "
-                 "output, no labels used.", "")
+                 f"output, no labels used.{sampling}", "")
         self.add(*_table(["labelled images", "DenoiSeg", "segmentation only",
                           "N2V + watershed"],
                          [[k, _f(seg[k]["denoiseg"], 3), _f(seg[k]["segmentation_only"], 3),
                            _f(seg.get("n2v_watershed"), 3)] for k in counts]))
+        self.add(*[_beats_both(k, seg) for k in counts], "")
+        repeats = [k for k in counts if k in other]
+        if repeats:
+            self.add("The same curve on other scenes (other training and test images) and "
+                     f"another training seed ({other.get('seed')}), for the spread:", "")
+            self.add(*_table(["labelled images", "DenoiSeg", "segmentation only",
+                              "N2V + watershed"],
+                             [[k, _f(other[k]["denoiseg"], 3),
+                               _f(other[k]["segmentation_only"], 3),
+                               _f(other.get("n2v_watershed"), 3)] for k in repeats]))
+            self.add(*[_beats_both(k, other) for k in repeats], "")
 
     def _deconoising(self, deco: dict[str, Any]) -> None:
         if not deco or not deco.get("levels"):

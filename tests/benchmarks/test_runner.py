@@ -133,3 +133,31 @@ def test_report_states_where_we_lose_from_the_numbers(tmp_path, bench):
     assert "With the same data CARE is 0.50 dB above Noise2Noise" in text
     assert "| **mean** | **31.50** | 31.00 |" in text
     assert "Why:" in text and "N2V hides a 5×5 block" in text  # N2V is below BM3D-VST here
+
+
+def test_report_draws_the_denoiseg_curve_and_says_where_it_wins(tmp_path, bench):
+    _, report, _ = bench
+
+    def curve(joint: list[float], alone: list[float], n2v: float, seed: int) -> dict:
+        return {"steps": 10, "train_images": 20, "test_images": 10, "seed": seed,
+                "scheme_options": {"labelled_fraction": 0.5, "border_weight": 5.0,
+                                   "threshold": 0.5},
+                "n2v_watershed": n2v,
+                **{str(k): {"denoiseg": j, "segmentation_only": a}
+                   for k, j, a in zip((1, 2), joint, alone, strict=True)}}
+
+    results = {
+        "date": "2026-01-01", "profile": {"name": "quick"}, "machine": {"cpu": "test CPU"},
+        "suites": {"joint": {"complete": True, "result": {
+            "denoiseg": curve([0.6, 0.62], [0.5, 0.63], 0.55, 0),
+            "denoiseg_seed1": curve([0.58, 0.6], [0.52, 0.55], 0.5, 1)}}},
+    }
+    path = tmp_path / "2026-01-01-quick.json"
+    path.write_text(json.dumps(results))
+    text = report.write(path, tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "| 1 | 0.600 | 0.500 | 0.550 |" in text and "| 2 | 0.600 | 0.550 | 0.500 |" in text
+    assert "draws 0.5 of every batch from the labelled images" in text
+    assert ("✓ with 1 labelled image DenoiSeg (0.600) beats segmentation only (0.500) and "
+            "N2V + watershed (0.550)") in text
+    assert "✗ **does not hold:** with 2 labelled images DenoiSeg (0.620)" in text
+    assert "another training seed (1)" in text

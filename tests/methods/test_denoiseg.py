@@ -98,3 +98,28 @@ def test_labels_that_do_not_fit_their_image_are_refused(rng):
     with pytest.raises(InfocusInputError, match="None of the images has labels"):
         infocus.train(list(noisy), targets=[None, None], method="denoiseg", axes="YX",
                       config=config, progress=False)
+
+
+@pytest.mark.parametrize("option", [{"labelled_fraction": 1.5}, {"labelled_fraction": -0.1},
+                                    {"border_weight": 0.0}])
+def test_bad_sampling_and_weight_options_are_refused(option):
+    with pytest.raises(InfocusInputError, match=next(iter(option))):
+        create_scheme("denoiseg", **option)
+
+
+def test_the_border_class_weighs_more_in_the_loss():
+    noisy = torch.rand(1, 1, 8, 8)
+    classes = torch.full((1, 1, 8, 8), float(2))  # all border
+    logits = torch.zeros(1, 3, 8, 8)  # uniform guess: CE = log 3 per pixel
+    losses = {}
+    for weight in (1.0, 5.0):
+        scheme = create_scheme("denoiseg", border_weight=weight)
+        batch = scheme.prepare(noisy, classes, torch.Generator().manual_seed(0))
+        losses[weight] = scheme.loss(torch.cat([noisy, logits], 1), batch)["segment"].item()
+    assert losses[1.0] == pytest.approx(np.log(3), rel=1e-5)
+    assert losses[5.0] == pytest.approx(5 * np.log(3), rel=1e-5)
+
+
+def test_the_scheme_asks_for_its_labelled_share():
+    assert create_scheme("denoiseg").labelled_share() == 0.5
+    assert create_scheme("denoiseg", labelled_fraction=0.25).labelled_share() == 0.25

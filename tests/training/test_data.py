@@ -15,6 +15,7 @@ import infocus.io
 from infocus._errors import InfocusInputError
 from infocus.training import data as train_data
 from infocus.training.data import (
+    LabelledShareSampler,
     LazyBlock,
     PatchSampler,
     fixed_validation_patches,
@@ -552,3 +553,42 @@ def test_load_inputs_keeps_large_tiff_and_zarr_on_disk(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.asarray(blocks[2])[0], image[2])
     x, _ = PatchSampler(blocks, patch_shape=(32, 32), rng=0).sample(4)
     assert np.isin(x, image).all()
+
+
+def _one_labelled_of_twenty() -> tuple[list[np.ndarray], list[np.ndarray], list[bool]]:
+    inputs = [np.full((1, 32, 32), float(i), np.float32) for i in range(20)]
+    targets = [np.ones((1, 32, 32), np.float32)] + [np.full((1, 32, 32), -1.0, np.float32)] * 19
+    return inputs, targets, [True] + [False] * 19
+
+
+def test_labelled_share_sampler_puts_half_the_batch_on_the_labelled_image():
+    inputs, targets, labelled = _one_labelled_of_twenty()
+    sampler = LabelledShareSampler(inputs, targets, labelled, share=0.5, patch_shape=(16, 16),
+                                   rng=0)
+    carrying = []
+    for _ in range(50):
+        x, y = sampler.sample(16)
+        assert x.shape == y.shape == (16, 1, 16, 16)
+        per_patch = (y >= 0).all(axis=(1, 2, 3))
+        assert per_patch[:8].all()  # the labelled part, exactly round(0.5 * 16)
+        assert (x[:8] == 0).all()  # drawn from the labelled image
+        carrying.append(per_patch.mean())
+    # 8 of 16 from the labelled image, plus 1 in 20 of the other 8 drawn from all images.
+    assert np.mean(carrying) == pytest.approx(0.5 + 0.5 / 20, abs=0.02)
+    uniform = PatchSampler(inputs, targets, patch_shape=(16, 16), rng=0)
+    assert np.mean([(uniform.sample(16)[1] >= 0).all(axis=(1, 2, 3)).mean()
+                    for _ in range(50)]) < 0.15
+
+
+@pytest.mark.parametrize("share", [1.5, -0.5, float("nan"), "half"])
+def test_labelled_share_sampler_refuses_a_bad_share(share):
+    inputs, targets, labelled = _one_labelled_of_twenty()
+    with pytest.raises(InfocusInputError, match="labelled share"):
+        LabelledShareSampler(inputs, targets, labelled, share=share, patch_shape=(16, 16))
+
+
+@pytest.mark.parametrize("labelled", [[True] * 20, [False] * 20, [True]])
+def test_labelled_share_sampler_needs_both_kinds_of_image(labelled):
+    inputs, targets, _ = _one_labelled_of_twenty()
+    with pytest.raises(InfocusInputError, match="both labelled and unlabelled"):
+        LabelledShareSampler(inputs, targets, labelled, share=0.5, patch_shape=(16, 16))

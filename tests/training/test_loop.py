@@ -300,3 +300,19 @@ def test_a_progress_callback_that_raises_stops_training_at_once(noisy_stack):
     with pytest.raises(Cancelled):
         train(noisy, axes="SYX", config=tiny(steps=50), progress=cancel_at_step_three)
     assert heard == [1, 2, 3]
+
+
+def test_engine_draws_the_schemes_labelled_share_only_when_some_images_are_unlabelled():
+    from infocus.methods import create_scheme
+    from infocus.training.data import LabelledShareSampler, PatchSampler
+    from infocus.training.loop import _sampler
+
+    inputs = [np.zeros((1, 32, 32), np.float32) for _ in range(4)]
+    labelled = np.zeros((1, 32, 32), np.float32)
+    unlabelled = np.full((1, 32, 32), -1.0, np.float32)
+    options = {"patch_shape": (16, 16), "rng": 0}
+    scheme = create_scheme("denoiseg", labelled_fraction=0.75)
+    few = _sampler(scheme, inputs, [labelled] + [unlabelled] * 3, **options)
+    assert isinstance(few, LabelledShareSampler) and few.share == 0.75
+    assert type(_sampler(scheme, inputs, [labelled] * 4, **options)) is PatchSampler
+    assert type(_sampler(create_scheme("n2v"), inputs, None, **options)) is PatchSampler

@@ -346,6 +346,12 @@ class TrainingScheme:
         the loss scores (only for :attr:`labels` schemes)."""
         return labels
 
+    def labelled_share(self) -> float | None:
+        """Share of each training batch drawn from the images that carry labels, when only
+        some do (only for :attr:`labels` schemes); ``None`` draws every patch from all
+        images alike, so a few labelled images are seen in few patches."""
+        return None
+
     def prepare(self, noisy: Tensor, target: Tensor | None, generator: torch.Generator) -> Batch:
         """Build the batch from noisy patches ``(B, C, [Z,] Y, X)`` and an optional target."""
         raise NotImplementedError

@@ -5,11 +5,15 @@ The network has the input's channels plus three: logits of background, foregroun
 interior) and border. Every batch is masked as for Noise2Void; the loss is
 
 .. math:: \mathcal L = \alpha\, \mathcal L_{\text{N2V}} + (1 - \alpha)\,
-          \frac{1}{|L|} \sum_{i \in L} \mathrm{CE}\big(\mathrm{softmax}(z_i),\, c_i\big),
+          \frac{1}{|L|} \sum_{i \in L} w_{c_i}\, \mathrm{CE}\big(\mathrm{softmax}(z_i),\, c_i\big),
 
 the blind-spot MSE over the masked pixels plus the cross-entropy over the pixels :math:`L`
-that carry a label (class :math:`c_i`; unlabelled images contribute nothing to the second
-term). Instance masks are turned into the three classes once, before training: the inner
+that carry a label (class :math:`c_i`, weighted by :math:`w` = 1, 1 and ``border_weight``
+for background, foreground and border; unlabelled images contribute nothing to the second
+term). When only some images are labelled, ``labelled_fraction`` of every batch is drawn
+from them and the rest from all images (:class:`infocus.training.LabelledShareSampler`), so
+each batch carries both losses however few the labels: drawing patches uniformly from 1
+labelled image among 20 would leave the segmentation loss one patch in 20. Instance masks are turned into the three classes once, before training: the inner
 boundary of each object (:func:`skimage.segmentation.find_boundaries`, ``mode="inner"``) is
 border, the rest of it foreground. Sharing the network lets the denoising task, which sees
 every image, shape the features the segmentation uses: the paper's point is that this helps
@@ -104,10 +108,20 @@ class DenoiSeg(Noise2Void):
         segmentation loss.
     threshold : float
         Foreground probability above which a pixel seeds an object at prediction.
+    labelled_fraction : float
+        Share of each training batch drawn from the labelled images when only some images
+        are labelled (the rest from all images); without it a batch would carry labels only
+        as often as labelled pixels occur in the data (module docstring).
+    border_weight : float
+        Weight of the border class in the cross-entropy (background and foreground weigh 1):
+        borders are thin, so unweighted they are easily lost, and with them the split
+        between touching objects (the paper's relative weights are 1, 1, 5).
     """
 
     alpha: float = 0.5
     threshold: float = 0.5
+    labelled_fraction: float = 0.5
+    border_weight: float = 5.0
 
     labels: ClassVar[bool] = True
     prediction_options: ClassVar[tuple[str, ...]] = ()
@@ -119,6 +133,14 @@ class DenoiSeg(Noise2Void):
             raise InfocusInputError(f"alpha must lie in [0, 1] (got {self.alpha!r}).")
         if not 0.0 < float(self.threshold) < 1.0:
             raise InfocusInputError(f"threshold must lie in (0, 1) (got {self.threshold!r}).")
+        if not 0.0 <= float(self.labelled_fraction) <= 1.0:
+            raise InfocusInputError(
+                f"labelled_fraction must lie in [0, 1] (got {self.labelled_fraction!r}); 0.5 "
+                "draws half of every batch from the labelled images.")
+        if not float(self.border_weight) > 0.0:
+            raise InfocusInputError(
+                f"border_weight must be positive (got {self.border_weight!r}); 1 weighs the "
+                "border class like the others.")
 
     @property
     def summary(self) -> str:  # type: ignore[override]
@@ -142,6 +164,9 @@ class DenoiSeg(Noise2Void):
     def encode_labels(self, labels: np.ndarray) -> np.ndarray:
         return three_classes(labels)
 
+    def labelled_share(self) -> float:
+        return float(self.labelled_fraction)
+
     # ------------------------------------------------------------------------------ training
     def prepare(self, noisy: Tensor, target: Tensor | None, generator: torch.Generator) -> Batch:
         """N2V masking of ``noisy``; ``target`` holds the classes (-1 where unlabelled)."""
@@ -161,7 +186,9 @@ class DenoiSeg(Noise2Void):
         else:
             classes = batch.labels[:, 0].long()
             known = classes >= 0
-            per_pixel = F.cross_entropy(logits, classes.clamp_min(0), reduction="none")
+            weights = logits.new_tensor([1.0, 1.0, float(self.border_weight)])
+            per_pixel = F.cross_entropy(logits, classes.clamp_min(0), weight=weights,
+                                        reduction="none")
             segment = (per_pixel * known).sum() / known.sum().clamp_min(1)
         loss = self.alpha * denoise + (1.0 - self.alpha) * segment
         return {"loss": loss, "denoise": denoise, "segment": segment}
@@ -201,15 +228,20 @@ def _denoiseg(
     *,
     alpha: float = 0.5,
     threshold: float = 0.5,
+    labelled_fraction: float = 0.5,
+    border_weight: float = 5.0,
     fraction: float = 0.002,
     radius: int = 2,
     channels: ChannelMode = "independent",
     blind_spot: Sequence[Sequence[int]] | str = "auto",
 ) -> DenoiSeg:
-    """DenoiSeg; alpha weighs denoising against segmentation (0.5 as in the paper)."""
+    """DenoiSeg; alpha weighs denoising against segmentation (0.5 as in the paper),
+    labelled_fraction is the share of each batch drawn from the labelled images and
+    border_weight the border class's weight in the cross-entropy (5 as in the paper)."""
     struct = _pattern(blind_spot)
     return DenoiSeg(
         fraction, radius_for_pattern(radius, struct), "uniform", struct, _MEASURED_FILL,
         channels=channels, name="denoiseg", measures_correlation=True, alpha=float(alpha),
-        threshold=float(threshold),
+        threshold=float(threshold), labelled_fraction=float(labelled_fraction),
+        border_weight=float(border_weight),
     )

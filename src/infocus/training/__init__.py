@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from infocus.training.data import (
     LAZY_READ_BYTES,
+    LabelledShareSampler,
     LazyBlock,
     PatchSampler,
     fixed_validation_patches,
@@ -14,6 +15,7 @@ from infocus.training.data import (
 
 __all__ = [
     "LAZY_READ_BYTES",
+    "LabelledShareSampler",
     "LazyBlock",
     "PatchSampler",
     "fixed_validation_patches",

@@ -45,6 +45,7 @@ from infocus.axes import check_axes
 __all__ = [
     "LAZY_READ_BYTES",
     "LazyBlock",
+    "LabelledShareSampler",
     "PatchSampler",
     "fixed_validation_patches",
     "load_inputs",
@@ -568,6 +569,118 @@ class PatchSampler:
                 if self.augment:
                     target = self._apply(target, flips, turns)
                 y[b] = target
+        return x, y
+
+
+
+class LabelledShareSampler:
+    """Batches in which a fixed share of the patches comes from the images that carry labels.
+
+    When only a few of many images are labelled, :class:`PatchSampler` draws labelled
+    patches as rarely as labelled pixels are: with 1 labelled image of 20, one patch in 20.
+    Here ``round(share * batch_size)`` patches of every batch come from the labelled blocks and
+    the rest from all blocks (labelled ones included), each part drawn like
+    :class:`PatchSampler` draws. This follows the joint-training setting of DenoiSeg
+    (Buchholz et al. 2020), where every batch carries both the self-supervised loss and the
+    labelled one; how often the few labelled images are seen no longer depends on how many
+    unlabelled ones come with them.
+
+    Parameters
+    ----------
+    inputs, targets : list of array_like
+        Blocks ``(C, *spatial)`` and their label blocks, as for :class:`PatchSampler`.
+    labelled : sequence of bool
+        Which blocks carry labels; at least one must, and one must not.
+    share : float
+        Share of each batch drawn from the labelled blocks, in ``[0, 1]``.
+    patch_shape, augment, rotate, rng
+        As for :class:`PatchSampler` (one random stream serves both parts).
+
+    Raises
+    ------
+    InfocusInputError
+        A ``share`` outside ``[0, 1]``, a ``labelled`` list that does not match the blocks or
+        marks none or all of them, or anything :class:`PatchSampler` refuses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> blocks = [np.zeros((1, 32, 32), np.float32) for _ in range(4)]
+    >>> labels = [np.ones((1, 32, 32), np.float32)] + [np.full((1, 32, 32), -1.0, np.float32)] * 3
+    >>> sampler = LabelledShareSampler(blocks, labels, [True, False, False, False], share=0.5,
+    ...                                patch_shape=(16, 16), rng=0)
+    >>> x, y = sampler.sample(8)
+    >>> int((y[:4] >= 0).all())
+    1
+    """
+
+    def __init__(
+        self,
+        inputs: Sequence[Any],
+        targets: Sequence[Any],
+        labelled: Sequence[bool],
+        *,
+        share: float,
+        patch_shape: tuple[int, ...] | int,
+        augment: bool = True,
+        rotate: bool = True,
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        try:
+            share = float(share)
+        except (TypeError, ValueError):
+            share = math.nan
+        if not 0.0 <= share <= 1.0:
+            raise InfocusInputError(
+                f"The labelled share of a batch must lie in [0, 1] (got {share!r}); 0.5 draws "
+                "half of every batch from the labelled images.")
+        marks = [bool(m) for m in labelled]
+        if len(marks) != len(inputs) or all(marks) or not any(marks):
+            raise InfocusInputError(
+                "A labelled share needs one mark per image and both labelled and unlabelled "
+                "images; with all images labelled (or none) use PatchSampler.")
+        self.share = share
+        self.rng = _as_rng(rng)
+        options = {"patch_shape": patch_shape, "augment": augment, "rotate": rotate,
+                   "rng": self.rng}
+        self.everything = PatchSampler(inputs, targets, **options)
+        self.labelled = PatchSampler([b for b, m in zip(inputs, marks, strict=True) if m],
+                                     [t for t, m in zip(targets, marks, strict=True) if m],
+                                     **options)
+        self.patch_shape = self.everything.patch_shape
+
+    @property
+    def n_channels(self) -> int:
+        """Channels per patch (``C``)."""
+        return self.everything.n_channels
+
+    @property
+    def n_pixels(self) -> int:
+        """Total number of spatial pixels (per channel) over all blocks."""
+        return self.everything.n_pixels
+
+    @property
+    def patches_per_epoch(self) -> int:
+        """As for :class:`PatchSampler`, over all blocks."""
+        return self.everything.patches_per_epoch
+
+    def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draw a batch ``(x, y)``: the labelled part first, then the part from all blocks.
+
+        Raises
+        ------
+        InfocusInputError
+            A batch size below 1, or a patch with NaN or infinite pixels.
+        """
+        if int(batch_size) < 1:
+            raise InfocusInputError(f"Batch size must be a positive integer (got {batch_size!r}).")
+        batch_size = int(batch_size)
+        from_labelled = int(round(self.share * batch_size))
+        parts = [sampler.sample(n) for sampler, n in ((self.labelled, from_labelled),
+                                                      (self.everything, batch_size - from_labelled))
+                 if n > 0]
+        x = np.concatenate([p[0] for p in parts])
+        y = np.concatenate([p[1] for p in parts if p[1] is not None])
         return x, y
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from infocus.intensity import Normalizer
     from infocus.noise.models import NoiseModel
     from infocus.predict.model import TrainedModel
+    from infocus.training.data import LabelledShareSampler, PatchSampler
 
 __all__ = ["TrainingProgress", "checkpoint_dir_for", "fit_noise_model", "select_device", "train"]
 
@@ -645,7 +646,7 @@ class _Engine:
         return input_norm, input_norm
 
     def _setup(self, resume_state: dict[str, Any] | None) -> None:
-        from infocus.training.data import PatchSampler, fixed_validation_patches, split_validation
+        from infocus.training.data import fixed_validation_patches, split_validation
 
         config = self.config
         self._fit(resume_state)
@@ -675,9 +676,9 @@ class _Engine:
         )
         self.input_norm, self.target_norm = self._normalizers(train_in, train_tg)
         self.scheme = self.scheme.bind(self.fitted.state, self.input_norm)
-        self.sampler = PatchSampler(train_in, train_tg, patch_shape=patch_shape,
-                                    augment=config.augment,
-                                    rotate=self.scheme.rotation_invariant, rng=self.rng)
+        self.sampler = _sampler(self.scheme, train_in, train_tg, patch_shape=patch_shape,
+                                augment=config.augment, rotate=self.scheme.rotation_invariant,
+                                rng=self.rng)
         val_x, val_y = fixed_validation_patches(
             val_in, val_tg, patch_shape, config.validation_patches,
             np.random.default_rng(config.seed + 1))
@@ -972,6 +973,24 @@ class _Engine:
         os.replace(temporary, self.checkpoint_dir / CHECKPOINT_NAME)
 
 
+def _has_labels(target: Any) -> bool:
+    return bool(np.any(np.asarray(target) >= 0))
+
+
+def _sampler(scheme: TrainingScheme, inputs: list[Any], targets: list[Any] | None,
+             **options: Any) -> PatchSampler | LabelledShareSampler:
+    """The scheme's share of labelled patches per batch when only some images carry labels
+    (:meth:`TrainingScheme.labelled_share`); else patches drawn from all images alike."""
+    from infocus.training.data import LabelledShareSampler, PatchSampler
+
+    share = scheme.labelled_share() if scheme.labels else None
+    if share is not None and targets is not None:
+        labelled = [_has_labels(t) for t in targets]
+        if any(labelled) and not all(labelled):
+            return LabelledShareSampler(inputs, targets, labelled, share=share, **options)
+    return PatchSampler(inputs, targets, **options)
+
+
 def _split_keeping_labels(inputs: list[Any], targets: list[Any] | None, **options: Any
                           ) -> tuple[list[Any], list[Any] | None, list[Any], list[Any] | None]:
     """The validation split of a method that also learns from a few label images: validation
@@ -980,7 +999,7 @@ def _split_keeping_labels(inputs: list[Any], targets: list[Any] | None, **option
     from infocus.training.data import split_validation
 
     assert targets is not None
-    labelled = [i for i, t in enumerate(targets) if np.any(np.asarray(t) >= 0)]
+    labelled = [i for i, t in enumerate(targets) if _has_labels(t)]
     rest = [i for i in range(len(inputs)) if i not in labelled]
     if not rest:
         return split_validation(inputs, targets, **options)
