@@ -1294,6 +1294,12 @@ class Report:
                          [[k, _f(seg[k]["denoiseg"], 3), _f(seg[k]["segmentation_only"], 3),
                            _f(seg.get("n2v_watershed"), 3)] for k in counts]))
         self.add(*[_beats_both(k, seg) for k in counts], "")
+        if seg.get("unmeasured_counts") or seg.get("n2v_watershed_provenance"):
+            missing = ", ".join(seg.get("unmeasured_counts") or [])
+            self.add(("Not measured with these settings yet: " + missing + " labelled images. "
+                      if missing else "")
+                     + (f"N2V + watershed comes from {seg['n2v_watershed_provenance']}."
+                        if seg.get("n2v_watershed_provenance") else ""), "")
         repeats = [k for k in counts if k in other]
         if repeats:
             self.add("The same curve on other scenes (other training and test images) and "
