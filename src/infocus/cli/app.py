@@ -915,6 +915,12 @@ def predict(
         console.print(f"[yellow]{line}[/]" if line.startswith("Warning") else line)
     write_file_preview(preview, image, written, axes=axes, method=loaded.method,
                        overwrite=overwrite)
+    if distributed and qc is None:
+        # The summary reads the whole input and output into this process, which distributed
+        # prediction exists to avoid; an explicit --qc report is still written.
+        console.print("Quality check skipped for distributed prediction (it would read the "
+                      "whole stack here); run `infocus qc` on a crop, or pass --qc REPORT_DIR.")
+        return
     _predicted_quality(loaded, image, written, axes, qc, overwrite,
                        {**settings, **{k: v for k, v in options.items() if v is not None}})
 

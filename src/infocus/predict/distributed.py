@@ -8,7 +8,11 @@ receptive field, so tile sizes chosen from a worker's own free memory do not cha
 and writes it into the output Zarr, whose chunks never span two blocks. Hence
 
 * the result equals single-process prediction (to float rounding: tiling is exact);
-* a worker holds one block and a few tiles, whatever the stack's size;
+* a worker loads and prepares the model once (per model file content), not once per block:
+  its network is exported for ONNX Runtime once where the whole stack is large enough for the
+  export to pay off, as it is in one ``infocus predict`` process;
+* a worker holds the model, one block and a few tiles, whatever the stack's size; a task
+  returns only the count of clipped pixels, so the client never holds pixels either;
 * Zarr writes every chunk to a temporary file and renames it (``zarr.storage.LocalStore``), so
   a killed job never leaves a half-written chunk under its final name; a block is recorded as
   finished (an empty marker file) only after all its chunks are written, and ``resume=True``
@@ -70,6 +74,10 @@ class _Job:
     markers: str
     dtype: str
     outputs: tuple[str, ...]
+    #: The SHA-256 of the model's files: a worker reloads the model only when it changed.
+    model_digest: str = ""
+    #: Pixels of the whole input: what one process would predict with one exported network.
+    pixels: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
 
@@ -161,7 +169,8 @@ def predict_distributed(
     job = _Job(model=str(model_path), source=str(resolve_path(source)), axes=image.axes,
                partial=json.dumps({k: str(v) for k, v in partial.items()}),
                markers=str(markers), dtype=str(np.dtype(dtype)), outputs=tuple(targets),
-               settings=_plain_settings(settings))
+               model_digest=_model_digest(model_path),
+               pixels=int(np.prod(image.data.shape)), settings=_plain_settings(settings))
     _check_or_record(job, markers, len(blocks), resume=resume)
     _create_outputs(partial, image, layout, dtype, main.name)
     with _DaskClient(distributed, workers, scheduler) as client:
@@ -214,6 +223,18 @@ def _model_for_workers(model: Any, loaded: TrainedModel, markers: Path) -> Path:
     if not path.exists():
         loaded.save(path)
     return path
+
+
+def _model_digest(path: Path) -> str:
+    """SHA-256 of a model's files (folder or .zip), the key of the workers' model cache."""
+    import hashlib
+
+    from infocus.predict.model import _model_files
+
+    digest = hashlib.sha256()
+    for name, data in sorted(_model_files(Path(path)).items()):
+        digest.update(name.encode() + b"\0" + len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()
 
 
 def _check_or_record(job: _Job, markers: Path, count: int, *, resume: bool) -> None:
@@ -325,7 +346,10 @@ def _run_blocks(client: Any, distributed: Any, job: _Job, blocks: list[tuple[Any
 
 # --------------------------------------------------------------------------- on a worker
 @functools.lru_cache(maxsize=2)
-def _worker_model(path: str) -> TrainedModel:
+def _worker_model(path: str, digest: str) -> TrainedModel:
+    """The model, loaded once per worker process and model file content (``digest``); the
+    object is kept between tasks, and with it the network it exported for ONNX Runtime
+    (:meth:`TrainedModel._runner` keeps it)."""
     from infocus.predict.model import load_model
 
     return load_model(path)
@@ -354,8 +378,14 @@ def _predict_block(job: _Job, number: int, index: tuple[Any, ...]) -> int:
 
     from infocus.predict.stream import _ConvertingWriter, output_dtype
 
-    torch.set_num_threads(job.threads)
-    model = _worker_model(job.model)
+    if torch.get_num_threads() != job.threads:
+        torch.set_num_threads(job.threads)
+    from infocus.predict.backends import ONNX_MIN_PIXELS
+
+    model = _worker_model(job.model, job.model_digest)
+    # backend="auto" decides as one process predicting the whole stack would: by the stack's
+    # size, not the block's, since the exported network is kept between blocks.
+    model.onnx_min_pixels = 0 if job.pixels >= ONNX_MIN_PIXELS else ONNX_MIN_PIXELS
     block = np.asarray(_worker_source(job.source, job.axes)[index])
     kept = "".join(a for a, i in zip(job.axes, index, strict=True) if isinstance(i, slice))
     also = tuple(n for n in job.outputs if n not in ("denoised", "uncertainty"))
