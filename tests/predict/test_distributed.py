@@ -154,6 +154,17 @@ def test_tasks_return_no_pixels_and_the_scheduler_keeps_nothing(files, tmp_path,
     assert left == 0
 
 
+def test_local_workers_keep_the_adaptive_malloc_threshold():
+    import os
+
+    from infocus.predict.distributed import _DaskClient
+
+    # dask's default MALLOC_TRIM_THRESHOLD_ made every large array a fresh zeroed mapping.
+    with _DaskClient(distributed, 1, None) as client:
+        environ = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert list(environ.values()) == [None]
+
+
 def test_only_zarr_outputs(files, tmp_path, cluster):
     _, path, source, _ = files
     with pytest.raises(InfocusInputError, match="ending in .zarr"):
