@@ -697,20 +697,26 @@ class Report:
             return
         cores = _get(self.data, "machine", "cpu_count") or "?"
         reference = {r["megapixels"]: r for r in rows if r["workers"] == 0}
+        loads = [r["load_average"] for r in rows if r.get("load_average") is not None]
         rows_w = [r for r in rows if r["workers"] > 0]
         self.add("### Distributed prediction (dask)", "",
                  "`infocus predict --workers W` (a local dask.distributed cluster of W worker "
                  "processes, one block per task) on uint16 Zarr stacks of 1024² frames, on the "
                  f"{cores}-core machine above; *largest process*: the peak resident memory of "
-                 "the largest process (a worker or the client), from `/usr/bin/time -v`."
+                 "the largest process (a worker or the client), and *CPU seconds*: user + "
+                 "system time of all its processes, from `/usr/bin/time -v` (wall time depends "
+                 "on what else ran on the shared machine"
+                 + (f", load average {_f(min(loads), 1)} to {_f(max(loads), 1)} as these runs "
+                    "ended" if loads else "") + "; CPU time much less)."
                  + (" Workers *0* is the reference measured beside them: one process streaming "
                     "the same stack (prediction only, as the distributed command skips the "
                     "quality summary)." if reference else ""), "")
-        self.add(*_table(["MP", "input GiB", "workers", "seconds", "MP/s",
+        self.add(*_table(["MP", "input GiB", "workers", "seconds", "CPU seconds", "MP/s",
                           "largest process MiB"],
                          [[_f(r["megapixels"], 0), _f(r["input_gib"], 2), str(r["workers"]),
-                           _f(r["seconds"], 1), _f(r["megapixels_per_second"]),
-                           _f(r["peak_rss_mib"], 0)] for r in rows]))
+                           _f(r["seconds"], 1), _f(r.get("cpu_seconds"), 1),
+                           _f(r["megapixels_per_second"]), _f(r["peak_rss_mib"], 0)]
+                          for r in rows]))
         sizes = sorted({r["megapixels"] for r in rows_w})
         by = {(r["megapixels"], r["workers"]): r for r in rows_w}
         workers = sorted({r["workers"] for r in rows_w})

@@ -35,6 +35,7 @@ from benchmarks.runner import Context
 
 FRAME = 1024
 _RSS = re.compile(r"Maximum resident set size \(kbytes\):\s*(\d+)")
+_CPU = re.compile(r"(?:User|System) time \(seconds\):\s*([\d.]+)")
 
 
 def _make_model(path: Path) -> None:
@@ -129,8 +130,13 @@ def predict(model: Path, source: Path, output: Path, *, cgroup: Path | None = No
                           env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
     seconds = time.perf_counter() - start
     rss = _RSS.findall(done.stderr)
+    cpu = _CPU.findall(done.stderr)
     return {
         "seconds": seconds,
+        # User + system time of the process and its children (dask workers): unlike wall
+        # time, it hardly changes with what else runs on a shared machine.
+        "cpu_seconds": sum(float(c) for c in cpu[-2:]) if len(cpu) >= 2 else None,
+        "load_average": os.getloadavg()[0],  # over the last minute, as the run ended
         "peak_rss_mib": int(rss[-1]) / 1024 if rss else None,
         "exit_status": done.returncode,
         "error": None if done.returncode == 0 else done.stderr[-600:],

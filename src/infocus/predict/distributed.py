@@ -29,12 +29,13 @@ under the same paths (a shared file system).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,11 +80,12 @@ class _Job:
     #: Pixels of the whole input: what one process would predict with one exported network.
     pixels: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
-    threads: int = 1
+    #: dask threads per host: the cores of a worker's machine are shared among them.
+    threads_by_host: dict[str, int] = field(default_factory=dict)
 
     def fingerprint(self) -> dict[str, Any]:
         """What a resumed run must share with the killed one."""
-        return {k: v for k, v in asdict(self).items() if k not in ("threads",)}
+        return {k: v for k, v in asdict(self).items() if k not in ("threads_by_host",)}
 
 
 def predict_distributed(
@@ -174,8 +176,7 @@ def predict_distributed(
     _check_or_record(job, markers, len(blocks), resume=resume)
     _create_outputs(partial, image, layout, dtype, main.name)
     with _DaskClient(distributed, workers, scheduler) as client:
-        threads = _threads_per_worker(client)
-        job = _Job(**{**asdict(job), "threads": threads})
+        job = _Job(**{**asdict(job), "threads_by_host": _threads_by_host(client)})
         clipped = _run_blocks(client, distributed, job, blocks, progress)
     for name, path in targets.items():
         _move_into_place(partial[name], path, overwrite=overwrite)
@@ -271,6 +272,34 @@ def _create_outputs(partial: dict[str, Path], image: Any, layout: Any, dtype: st
                     chunk_limits=one_per_block)
 
 
+_TRIM = "MALLOC_TRIM_THRESHOLD_"
+
+
+@contextlib.contextmanager
+def _adaptive_malloc() -> Iterator[None]:
+    """Start worker processes without dask's ``MALLOC_TRIM_THRESHOLD_``.
+
+    Setting it also turns off glibc's adaptive mmap threshold: every array above 128 KiB is
+    then mapped and zeroed afresh, and a worker spent about a third more CPU time per block
+    (page faults) than one process. dask also leaves the variable in this process's
+    environment once it has started a worker, so that copy is hidden while ours start; one
+    set by the user to another value is kept.
+    """
+    import dask
+
+    key = f"distributed.nanny.pre-spawn-environ.{_TRIM}"
+    dasks = dask.config.get(key, default=None)
+    inherited = os.environ.get(_TRIM)
+    if inherited is not None and dasks is not None and inherited == str(dasks):
+        del os.environ[_TRIM]
+    try:
+        with dask.config.set({key: None}):
+            yield
+    finally:
+        if inherited is not None:
+            os.environ[_TRIM] = inherited
+
+
 class _DaskClient:
     """A dask client: on a running scheduler, or on a local cluster closed afterwards."""
 
@@ -297,14 +326,7 @@ class _DaskClient:
         workers = self.workers or max(1, cores // 2)
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InfocusInputError(f"workers must be a positive integer (got {workers!r}).")
-        import dask
-
-        # dask starts workers with MALLOC_TRIM_THRESHOLD_ set, which also turns off glibc's
-        # adaptive mmap threshold: every array above 128 KiB is then mapped and zeroed afresh,
-        # and a worker spent about a third more CPU time per block (page faults) than one
-        # process. Unset here; torch and ONNX Runtime get their threads from each task.
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_":
-                              None}):
+        with _adaptive_malloc():
             self.cluster = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True,
                 dashboard_address=":0", silence_logs=logging.ERROR,
@@ -319,15 +341,15 @@ class _DaskClient:
             self.cluster.close()
 
 
-def _threads_per_worker(client: Any) -> int:
-    """Cores per worker for torch: the machine's cores shared among its workers."""
-    info = client.scheduler_info().get("workers", {})
+def _threads_by_host(client: Any) -> dict[str, int]:
+    """The dask threads (tasks that may run at once) on each host of the cluster."""
+    from distributed.comm import get_address_host
+
     hosts: dict[str, int] = {}
-    for worker in info.values():
-        host = worker.get("host", "")
-        hosts[host] = hosts.get(host, 0) + 1
-    per_host = max(hosts.values(), default=1)
-    return max(1, (os.cpu_count() or 1) // per_host)
+    for address, threads in client.nthreads().items():
+        host = get_address_host(address)
+        hosts[host] = hosts.get(host, 0) + int(threads)
+    return hosts
 
 
 def _run_blocks(client: Any, distributed: Any, job: _Job, blocks: list[tuple[Any, ...]],
@@ -370,6 +392,21 @@ def _worker_source(path: str, axes: str) -> Any:
     return open_image_lazy(path, axes=axes).data
 
 
+def _task_threads(threads_by_host: dict[str, int]) -> int:
+    """Threads for torch and ONNX Runtime in one task: the cores this worker may use (its CPU
+    affinity, as SLURM sets it), shared among the dask threads on its host."""
+    try:
+        from distributed import get_worker
+        from distributed.comm import get_address_host
+
+        sharing = threads_by_host.get(get_address_host(get_worker().address), 1)
+    except ValueError:  # called outside a dask worker
+        sharing = 1
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count() or 1)
+    return max(1, cores // max(1, sharing))
+
+
 def _worker_targets(job: _Job) -> dict[str, Any]:
     import zarr
 
@@ -386,14 +423,15 @@ def _predict_block(job: _Job, number: int, index: tuple[Any, ...]) -> int:
 
     from infocus.predict.stream import _ConvertingWriter, output_dtype
 
-    if torch.get_num_threads() != job.threads:
-        torch.set_num_threads(job.threads)
+    threads = _task_threads(job.threads_by_host)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
     from infocus.predict.backends import ONNX_MIN_PIXELS
 
     model = _worker_model(job.model, job.model_digest)
     # backend="auto" decides as one process predicting the whole stack would: by the stack's
     # size, not the block's, since the exported network is kept between blocks.
-    model.onnx_min_pixels = 0 if job.pixels >= ONNX_MIN_PIXELS else ONNX_MIN_PIXELS
+    model.onnx_min_pixels = 0 if job.pixels >= ONNX_MIN_PIXELS else None
     block = np.asarray(_worker_source(job.source, job.axes)[index])
     kept = "".join(a for a, i in zip(job.axes, index, strict=True) if isinstance(i, slice))
     also = tuple(n for n in job.outputs if n not in ("denoised", "uncertainty"))
