@@ -723,22 +723,27 @@ class Report:
         small, large = sizes[0], sizes[-1]
         facts = []
         if large in reference and (large, 1) in by:
-            ratio = by[large, 1]["seconds"] / reference[large]["seconds"]
-            facts.append(f"at {_f(large, 0)} MP one worker takes {_f(ratio, 1)}× the time of "
-                         "the streamed process")
+            one, streamed = by[large, 1], reference[large]
+            facts.append(f"at {_f(large, 0)} MP one worker takes "
+                         f"{_f(one['seconds'] / streamed['seconds'], 1)}× the time of the "
+                         "streamed process" + (
+                             f" and {_f(one['cpu_seconds'] / streamed['cpu_seconds'], 1)}× its "
+                             "CPU time" if one.get("cpu_seconds") and streamed.get("cpu_seconds")
+                             else ""))
         if (large, 1) in by and (large, 2) in by:
-            speedup = by[large, 1]["seconds"] / by[large, 2]["seconds"]
-            facts.append(f"two workers take {_f(1 / speedup, 2)}× the time of one")
-        growth = [by[large, w]["peak_rss_mib"] / by[small, w]["peak_rss_mib"] for w in workers
-                  if large > small and (small, w) in by and (large, w) in by
-                  and by[small, w]["peak_rss_mib"]]
-        if growth:
-            grows = max(growth) > 1.1
-            facts.append(f"the largest process {'grows' if grows else 'stays within'} "
-                         f"{_f(100 * (max(growth) - 1), 0)} % from {_f(small, 0)} to "
-                         f"{_f(large, 0)} MP" + (", although it should hold one block per "
-                                                  "worker" if grows else
-                                                  " (one block and its tiles per worker)"))
+            facts.append(f"two workers take "
+                         f"{_f(by[large, 2]['seconds'] / by[large, 1]['seconds'], 2)}× the time "
+                         "of one")
+        if large > small and (small, 1) in by and (large, 1) in by:
+            facts.append(f"the largest process of one worker, which predicts every frame, "
+                         f"goes from {_f(by[small, 1]['peak_rss_mib'], 0)} MiB at "
+                         f"{_f(small, 0)} MP to {_f(by[large, 1]['peak_rss_mib'], 0)} MiB at "
+                         f"{_f(large, 0)} MP")
+        if large in reference:
+            peak = max(r["peak_rss_mib"] for r in rows_w if r["megapixels"] == large)
+            facts.append(f"the largest process of any run there is "
+                         f"{_f(peak / reference[large]['peak_rss_mib'], 2)}× the streamed "
+                         "process's peak")
         if facts:
             self.add("On this machine " + "; ".join(facts) + ".", "")
         fits = {}
