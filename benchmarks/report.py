@@ -707,41 +707,74 @@ class Report:
         if not rows:
             return
         cores = _get(self.data, "machine", "cpu_count") or "?"
+        reference = {r["megapixels"]: r for r in rows if r["workers"] == 0}
+        loads = [r["load_average"] for r in rows if r.get("load_average") is not None]
+        rows_w = [r for r in rows if r["workers"] > 0]
         self.add("### Distributed prediction (dask)", "",
                  "`infocus predict --workers W` (a local dask.distributed cluster of W worker "
                  "processes, one block per task) on uint16 Zarr stacks of 1024² frames, on the "
                  f"{cores}-core machine above; *largest process*: the peak resident memory of "
-                 "the largest process (a worker or the client), from `/usr/bin/time -v`.", "")
-        self.add(*_table(["MP", "input GiB", "workers", "seconds", "MP/s",
+                 "the largest process (a worker or the client), and *CPU seconds*: user + "
+                 "system time of all its processes, from `/usr/bin/time -v` (wall time depends "
+                 "on what else ran on the shared machine"
+                 + (f", load average {_f(min(loads), 1)} to {_f(max(loads), 1)} as these runs "
+                    "ended" if loads else "") + "; CPU time much less)."
+                 + (" Workers *0* is the reference measured beside them: one process streaming "
+                    "the same stack (prediction only, as the distributed command skips the "
+                    "quality summary)." if reference else ""), "")
+        self.add(*_table(["MP", "input GiB", "workers", "seconds", "CPU seconds", "MP/s",
                           "largest process MiB"],
                          [[_f(r["megapixels"], 0), _f(r["input_gib"], 2), str(r["workers"]),
-                           _f(r["seconds"], 1), _f(r["megapixels_per_second"]),
-                           _f(r["peak_rss_mib"], 0)] for r in rows]))
-        sizes = sorted({r["megapixels"] for r in rows})
-        by = {(r["megapixels"], r["workers"]): r["seconds"] for r in rows}
+                           _f(r["seconds"], 1), _f(r.get("cpu_seconds"), 1),
+                           _f(r["megapixels_per_second"]), _f(r["peak_rss_mib"], 0)]
+                          for r in rows]))
+        sizes = sorted({r["megapixels"] for r in rows_w})
+        by = {(r["megapixels"], r["workers"]): r for r in rows_w}
+        workers = sorted({r["workers"] for r in rows_w})
+        small, large = sizes[0], sizes[-1]
+        facts = []
+        if large in reference and (large, 1) in by:
+            one, streamed = by[large, 1], reference[large]
+            facts.append(f"at {_f(large, 0)} MP one worker takes "
+                         f"{_f(one['seconds'] / streamed['seconds'], 1)}× the time of the "
+                         "streamed process" + (
+                             f" and {_f(one['cpu_seconds'] / streamed['cpu_seconds'], 1)}× its "
+                             "CPU time" if one.get("cpu_seconds") and streamed.get("cpu_seconds")
+                             else ""))
+        if (large, 1) in by and (large, 2) in by:
+            facts.append(f"two workers take "
+                         f"{_f(by[large, 2]['seconds'] / by[large, 1]['seconds'], 2)}× the time "
+                         "of one")
+        if large > small and (small, 1) in by and (large, 1) in by:
+            facts.append(f"the largest process of one worker, which predicts every frame, "
+                         f"goes from {_f(by[small, 1]['peak_rss_mib'], 0)} MiB at "
+                         f"{_f(small, 0)} MP to {_f(by[large, 1]['peak_rss_mib'], 0)} MiB at "
+                         f"{_f(large, 0)} MP")
+        if large in reference:
+            peak = max(r["peak_rss_mib"] for r in rows_w if r["megapixels"] == large)
+            facts.append(f"the largest process of any run there is "
+                         f"{_f(peak / reference[large]['peak_rss_mib'], 2)}× the streamed "
+                         "process's peak")
+        if facts:
+            self.add("On this machine " + "; ".join(facts) + ".", "")
         fits = {}
-        for w in sorted({r["workers"] for r in rows}):
-            small, large = sizes[0], sizes[-1]
+        for w in workers:
             if large > small and (small, w) in by and (large, w) in by:
-                rate = (large - small) / max(by[large, w] - by[small, w], 1e-9)
-                fits[w] = (by[small, w] - small / rate, rate)
+                seconds = by[small, w]["seconds"], by[large, w]["seconds"]
+                rate = (large - small) / max(seconds[1] - seconds[0], 1e-9)
+                fits[w] = (seconds[0] - small / rate, rate)
         if not fits:
             return
         per_gib = 2**30 / 2 / 1e6  # megapixels in a GiB of uint16
         model = [[f"{gib} GiB", *(_seconds(start + gib * per_gib / rate)
                                   for start, rate in fits.values())] for gib in (1, 8, 64)]
         self.add("Extrapolated with *time = start-up + megapixels / rate(W)*, both fitted to "
-                 f"the {_f(sizes[0], 0)} and {_f(sizes[-1], 0)} MP stacks (start-up "
+                 f"the {_f(small, 0)} and {_f(large, 0)} MP stacks (start-up "
                  + ", ".join(f"{_f(start, 0)} s" for start, _ in fits.values()) + "; rate "
                  + ", ".join(f"{_f(rate)} MP/s" for _, rate in fits.values())
                  + " for " + ", ".join(f"{w}" for w in fits) + " worker(s)); every block is "
-                 "independent, so time is linear in the frames. Memory should be one block and "
-                 "its tiles per worker; the largest process above still grows with the stack, "
-                 "and a worker predicts a frame several times slower than one `infocus predict` "
-                 "process does (the streamed column of the first table): both are open problems "
-                 "of the distributed path, so these extrapolations are upper bounds:", "")
-        rates = fits
-        self.add(*_table(["input", *[f"{w} worker(s)" for w in sorted(rates)]], model))
+                 "independent, so time is linear in the frames:", "")
+        self.add(*_table(["input", *[f"{w} worker(s)" for w in fits]], model))
 
     def overview_figure(self) -> None:
         """PSNR per method and dataset, and quality against time on FMD."""

@@ -35,6 +35,7 @@ from benchmarks.runner import Context
 
 FRAME = 1024
 _RSS = re.compile(r"Maximum resident set size \(kbytes\):\s*(\d+)")
+_CPU = re.compile(r"(?:User|System) time \(seconds\):\s*([\d.]+)")
 
 
 def _make_model(path: Path) -> None:
@@ -103,11 +104,23 @@ def memory_cap(limit_bytes: int) -> Iterator[Path | None]:
             group.rmdir()
 
 
+#: One streamed prediction, Zarr to Zarr, without the command line's quality summary: the
+#: reference a distributed run (which skips the summary) is compared with.
+_STREAMED_ONLY = ("import sys; from infocus.predict.model import load_model; "
+                  "from infocus.predict.stream import predict_file; "
+                  "predict_file(load_model(sys.argv[1]), sys.argv[2], sys.argv[3], axes='TYX', "
+                  "dtype='uint16')")
+
+
 def predict(model: Path, source: Path, output: Path, *, cgroup: Path | None = None,
-            extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One ``infocus predict`` process: wall seconds, peak RSS, exit status."""
-    command = ["/usr/bin/time", "-v", sys.executable, "-m", "infocus.cli", "predict",
-               str(model), str(source), "-o", str(output), *extra]
+            extra: tuple[str, ...] = (), prediction_only: bool = False) -> dict[str, Any]:
+    """One ``infocus predict`` process (or, with ``prediction_only``, one process running
+    :func:`~infocus.predict.stream.predict_file` alone): wall seconds, peak RSS, exit status."""
+    program = (["-c", _STREAMED_ONLY] if prediction_only
+               else ["-m", "infocus.cli", "predict"])
+    command = ["/usr/bin/time", "-v", sys.executable, *program,
+               str(model), str(source), *([] if prediction_only else ["-o"]), str(output),
+               *extra]
     if cgroup is not None:
         # Join the capped group before exec, so everything the command allocates counts.
         procs = cgroup / "cgroup.procs"
@@ -117,8 +130,13 @@ def predict(model: Path, source: Path, output: Path, *, cgroup: Path | None = No
                           env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
     seconds = time.perf_counter() - start
     rss = _RSS.findall(done.stderr)
+    cpu = _CPU.findall(done.stderr)
     return {
         "seconds": seconds,
+        # User + system time of the process and its children (dask workers): unlike wall
+        # time, it hardly changes with what else runs on a shared machine.
+        "cpu_seconds": sum(float(c) for c in cpu[-2:]) if len(cpu) >= 2 else None,
+        "load_average": os.getloadavg()[0],  # over the last minute, as the run ended
         "peak_rss_mib": int(rss[-1]) / 1024 if rss else None,
         "exit_status": done.returncode,
         "error": None if done.returncode == 0 else done.stderr[-600:],
@@ -187,22 +205,27 @@ def _out_of_core(context: Context, folder: Path, model: Path) -> dict[str, Any]:
 def _workers(context: Context, folder: Path, model: Path) -> list[dict[str, Any]]:
     """``infocus predict --workers W`` on uint16 Zarr stacks of 1024² frames: wall time and
     the peak memory of the largest process (a dask worker or the client; GNU time reports
-    the largest descendant)."""
+    the largest descendant). ``workers`` 0 is the reference measured beside them, under the
+    same load: one process streaming the same stack (prediction only, as the distributed
+    command skips the quality summary)."""
     rows = []
     for megapixels in context.profile.scaling_workers_megapixels:
         frames, size = _geometry(megapixels)
         stack = folder / f"dist-{megapixels:g}.zarr"
         _zarr_stack(stack, frames, size)
-        for workers in context.profile.scaling_workers:
+        for workers in (0, *context.profile.scaling_workers):
             out = folder / f"dist-{megapixels:g}-{workers}.zarr"
-            row = predict(model, stack, out, extra=("--axes", "TYX", "--dtype", "uint16",
-                                                    "--workers", str(workers)))
+            if workers == 0:
+                row = predict(model, stack, out, prediction_only=True)
+            else:
+                row = predict(model, stack, out, extra=("--axes", "TYX", "--dtype", "uint16",
+                                                        "--workers", str(workers)))
             row.update({"megapixels": frames * size * size / 1e6, "frames": frames,
                         "frame": size, "workers": workers, "input_gib": frames * size**2 * 2
                         / 2**30})
             row["megapixels_per_second"] = row["megapixels"] / row["seconds"]
             rows.append(row)
-            context.log(f"{row['megapixels']:.0f} MP, {workers} worker(s): "
+            context.log(f"{row['megapixels']:.0f} MP, {workers or 'no'} worker(s): "
                         f"{row['seconds']:.1f} s, largest process {row['peak_rss_mib']} MiB")
             shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(stack)

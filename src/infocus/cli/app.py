@@ -554,6 +554,10 @@ def _denoise_distributed(image: Path, output: Path, method: str, *, axes: str | 
     with output_kept(written, PREVIEW_UNFINISHED):
         write_file_preview(preview, image, written, axes=axes, method=method,
                            overwrite=overwrite)
+    if qc is None:
+        console.print("Quality check skipped for distributed denoising (it would read the "
+                      "whole stack here); run `infocus qc` on a crop, or pass --qc REPORT_DIR.")
+        return
     with output_kept(written, SUMMARY_UNFINISHED):
         read_back = _read_back(image, written, axes, qc)
         if read_back is None:
@@ -1019,6 +1023,12 @@ def predict(
     with output_kept(written, PREVIEW_UNFINISHED):
         write_file_preview(preview, image, written, axes=axes, method=loaded.method,
                            overwrite=overwrite)
+    if distributed and qc is None and reference is None:
+        # The summary reads the whole input and output into this process, which distributed
+        # prediction exists to avoid; an explicit --qc report is still written.
+        console.print("Quality check skipped for distributed prediction (it would read the "
+                      "whole stack here); run `infocus qc` on a crop, or pass --qc REPORT_DIR.")
+        return
     with output_kept(written, SUMMARY_UNFINISHED):
         _predicted_quality(loaded, image, written, axes, qc, overwrite,
                            {**settings, **{k: v for k, v in options.items() if v is not None}},

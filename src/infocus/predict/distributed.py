@@ -8,7 +8,11 @@ receptive field, so tile sizes chosen from a worker's own free memory do not cha
 and writes it into the output Zarr, whose chunks never span two blocks. Hence
 
 * the result equals single-process prediction (to float rounding: tiling is exact);
-* a worker holds one block and a few tiles, whatever the stack's size;
+* a worker loads and prepares the model once (per model file content), not once per block:
+  its network is exported for ONNX Runtime once where the whole stack is large enough for the
+  export to pay off, as it is in one ``infocus predict`` process;
+* a worker holds the model, one block and a few tiles, whatever the stack's size; a task
+  returns only the count of clipped pixels, so the client never holds pixels either;
 * Zarr writes every chunk to a temporary file and renames it (``zarr.storage.LocalStore``), so
   a killed job never leaves a half-written chunk under its final name; a block is recorded as
   finished (an empty marker file) only after all its chunks are written, and ``resume=True``
@@ -32,12 +36,13 @@ job, and a resumed run reuses it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,13 +79,24 @@ class _ModelTask:
 
     model: str
     settings: dict[str, Any] = field(default_factory=dict)
+    #: The SHA-256 of the model's files: a worker reloads the model only when it changed.
+    model_digest: str = ""
+    #: Pixels of the whole input: what one process would predict with one exported network.
+    pixels: int = 0
 
     def run(self, block: np.ndarray, axes: str, where: dict[str, int], job: _Job
             ) -> dict[str, np.ndarray]:
         import torch
 
-        torch.set_num_threads(job.threads)
-        model = _worker_model(self.model)
+        from infocus.predict.backends import ONNX_MIN_PIXELS
+
+        threads = _task_threads(job.threads_by_host)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        model = _worker_model(self.model, self.model_digest)
+        # backend="auto" decides as one process predicting the whole stack would: by the
+        # stack's size, not the block's, since the exported network is kept between blocks.
+        model.onnx_min_pixels = 0 if self.pixels >= ONNX_MIN_PIXELS else None
         also = tuple(n for n in job.outputs if n not in ("denoised", "uncertainty"))
         result = model.predict(block, axes=axes, uncertainty="uncertainty" in job.outputs,
                                also=also, **self.settings)
@@ -115,11 +131,12 @@ class _Job:
     markers: str
     dtype: str
     outputs: tuple[str, ...]
-    threads: int = 1
+    #: dask threads per host: the cores of a worker's machine are shared among them.
+    threads_by_host: dict[str, int] = field(default_factory=dict)
 
     def fingerprint(self) -> dict[str, Any]:
         """What a resumed run must share with the killed one."""
-        return {k: v for k, v in asdict(self).items() if k not in ("threads",)}
+        return {k: v for k, v in asdict(self).items() if k not in ("threads_by_host",)}
 
 
 def predict_distributed(
@@ -189,8 +206,10 @@ def predict_distributed(
     image = open_image_lazy(source, axes=axes)
     layout = loaded._layout(image.data, image.axes)
     run.prepare()
-    task = _ModelTask(model=str(_model_for_workers(model, loaded, run.markers)),
-                      settings=_plain_settings(settings))
+    model_path = _model_for_workers(model, loaded, run.markers)
+    task = _ModelTask(model=str(model_path), settings=_plain_settings(settings),
+                      model_digest=_model_digest(model_path),
+                      pixels=int(np.prod(image.data.shape)))
     return run.execute(task, source, image, layout.loop_axes, workers=workers,
                        scheduler=scheduler, dtype=dtype, progress=progress)
 
@@ -349,7 +368,7 @@ class _Run:
         _check_or_record(job, self.markers, len(blocks), resume=self.resume)
         _create_outputs(self.partial, image, loop_axes, dtype, main.name)
         with _DaskClient(distributed, workers, scheduler) as client:
-            job = replace(job, threads=_threads_per_worker(client))
+            job = replace(job, threads_by_host=_threads_by_host(client))
             clipped = _run_blocks(client, distributed, job, blocks, progress)
         for name, path in self.targets.items():
             _move_into_place(self.partial[name], path, overwrite=self.overwrite)
@@ -411,6 +430,18 @@ def _model_for_workers(model: Any, loaded: TrainedModel, markers: Path) -> Path:
     return path
 
 
+def _model_digest(path: Path) -> str:
+    """SHA-256 of a model's files (folder or .zip), the key of the workers' model cache."""
+    import hashlib
+
+    from infocus.predict.model import _model_files
+
+    digest = hashlib.sha256()
+    for name, data in sorted(_model_files(Path(path)).items()):
+        digest.update(name.encode() + b"\0" + len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()
+
+
 def _check_or_record(job: _Job, markers: Path, count: int, *, resume: bool) -> None:
     """Write what this run is; a resumed run must be the same one."""
     record = markers / "job.json"
@@ -446,6 +477,34 @@ def _create_outputs(partial: dict[str, Path], image: Any, loop_axes: list[str], 
                     chunk_limits=one_per_block)
 
 
+_TRIM = "MALLOC_TRIM_THRESHOLD_"
+
+
+@contextlib.contextmanager
+def _adaptive_malloc() -> Iterator[None]:
+    """Start worker processes without dask's ``MALLOC_TRIM_THRESHOLD_``.
+
+    Setting it also turns off glibc's adaptive mmap threshold: every array above 128 KiB is
+    then mapped and zeroed afresh, and a worker spent about a third more CPU time per block
+    (page faults) than one process. dask also leaves the variable in this process's
+    environment once it has started a worker, so that copy is hidden while ours start; one
+    set by the user to another value is kept.
+    """
+    import dask
+
+    key = f"distributed.nanny.pre-spawn-environ.{_TRIM}"
+    dasks = dask.config.get(key, default=None)
+    inherited = os.environ.get(_TRIM)
+    if inherited is not None and dasks is not None and inherited == str(dasks):
+        del os.environ[_TRIM]
+    try:
+        with dask.config.set({key: None}):
+            yield
+    finally:
+        if inherited is not None:
+            os.environ[_TRIM] = inherited
+
+
 class _DaskClient:
     """A dask client: on a running scheduler, or on a local cluster closed afterwards."""
 
@@ -472,10 +531,11 @@ class _DaskClient:
         workers = self.workers or max(1, cores // 2)
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InfocusInputError(f"workers must be a positive integer (got {workers!r}).")
-        self.cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True,
-            dashboard_address=":0", silence_logs=logging.ERROR,
-        )
+        with _adaptive_malloc():
+            self.cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                dashboard_address=":0", silence_logs=logging.ERROR,
+            )
         self.client = distributed.Client(self.cluster)
         return self.client
 
@@ -486,15 +546,15 @@ class _DaskClient:
             self.cluster.close()
 
 
-def _threads_per_worker(client: Any) -> int:
-    """Cores per worker for torch: the machine's cores shared among its workers."""
-    info = client.scheduler_info().get("workers", {})
+def _threads_by_host(client: Any) -> dict[str, int]:
+    """The dask threads (tasks that may run at once) on each host of the cluster."""
+    from distributed.comm import get_address_host
+
     hosts: dict[str, int] = {}
-    for worker in info.values():
-        host = worker.get("host", "")
-        hosts[host] = hosts.get(host, 0) + 1
-    per_host = max(hosts.values(), default=1)
-    return max(1, (os.cpu_count() or 1) // per_host)
+    for address, threads in client.nthreads().items():
+        host = get_address_host(address)
+        hosts[host] = hosts.get(host, 0) + int(threads)
+    return hosts
 
 
 def _run_blocks(client: Any, distributed: Any, job: _Job, blocks: list[tuple[Any, ...]],
@@ -521,7 +581,10 @@ def _run_blocks(client: Any, distributed: Any, job: _Job, blocks: list[tuple[Any
 
 # --------------------------------------------------------------------------- on a worker
 @functools.lru_cache(maxsize=2)
-def _worker_model(path: str) -> TrainedModel:
+def _worker_model(path: str, digest: str) -> TrainedModel:
+    """The model, loaded once per worker process and model file content (``digest``); the
+    object is kept between tasks, and with it the network it exported for ONNX Runtime
+    (:meth:`TrainedModel._runner` keeps it)."""
     from infocus.predict.model import load_model
 
     return load_model(path)
@@ -532,6 +595,21 @@ def _worker_source(path: str, axes: str) -> Any:
     from infocus.io import open_image_lazy
 
     return open_image_lazy(path, axes=axes).data
+
+
+def _task_threads(threads_by_host: dict[str, int]) -> int:
+    """Threads for torch and ONNX Runtime in one task: the cores this worker may use (its CPU
+    affinity, as SLURM sets it), shared among the dask threads on its host."""
+    try:
+        from distributed import get_worker
+        from distributed.comm import get_address_host
+
+        sharing = threads_by_host.get(get_address_host(get_worker().address), 1)
+    except ValueError:  # called outside a dask worker
+        sharing = 1
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count() or 1)
+    return max(1, cores // max(1, sharing))
 
 
 def _worker_targets(job: _Job) -> dict[str, Any]:

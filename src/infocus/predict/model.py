@@ -134,6 +134,11 @@ class TrainedModel:
     #: :meth:`report` turns them into sentences.
     last_notes: list[Any] = field(default_factory=list, repr=False, compare=False)
     last_tiling_notes: list[str] = field(default_factory=list, repr=False, compare=False)
+    #: ``backend="auto"`` uses ONNX Runtime for images of at least this many pixels (None:
+    #: :data:`~infocus.predict.backends.ONNX_MIN_PIXELS`, where its export pays off); a process
+    #: that predicts a large image block by block with one model object sets 0, since the
+    #: exported network is kept between calls (:mod:`infocus.predict.distributed`).
+    onnx_min_pixels: int | None = field(default=None, repr=False, compare=False)
     _runner_cache: Any = field(default=None, repr=False, compare=False)
     _scheme_cache: Any = field(default=None, repr=False, compare=False)
 
@@ -428,8 +433,8 @@ class TrainedModel:
                 f"Method {self.method!r} predicts with PyTorch only ("
                 f"{scheme.not_exportable_because}); use backend 'auto' or 'torch'."
             )
-        if backend == "auto" and (not scheme.exportable
-                                  or int(np.prod(array.shape)) < ONNX_MIN_PIXELS):
+        least = ONNX_MIN_PIXELS if self.onnx_min_pixels is None else self.onnx_min_pixels
+        if backend == "auto" and (not scheme.exportable or int(np.prod(array.shape)) < least):
             backend = "torch"  # too little to predict for the export to pay off
         device_ = torch.device(device) if device else next(self.network.parameters()).device
         # A folded eval-mode copy: the network itself (maybe mid-training) is left as it is.
