@@ -765,6 +765,13 @@ class Report:
                 fits[w] = (seconds[0] - small / rate, rate)
         if not fits:
             return
+        cores = _get(self.data, "machine", "cpu_count") or 0
+        load = max((r.get("load_average") or 0.0) for r in rows_w)
+        if cores and load > cores:
+            self.add(f"Not extrapolated: these runs shared the machine with other jobs (load "
+                     f"average up to {_f(load, 1)} on {cores} cores), so rates fitted to their "
+                     "wall times would measure the other jobs as much as the workers.", "")
+            return
         per_gib = 2**30 / 2 / 1e6  # megapixels in a GiB of uint16
         model = [[f"{gib} GiB", *(_seconds(start + gib * per_gib / rate)
                                   for start, rate in fits.values())] for gib in (1, 8, 64)]
