@@ -626,10 +626,15 @@ class Report:
                          "lrrrl"))
         end = roof.get("denoise_megapixels_per_second", {})
         if end:
+            bare = roof["variants"].get("PyTorch float32, channels-last (before)", {}).get(
+                "megapixels_per_second")
+            against = (f" PyTorch end to end takes **{bare / end['torch']:.2f}×** the bare "
+                       "network's time." if bare and end.get("torch") else "")
             self.add("End to end (`model.denoise` on a "
                      f"{'×'.join(map(str, roof.get('denoise_image', [])))} image: normalisation, "
-                     "tiling with blended overlaps, network): "
-                     + ", ".join(f"{k} **{_f(v)} MP/s**" for k, v in end.items()) + ".", "")
+                     "tiling with blended overlaps, network, pixel fusion): "
+                     + ", ".join(f"{k} **{_f(v)} MP/s**" for k, v in end.items()) + "."
+                     + against, "")
         measured = {name: entry["megapixels_per_second"]
                     for name, entry in roof["variants"].items() if "megapixels_per_second" in entry}
         if measured:

@@ -110,3 +110,19 @@ def test_denoise_fuses_each_image_with_its_own_weight(rng):
         weights.append(alpha)
         np.testing.assert_allclose(fused[i], expected, rtol=1e-5, atol=1e-3)
     assert np.abs(fused - plain).max() > 0 and weights[0] != weights[1]
+
+
+def test_fusion_measures_the_noise_on_the_central_crop(rng):
+    from infocus.intensity import estimate_noise_or_none
+    from infocus.methods.blind_spot import FUSION_CROP
+
+    model = _n2v_model()
+    size = FUSION_CROP + 40
+    image = (rng.poisson(30, (size, size)) * 2 + 100).astype(np.float32)
+    plain = model.denoise(image, backend="torch", pixel_fusion=False)
+    fused = model.denoise(image, backend="torch")
+    crop = image[20 : 20 + FUSION_CROP, 20 : 20 + FUSION_CROP]
+    expected, _ = fuse_with_noisy(image, plain, "YX", estimate_noise_or_none(crop, "YX"))
+    np.testing.assert_allclose(fused, expected, rtol=1e-5, atol=1e-3)
+    whole, _ = fuse_with_noisy(image, plain, "YX")  # the noise of the whole image differs
+    assert not np.array_equal(whole, expected)

@@ -271,3 +271,15 @@ def test_bad_inputs_raise():
         estimate_noise(np.random.default_rng(0).normal(size=(128, 128)), offset=math.nan)
     with pytest.raises(InfocusInputError):
         estimate_noise(np.full((64, 64), np.nan))
+
+
+def test_separable_bank_is_the_valid_2d_correlation(rng):
+    from scipy.signal import correlate2d
+
+    from infocus.noise.estimate import _FILTERS, _separable_bank
+
+    planes = rng.normal(size=(2, 23, 31))
+    for (rows, cols), result in zip(_FILTERS, _separable_bank(planes, _FILTERS), strict=True):
+        for plane, got in zip(planes, result, strict=True):
+            expected = correlate2d(plane, np.outer(rows, cols), mode="valid")
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)

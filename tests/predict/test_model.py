@@ -231,3 +231,45 @@ def test_streaming_failure_leaves_nothing(tmp_path, rng, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         predict_file(model, source, tmp_path / "out.zarr", backend="torch")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]
+
+
+def test_inference_network_is_reused_until_the_weights_change(rng):
+    model = tiny_model()
+    image = (rng.poisson(30, (40, 48)) * 2 + 100).astype(np.float32)
+    first = model.denoise(image, backend="torch")
+    folded = model._inference_cache[1]
+    again = model.denoise(image, backend="torch")
+    assert model._inference_cache[1] is folded
+    np.testing.assert_array_equal(again, first)
+    with torch.no_grad():  # an in-place update, as an optimizer step makes
+        next(model.network.parameters()).add_(0.5)
+    changed = model.denoise(image, backend="torch")
+    assert model._inference_cache[1] is not folded
+    assert not np.array_equal(changed, first)
+
+
+def test_automatic_tiles_share_the_memory_budget_only_with_tiles_of_the_same_batch():
+    from infocus.predict.model import _bytes_per_voxel, _tiling
+
+    network = create_network("unet", ndim=2, depth=2, base_filters=16)
+    # Memory for one 1024² tile in the batch budget (an eighth of it), not for four.
+    memory = 8 * _bytes_per_voxel(network) * 1024**2
+    tile, overlaps, _, notes = _tiling(network, (1024, 1024), tile_size=None, overlap=None,
+                                       batch_size=4, memory=memory)
+    assert tile == (1024, 1024) and overlaps == (0, 0) and notes == []
+    # A larger image needs several tiles; four of them then share the budget.
+    tile, overlaps, _, _ = _tiling(network, (4096, 4096), tile_size=None, overlap=None,
+                                   batch_size=4, memory=memory)
+    assert max(tile) <= 512 and min(overlaps) > 0
+
+
+def test_a_given_tile_size_never_measures_memory():
+    from infocus.predict.model import _tiling
+
+    def memory():
+        raise AssertionError("free memory was read although the tile size was given")
+
+    network = create_network("unet", ndim=2, depth=2, base_filters=8)
+    tile, _, _, _ = _tiling(network, (300, 300), tile_size=128, overlap=None, batch_size=4,
+                            memory=memory)
+    assert tile == (128, 128)

@@ -940,18 +940,26 @@ def measure_noise_correlation(data: FitData) -> tuple[Any, list[Any], dict[str, 
     return combined, measured, summary
 
 
+#: Edge of the central crop whose noise model the pixel fusion uses. 256² measures the mean
+#: noise variance (what the fusion weight needs) as well as 512² within the estimator's own
+#: spread: on human_mitosis and stardist nuclei at 30, 100 and 1000 photons (three noise
+#: draws each) the two crops differed by a median 1.5 % (at most 9 %), while draws of the
+#: same crop differed by up to 10 %; and it costs a quarter of the time, which on a 1024²
+#: image was a third of the whole prediction.
+FUSION_CROP = 256
+
+
 def fuse_blind_spot_prediction(predicted: np.ndarray, noisy: np.ndarray, spatial: str) -> None:
     """Fuse each channel of ``predicted`` (in place) with its noisy pixels
     (:func:`~infocus.intensity.fuse_with_noisy`).
 
     Each image gets its own noise model (so a frame of a stack comes out as it would alone),
-    from a central crop: 512² pixels per plane measure the noise well and keep the estimate
-    cheap beside the prediction.
+    from a central crop of :data:`FUSION_CROP`² pixels per plane.
     """
     from infocus.intensity import estimate_noise_or_none, fuse_with_noisy
 
     for c in range(predicted.shape[0]):
-        noise = estimate_noise_or_none(_central_crop(noisy[c], 512), spatial)
+        noise = estimate_noise_or_none(_central_crop(noisy[c], FUSION_CROP), spatial)
         if noise is not None:
             predicted[c], _ = fuse_with_noisy(noisy[c], predicted[c], spatial, noise)
 

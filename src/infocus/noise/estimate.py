@@ -18,6 +18,7 @@ and fitting for single-image raw-data", IEEE Trans. Image Process. 17(10), 1737�
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -175,11 +176,36 @@ def _box_sum(x: np.ndarray, size: int) -> np.ndarray:
     return c[:, size:, size:] - c[:, :-size, size:] - c[:, size:, :-size] + c[:, :-size, :-size]
 
 
-def _separable_valid(x: np.ndarray, row_taps: np.ndarray, col_taps: np.ndarray) -> np.ndarray:
-    """Correlate every plane with row_taps ⊗ col_taps; entry (i, j) uses x[i:i+n, j:j+m]."""
-    n, m = row_taps.size, col_taps.size
-    rows = sum(t * x[:, k : x.shape[1] - n + 1 + k, :] for k, t in enumerate(row_taps))
-    return sum(t * rows[:, :, k : x.shape[2] - m + 1 + k] for k, t in enumerate(col_taps))
+def _separable_bank(
+    x: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray]]
+) -> Iterator[np.ndarray]:
+    """Correlate every plane with ``row_taps ⊗ col_taps`` for each pair in turn; entry (i, j)
+    uses x[i:i+n, j:j+m]. Pairs with the same row taps share one row pass (the filters here
+    need three row passes for six pairs)."""
+    rows_of: dict[bytes, np.ndarray] = {}
+    for row_taps, col_taps in pairs:
+        rows = rows_of.get(row_taps.tobytes())
+        if rows is None:
+            rows = rows_of[row_taps.tobytes()] = _correlate_axis(x, row_taps, axis=1)
+        yield _correlate_axis(rows, col_taps, axis=2)
+
+
+def _correlate_axis(x: np.ndarray, taps: np.ndarray, axis: int) -> np.ndarray:
+    """Valid correlation along one axis: ``sum_k taps[k] * x[..., k : n - len + 1 + k, ...]``,
+    accumulated in place in the order of the taps."""
+    length = x.shape[axis] - taps.size + 1
+
+    def shifted(k: int) -> np.ndarray:
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(k, k + length)
+        return x[tuple(index)]
+
+    total = taps[0] * shifted(0)
+    term = np.empty_like(total)
+    for k in range(1, taps.size):
+        np.multiply(taps[k], shifted(k), out=term)
+        total += term
+    return total
 
 
 def _surround_gram_inverse() -> np.ndarray:
@@ -214,22 +240,21 @@ def _local_maps(planes: np.ndarray, clipped: np.ndarray) -> _LocalMaps:
     support.
     """
     # Subtracting a constant changes nothing below but keeps sums of squares well conditioned.
-    x = planes - float(np.median(planes))
-    detail = np.stack([_separable_valid(x, r, c)[:, 2:-2, 2:-2] for r, c in _FILTERS])
+    median = float(np.median(planes))
+    x = planes - median
+    detail = np.stack([d[:, 2:-2, 2:-2] for d in _separable_bank(x, _FILTERS)])
     weights = [(r * r, c * c) for r, c in _FILTERS]
-    mean = sum(_separable_valid(planes, r, c)[:, 2:-2, 2:-2] for r, c in weights) / len(weights)
+    mean = sum(m[:, 2:-2, 2:-2] for m in _separable_bank(planes, weights)) / len(weights)
     u8 = np.arange(_BLOCK) - (_BLOCK - 1) / 2
     u4 = np.arange(_SUPPORT) - (_SUPPORT - 1) / 2
-    moments = []
-    for p, q in _POWERS:
-        outer = _separable_valid(x, u8**p, u8**q)
-        inner = _separable_valid(x, u4**p, u4**q)[:, 2:-2, 2:-2]
-        moments.append(outer - inner)
+    outers = _separable_bank(x, [(u8**p, u8**q) for p, q in _POWERS])
+    inners = _separable_bank(x, [(u4**p, u4**q) for p, q in _POWERS])
+    moments = [outer - inner[:, 2:-2, 2:-2] for outer, inner in zip(outers, inners, strict=True)]
     moment = np.stack(moments, axis=-1)
     energy = _box_sum(x * x, _BLOCK) - _box_sum(x * x, _SUPPORT)[:, 2:-2, 2:-2]
     fitted = np.einsum("...k,kl,...l->...", moment, _SURROUND_GRAM_INV, moment)
     rss = np.maximum(energy - fitted, 0.0)
-    level = moments[0] / _SURROUND_SIZE + float(np.median(planes))
+    level = moments[0] / _SURROUND_SIZE + median
     touches = _box_sum(clipped.astype(np.float64), _BLOCK) > 0.5
     return _LocalMaps(detail, mean, level, rss, touches)
 
@@ -323,18 +348,22 @@ def _level_sets(
             current, filled = current + 1, 0
     if filled and current > 0:
         group[group == current] = current - 1  # a short remainder joins the last full group
-    labels = group[index]
+    # Small integer labels make the stable sort a radix sort.
+    labels = group[index].astype(np.int16 if group.size < 2**15 else np.int64)
     order = np.argsort(labels, kind="stable")
-    splits = np.flatnonzero(np.diff(labels[order])) + 1
+    bounds = [0, *(np.flatnonzero(np.diff(labels[order])) + 1), order.size]
+    # One gather for all level sets; each is then a contiguous run of the sorted positions.
+    detail, mean = detail[:, order], mean[order]
+    scale = None if scale is None else scale[order]
     means, variances, sizes = [], [], []
-    for chunk in np.split(order, splits):
-        coefficients = detail[:, chunk]
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        coefficients = detail[:, start:stop]
         chunk_scale = None
         if scale is not None:
-            chunk_scale = np.broadcast_to(scale[chunk], coefficients.shape).ravel()
-        means.append(float(np.mean(mean[chunk])))
+            chunk_scale = np.broadcast_to(scale[start:stop], coefficients.shape).ravel()
+        means.append(float(np.mean(mean[start:stop])))
         variances.append(_trimmed_variance(coefficients.ravel(), chunk_scale))
-        sizes.append(chunk.size)
+        sizes.append(stop - start)
     return NoiseLevelPoints(
         np.asarray(means), np.asarray(variances), np.asarray(sizes, dtype=np.int64)
     )

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,6 +141,7 @@ class TrainedModel:
     onnx_min_pixels: int | None = field(default=None, repr=False, compare=False)
     _runner_cache: Any = field(default=None, repr=False, compare=False)
     _scheme_cache: Any = field(default=None, repr=False, compare=False)
+    _inference_cache: Any = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------------ the method
     @property
@@ -425,7 +426,6 @@ class TrainedModel:
         device: str | None, backend: Backend,
     ) -> tuple[Any, dict[str, Any]]:
         """The tile function (network, backend, test-time augmentation) and the tiling."""
-        from infocus.nets import channels_last, fused_for_inference
         from infocus.predict.tiling import available_memory
 
         if backend not in ("auto", "torch") and not scheme.exportable:
@@ -437,17 +437,15 @@ class TrainedModel:
         if backend == "auto" and (not scheme.exportable or int(np.prod(array.shape)) < least):
             backend = "torch"  # too little to predict for the export to pay off
         device_ = torch.device(device) if device else next(self.network.parameters()).device
-        # A folded eval-mode copy: the network itself (maybe mid-training) is left as it is.
-        network = fused_for_inference(self.network.to(device_))
         ndim = len(self.spatial)
-        channels_last(network, getattr(network, "ndim", ndim))
+        network = self._inference_network(device_, ndim)
         spatial_shape = tuple(array.shape[axes.index(a)] for a in self.spatial)
         predictor = scheme.prediction_network(network, request).to(device_).eval()
         # A method whose prediction widens the network's field (a blur after it) says so.
         reach = predictor if hasattr(predictor, "receptive_radius") else network
         tile, overlaps, margins, self.last_tiling_notes = _tiling(
             reach, spatial_shape, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
-            memory=available_memory(),
+            memory=available_memory,
         )
         call, self.last_backend = self._runner(predictor, device_, ndim, backend, request)
         rotations = self.rotation_invariant
@@ -468,6 +466,26 @@ class TrainedModel:
                   "multiple": _per_axis_ints(reach.size_multiple, ndim)}
         return run, tiling
 
+    def _weights_key(self) -> tuple[Any, ...]:
+        """Identifies the current weights: any in-place update (an optimizer step, a loaded
+        state) bumps a tensor's version, and a replaced tensor has a new address."""
+        return tuple((name, tensor.data_ptr(), tensor._version)
+                     for name, tensor in self.network.state_dict().items())
+
+    def _inference_network(self, device: torch.device, ndim: int) -> torch.nn.Module:
+        """A folded, channels-last, eval-mode copy of :attr:`network` on ``device``; the
+        network itself (maybe mid-training) is left as it is. The copy is kept while the
+        weights stay the same: copying and folding cost about as much as predicting a 256²
+        image with the default network."""
+        from infocus.nets import channels_last, fused_for_inference
+
+        key = (device.type, device.index, ndim, self._weights_key())
+        if self._inference_cache is None or self._inference_cache[0] != key:
+            network = fused_for_inference(self.network.to(device))
+            channels_last(network, getattr(network, "ndim", ndim))
+            self._inference_cache = (key, network)
+        return self._inference_cache[1]
+
     def _runner(
         self, network: torch.nn.Module, device: torch.device, ndim: int, backend: Backend,
         request: PredictionRequest,
@@ -479,11 +497,7 @@ class TrainedModel:
             # Cheap to make, and a method's predictor may hold state (a random generator
             # that must start afresh with every prediction).
             return make_runner(network, device=device, ndim=ndim, backend=backend)
-        weights = tuple(
-            (name, tensor.data_ptr(), tensor._version)
-            for name, tensor in self.network.state_dict().items()
-        )
-        key = (device.type, device.index, ndim, backend, weights, repr(request))
+        key = (device.type, device.index, ndim, backend, self._weights_key(), repr(request))
         if self._runner_cache is None or self._runner_cache[0] != key:
             self._runner_cache = (key, make_runner(network, device=device, ndim=ndim,
                                                    backend=backend))
@@ -559,7 +573,7 @@ def _tiling(
     tile_size: int | None,
     overlap: int | None,
     batch_size: int,
-    memory: int,
+    memory: int | Callable[[], int],
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], list[str]]:
     """Tile shape, overlap and blending margin per axis, and a sentence for each raised setting.
 
@@ -570,34 +584,50 @@ def _tiling(
     twice the overlap; a user's smaller tile size or overlap is raised to these minima, and the
     returned notes say so. Tiles are as large as an eighth of free memory (at most 512 MiB for
     the whole batch of tiles) allows, so the network's working memory does not grow with the
-    image. The radius and the alignment (``size_multiple``) may differ per axis, e.g. for a
-    method that reads a few neighbouring frames along T and runs a 2-D network on each.
+    image. The budget is shared by the tiles that can actually be in one batch: an image that
+    fits in fewer than ``batch_size`` larger tiles gets those (a 1024² image one tile rather
+    than four overlapping ones, which would recompute the overlaps). ``memory`` (bytes, or a
+    function that measures them) is only read when the tile size is chosen here. The radius
+    and the alignment (``size_multiple``) may differ per axis, e.g. for a method that reads a
+    few neighbouring frames along T and runs a 2-D network on each.
     """
-    from infocus.predict.tiling import auto_tile_shape, padded_shape
+    from infocus.predict.tiling import auto_tile_shape, padded_shape, plan_tiles
 
     ndim = len(spatial_shape)
     multiples = _per_axis_ints(network.size_multiple, ndim)
     radii = _per_axis_ints(_receptive_radius(network), ndim)
     padded = padded_shape(spatial_shape, multiples)
+
+    def fitted(asked: tuple[int, ...]) -> tuple[list[int], list[int]]:
+        tile, overlaps = [], []
+        for t, n, m, r in zip(asked, padded, multiples, radii, strict=True):
+            # A short tile gets the overlap that fits it, but never less than exactness needs.
+            default_overlap = 2 * _round_up(r + 1, m) + 2 * m
+            o = overlap if overlap is not None else min(default_overlap, (t - m) // 2)
+            o = max(int(o), 2 * r + 1)
+            t = t if t >= n else min(max(t, _round_up(2 * o, m)), n)
+            tile.append(t)
+            overlaps.append(o if t < n else 0)
+        return tile, overlaps
+
     if tile_size is None:
-        asked = auto_tile_shape(
-            spatial_shape, multiple=max(multiples), bytes_per_voxel=_bytes_per_voxel(network),
-            memory_budget=min(memory // 8, 512 * 1024**2) // max(1, batch_size),
-        )
-        asked = tuple(min(_round_up(t, m), n) for t, m, n in zip(asked, multiples, padded,
-                                                                   strict=True))
+        budget = min(int(memory() if callable(memory) else memory) // 8, 512 * 1024**2)
+        # The largest tiles whose batch fits: one tile for the budget if it covers the image,
+        # else two for half of it, and so on up to batch_size.
+        for per_batch in range(1, max(1, batch_size) + 1):
+            asked = auto_tile_shape(spatial_shape, multiple=max(multiples),
+                                    bytes_per_voxel=_bytes_per_voxel(network),
+                                    memory_budget=budget // per_batch)
+            asked = tuple(min(_round_up(t, m), n) for t, m, n in zip(asked, multiples, padded,
+                                                                       strict=True))
+            tile, overlaps = fitted(asked)
+            if per_batch >= batch_size or len(plan_tiles(spatial_shape, tile, overlaps,
+                                                         multiple=multiples)) <= per_batch:
+                break
     else:
         asked = tuple(_round_up(min(int(tile_size), n), m) for n, m in zip(padded, multiples,
                                                                             strict=True))
-    tile, overlaps = [], []
-    for t, n, m, r in zip(asked, padded, multiples, radii, strict=True):
-        # A short tile gets the overlap that fits it, but never less than exactness needs.
-        default_overlap = 2 * _round_up(r + 1, m) + 2 * m
-        o = overlap if overlap is not None else min(default_overlap, (t - m) // 2)
-        o = max(int(o), 2 * r + 1)
-        t = t if t >= n else min(max(t, _round_up(2 * o, m)), n)
-        tile.append(t)
-        overlaps.append(o if t < n else 0)
+        tile, overlaps = fitted(asked)
     margins = tuple(r if o else 0 for r, o in zip(radii, overlaps, strict=True))
     notes = []
     if tile_size is not None and tuple(tile) != asked:
