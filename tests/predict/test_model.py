@@ -248,6 +248,18 @@ def test_inference_network_is_reused_until_the_weights_change(rng):
     assert not np.array_equal(changed, first)
 
 
+def test_inference_network_is_rebuilt_when_a_module_setting_changes(rng):
+    model = tiny_model()
+    image = (rng.poisson(30, (40, 48)) * 2 + 100).astype(np.float32)
+    first = model.denoise(image, backend="torch")
+    folded = model._inference_cache[1]
+    convolution = next(m for m in model.network.modules() if isinstance(m, torch.nn.Conv2d))
+    convolution.padding_mode = "reflect"  # not a tensor: the weights are untouched
+    changed = model.denoise(image, backend="torch")
+    assert model._inference_cache[1] is not folded
+    assert not np.array_equal(changed, first)
+
+
 def test_automatic_tiles_share_the_memory_budget_only_with_tiles_of_the_same_batch():
     from infocus.predict.model import _bytes_per_voxel, _tiling
 

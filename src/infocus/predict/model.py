@@ -109,6 +109,14 @@ class _Layout:
         return np.transpose(predicted, list(range(lead)) + order)
 
 
+def _is_plain_setting(value: Any) -> bool:
+    """A module attribute that defines what a network computes besides its tensors (a
+    window, a padding mode, a kernel size), comparable by value."""
+    if isinstance(value, tuple):
+        return all(_is_plain_setting(v) for v in value)
+    return isinstance(value, (bool, int, float, str)) or value is None
+
+
 @dataclass
 class TrainedModel:
     """A trained denoising network, its normalisation, its method's fitted state and its
@@ -467,10 +475,18 @@ class TrainedModel:
         return run, tiling
 
     def _weights_key(self) -> tuple[Any, ...]:
-        """Identifies the current weights: any in-place update (an optimizer step, a loaded
-        state) bumps a tensor's version, and a replaced tensor has a new address."""
-        return tuple((name, tensor.data_ptr(), tensor._version)
-                     for name, tensor in self.network.state_dict().items())
+        """Identifies the current network: any in-place update of the weights (an optimizer
+        step, a loaded state) bumps a tensor's version, a replaced tensor has a new address,
+        and a module's plain settings (an attention window, a padding mode) are compared by
+        value, so a cached copy never outlives a change to what the network computes."""
+        weights = tuple((name, tensor.data_ptr(), tensor._version)
+                        for name, tensor in self.network.state_dict().items())
+        settings = tuple(
+            (name, type(module).__name__,
+             tuple(sorted((k, v) for k, v in vars(module).items()
+                          if not k.startswith("_") and _is_plain_setting(v))))
+            for name, module in self.network.named_modules())
+        return weights, settings
 
     def _inference_network(self, device: torch.device, ndim: int) -> torch.nn.Module:
         """A folded, channels-last, eval-mode copy of :attr:`network` on ``device``; the
