@@ -555,8 +555,7 @@ def _denoise_distributed(image: Path, output: Path, method: str, *, axes: str | 
         write_file_preview(preview, image, written, axes=axes, method=method,
                            overwrite=overwrite)
     if qc is None:
-        console.print("Quality check skipped for distributed denoising (it would read the "
-                      "whole stack here); run `infocus qc` on a crop, or pass --qc REPORT_DIR.")
+        _skip_distributed_summary("denoising")
         return
     with output_kept(written, SUMMARY_UNFINISHED):
         read_back = _read_back(image, written, axes, qc)
@@ -1024,15 +1023,20 @@ def predict(
         write_file_preview(preview, image, written, axes=axes, method=loaded.method,
                            overwrite=overwrite)
     if distributed and qc is None and reference is None:
-        # The summary reads the whole input and output into this process, which distributed
-        # prediction exists to avoid; an explicit --qc report is still written.
-        console.print("Quality check skipped for distributed prediction (it would read the "
-                      "whole stack here); run `infocus qc` on a crop, or pass --qc REPORT_DIR.")
+        _skip_distributed_summary("prediction")
         return
     with output_kept(written, SUMMARY_UNFINISHED):
         _predicted_quality(loaded, image, written, axes, qc, overwrite,
                            {**settings, **{k: v for k, v in options.items() if v is not None}},
                            reference)
+
+
+def _skip_distributed_summary(work: str) -> None:
+    """Say why a distributed run ends without the quality summary: it would read the whole
+    input and output into this process, which distributed work exists to avoid (an explicit
+    --qc report is still written)."""
+    console.print(f"Quality check skipped for distributed {work} (it would read the whole "
+                  "stack here); run `infocus qc` on a crop, or pass --qc REPORT_DIR.")
 
 
 def _qc_reference(given: str | None, qc: Path | None) -> str | None:
