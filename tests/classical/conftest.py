@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from infocus.noise import NoiseParams, scale_to_photons, simulate_poisson_gaussian
 
@@ -53,3 +56,34 @@ def make_camera_image() -> Callable[..., tuple[np.ndarray, NoiseParams, np.ndarr
 def camera() -> dict[str, float]:
     """The simulated camera's gain, offset and read noise."""
     return dict(CAMERA)
+
+
+class ReproducibleBlockMatching(SimpleNamespace):
+    """Deterministic stand-ins for the compiled ``bm3d`` and ``bm4d`` packages.
+
+    Their real code is not reproducible call to call (block-matching ties resolve differently:
+    two runs on one input differ by up to ~3 % of the noise level at a few pixels), so tests of
+    how infocus calls them (σ, profile, axis order, per-stack plans) use these instead. Each
+    output depends on every argument (the filter width is ``sigma_psd`` times a factor per profile,
+    and the 3-D filter is anisotropic), so a wrong σ, profile or axis order changes the result.
+    """
+
+    def bm3d(self, image: np.ndarray, sigma_psd: float, profile: str = "np") -> np.ndarray:
+        self.calls.append(("bm3d", float(sigma_psd), profile, np.shape(image)))
+        width = sigma_psd * (1.0 + 0.25 * ("np", "high", "vn").index(profile))
+        return ndi.gaussian_filter(np.asarray(image, np.float64), width)
+
+    def bm4d(self, volume: np.ndarray, sigma_psd: float, profile: str = "np") -> np.ndarray:
+        self.calls.append(("bm4d", float(sigma_psd), profile, np.shape(volume)))
+        factors = (1.0, 0.5, 2.0) if profile == "np" else (0.5, 1.0, 0.0)
+        return ndi.gaussian_filter(np.asarray(volume, np.float64), [sigma_psd * f for f in factors])
+
+
+@pytest.fixture
+def reproducible_block_matching(monkeypatch) -> ReproducibleBlockMatching:
+    """Replace the ``bm3d``/``bm4d`` packages by :class:`ReproducibleBlockMatching`."""
+    # ``infocus.classical.bm3d`` is also the name of the function the package exports.
+    module = importlib.import_module("infocus.classical.bm3d")
+    stand_in = ReproducibleBlockMatching(calls=[])
+    monkeypatch.setattr(module, "_require", lambda _package: stand_in)
+    return stand_in

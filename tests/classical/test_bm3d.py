@@ -95,27 +95,40 @@ def test_blobs_favour_the_gaussian_filter(rng, make_blobs):
     assert oracle - 1.0 < ours < oracle + 0.5
 
 
-def test_explicit_sigma_and_profile_reach_the_package(rng):
+def test_explicit_sigma_and_profile_reach_the_package(rng, reproducible_block_matching):
+    noisy = rng.normal(10.0, 1.0, (48, 48)).astype(np.float32)
+    out = bm3d(noisy, noise=NoiseParams.gaussian(1.0), sigma_psd=0.7, profile="high")
+    assert reproducible_block_matching.calls == [("bm3d", 0.7, "high", (48, 48))]
+    expected = reproducible_block_matching.bm3d(noisy, sigma_psd=0.7, profile="high")
+    np.testing.assert_array_equal(out, expected.astype(np.float32))
+
+
+def test_bm4d_on_a_2d_image_is_bm3d(rng, reproducible_block_matching):
+    noisy = rng.normal(10.0, 1.0, (48, 48)).astype(np.float32)
+    noise = NoiseParams.gaussian(1.0)
+    np.testing.assert_array_equal(bm4d(noisy, noise=noise), bm3d(noisy, noise=noise))
+    assert [call[0] for call in reproducible_block_matching.calls] == ["bm3d", "bm3d"]
+
+
+def test_bm4d_filters_zyx_volumes_in_the_packages_yxz_order(rng, reproducible_block_matching):
+    volume = rng.normal(10.0, 1.0, (5, 32, 24)).astype(np.float32)
+    out = bm4d(volume, axes="ZYX", noise=NoiseParams.gaussian(1.0))
+    assert reproducible_block_matching.calls[0][3] == (32, 24, 5)
+    # The stand-in filters Y, X and Z with different widths, so a wrong order would show.
+    expected = np.moveaxis(
+        reproducible_block_matching.bm4d(np.moveaxis(volume, 0, -1), sigma_psd=1.0), -1, 0
+    )
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_the_real_packages_agree_with_the_stand_in_calls(rng):
+    # The one comparison with the compiled code: the same call through infocus and directly
+    # agree to the package's own run-to-run spread, judged on the mean (ties flip at a few
+    # pixels by up to ~3 % of sigma, so the maximum is not a property of the code).
     noisy = rng.normal(10.0, 1.0, (48, 48)).astype(np.float32)
     out = bm3d(noisy, noise=NoiseParams.gaussian(1.0), sigma_psd=0.7, profile="high")
     expected = bm3d_package.bm3d(noisy, sigma_psd=0.7, profile="high")
-    np.testing.assert_allclose(out, expected, atol=0.01)
-
-
-def test_bm4d_on_a_2d_image_is_bm3d(rng):
-    noisy = rng.normal(10.0, 1.0, (48, 48)).astype(np.float32)
-    noise = NoiseParams.gaussian(1.0)
-    # The compiled bm3d code is not bit-reproducible: runs differ by up to ~0.3 % of sigma (1).
-    np.testing.assert_allclose(bm4d(noisy, noise=noise), bm3d(noisy, noise=noise), atol=0.01)
-
-
-def test_bm4d_filters_zyx_volumes_in_the_packages_yxz_order(rng):
-    volume = rng.normal(10.0, 1.0, (5, 32, 24)).astype(np.float32)
-    out = bm4d(volume, axes="ZYX", noise=NoiseParams.gaussian(1.0))
-    expected = np.moveaxis(
-        np.asarray(bm4d_package.bm4d(np.moveaxis(volume, 0, -1), sigma_psd=1.0)), -1, 0
-    )
-    np.testing.assert_allclose(out, expected, atol=0.01)
+    assert float(np.mean(np.abs(out - expected))) < 0.005
 
 
 @pytest.mark.parametrize(("method", "profile"), [(bm3d, "lc"), (bm3d, "refilter"), (bm4d, "high")])

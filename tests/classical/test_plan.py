@@ -22,25 +22,17 @@ def two_channels(make_camera_image):
     return np.stack([shot, flat], axis=1)  # T C Y X
 
 
-#: BM3D and BM4D take tens of seconds on these stacks.
-SLOW = {"bm3d", "bm4d"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
-                                  for n in list_denoisers()])
-def test_blocks_with_the_stack_plan_equal_one_call(name, two_channels):
+@pytest.mark.parametrize("name", list_denoisers())
+def test_blocks_with_the_stack_plan_equal_one_call(name, two_channels, reproducible_block_matching):
+    # BM3D and BM4D run as deterministic stand-ins: the compiled packages are not reproducible
+    # call to call, and what is tested here is infocus's plan, not their block matching.
     options = {"max_shift": 1} if name == "wavelet" else {}
-    if name in SLOW:
-        pytest.importorskip(name)
     plan = plan_denoising(name, two_channels, axes="TCYX", **options)
     whole = get_denoiser(name)(two_channels, axes="TCYX", **options)
     for t in (0, 2):
         for c in (0, 1):
             block = plan.channel(c).denoise(two_channels[t, c], axes="YX")
-            if name in SLOW:  # their compiled code is not bit-reproducible
-                np.testing.assert_allclose(block, whole[t, c], rtol=0, atol=0.05)
-            else:
-                np.testing.assert_array_equal(block, whole[t, c])
+            np.testing.assert_array_equal(block, whole[t, c])
 
 
 def test_a_plan_holds_each_channels_own_choices(two_channels):
