@@ -339,6 +339,52 @@ def test_an_interruption_after_the_output_is_written_says_so(tmp_path, noisy_tif
     assert read_image(tmp_path / "out.tif").data.shape == (64, 64)
 
 
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_an_interrupted_training_says_whether_it_can_resume(tmp_path, noisy_tif, monkeypatch,
+                                                             checkpointed):
+    import infocus.training.loop as loop
+
+    monkeypatch.chdir(tmp_path)
+
+    def stopped(*args, output, **kwargs):
+        if checkpointed:  # as after the first epoch
+            folder = loop.checkpoint_dir_for(output)
+            folder.mkdir()
+            (folder / loop.CHECKPOINT_NAME).write_bytes(b"state")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "train", stopped)
+    result = run("train", "n2v", noisy_tif, "-o", "model.zip")
+    assert result.exit_code == 130, result.output
+    if checkpointed:
+        assert ("Interrupted; model.zip was not written, but its last checkpoint is kept: run "
+                "the same command with --resume to continue.") in said(result)
+    else:
+        assert "Interrupted; no output was written." in said(result)
+    assert not (tmp_path / "model.zip").exists()
+
+
+def test_an_interruption_after_the_model_is_saved_says_so(tmp_path, noisy_tif, monkeypatch):
+    import infocus.training.loop as loop
+    from conftest import tiny_model
+    from infocus.predict.model import TrainedModel
+
+    monkeypatch.chdir(tmp_path)
+
+    def trained(*args, output, **kwargs):
+        model = tiny_model()
+        model.save(output)
+        return model
+
+    monkeypatch.setattr(loop, "train", trained)
+    monkeypatch.setattr(TrainedModel, "predict", _interrupt)
+    result = run("denoise", noisy_tif, "-o", "out.tif", "-m", "n2v", "--save-model", "m.zip")
+    assert result.exit_code == 130, result.output
+    assert "Interrupted after m.zip was written; the denoised image was not written." in said(
+        result)
+    assert (tmp_path / "m.zip").is_file() and not (tmp_path / "out.tif").exists()
+
+
 @pytest.mark.slow
 def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     """A real `infocus denoise` stopped with SIGTERM mid-way leaves no temporary output."""

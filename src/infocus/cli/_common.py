@@ -40,6 +40,27 @@ class InterruptedAfterOutput(KeyboardInterrupt):
         self.unfinished = unfinished
 
 
+class InterruptedResumable(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during training that has left a checkpoint: the message says how to
+    continue instead of only that nothing was written."""
+
+    def __init__(self, output: Path) -> None:
+        super().__init__(str(output))
+        self.output = output
+
+
+@contextmanager
+def resumable(output: Path, checkpoint: Path) -> Iterator[None]:
+    """Around training that writes ``output``: an interruption once ``checkpoint`` exists says
+    that training can continue from it with --resume."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if checkpoint.is_file():
+            raise InterruptedResumable(output) from None
+        raise
+
+
 @contextmanager
 def output_kept(written: Path, unfinished: str) -> Iterator[None]:
     """Around work done after ``written`` is complete: an interruption says that it was
@@ -50,6 +71,16 @@ def output_kept(written: Path, unfinished: str) -> Iterator[None]:
         raise
     except KeyboardInterrupt:
         raise InterruptedAfterOutput(written, unfinished) from None
+
+
+@contextmanager
+def model_kept(model: Path | None, unfinished: str) -> Iterator[None]:
+    """:func:`output_kept` for a model that was saved only when ``model`` is given."""
+    if model is None:
+        yield
+    else:
+        with output_kept(model, unfinished):
+            yield
 
 
 def reports_errors(command: F) -> F:
@@ -70,6 +101,11 @@ def reports_errors(command: F) -> F:
         except InterruptedAfterOutput as interrupted:
             console.print(f"[yellow]Interrupted after {escape(str(interrupted.written))} was "
                           f"written; {escape(interrupted.unfinished)}.[/]", highlight=False)
+            raise typer.Exit(130) from None
+        except InterruptedResumable as interrupted:
+            console.print(f"[yellow]Interrupted; {escape(str(interrupted.output))} was not "
+                          "written, but its last checkpoint is kept: run the same command with "
+                          "--resume to continue.[/]", highlight=False)
             raise typer.Exit(130) from None
         except KeyboardInterrupt:
             console.print("[yellow]Interrupted; no output was written.[/]")

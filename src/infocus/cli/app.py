@@ -19,6 +19,7 @@ from infocus.cli._common import (
     PREDICT_REFERENCE,
     check_output,
     console,
+    model_kept,
     output_kept,
     plain_text,
     print_json,
@@ -26,6 +27,7 @@ from infocus.cli._common import (
     reference_name,
     report_quality,
     reports_errors,
+    resumable,
     stdout,
     training_progress,
 )
@@ -651,10 +653,12 @@ def _denoise_learned(
         model = train_model(loaded.data, method=method, axes=loaded.axes, config=config,
                             steps=steps, seed=seed, output=save_model, overwrite=overwrite,
                             log=console.print, progress=on_step)
-    if save_model is not None:
-        write_loss_curve(save_model, model.history, title=f"{method} on {image.name}",
-                         overwrite=overwrite)
-    with progress_bar(f"predict {method}") as progress:
+    with model_kept(save_model, "the loss curve and the denoised image were not written"):
+        if save_model is not None:
+            write_loss_curve(save_model, model.history, title=f"{method} on {image.name}",
+                             overwrite=overwrite)
+    with model_kept(save_model, "the denoised image was not written"), \
+            progress_bar(f"predict {method}") as progress:
         prediction = model.predict(loaded.data, axes=loaded.axes, progress=progress,
                                    also=tuple(also))
     result = prediction.denoised
@@ -823,6 +827,7 @@ def train_command(
     """
     from infocus.methods import list_schemes
     from infocus.methods.config import default_config
+    from infocus.training.loop import CHECKPOINT_NAME, checkpoint_dir_for
     from infocus.training.loop import train as train_model
 
     if method.lower() not in list_schemes():
@@ -853,7 +858,8 @@ def train_command(
     targets: list[str | None] | None = [str(p) for p in target] if target else None
     if labels is not None:
         images, targets = _paired_labels(method.lower(), inputs, labels, target)
-    with training_progress() as on_step:
+    with resumable(output, checkpoint_dir_for(output) / CHECKPOINT_NAME), \
+            training_progress() as on_step:
         trained = train_model(
             images, method=method.lower(), axes=axes, targets=targets, output=output,
             config=config,
@@ -862,8 +868,9 @@ def train_command(
             init=init, freeze=freeze, processes=processes, log=console.print, progress=on_step,
         )
     console.print(f"Saved model to {output}.")
-    write_loss_curve(output, trained.history, overwrite=overwrite,
-                     title=f"{method.lower()} on {', '.join(p.name for p in inputs)}")
+    with output_kept(output, "its loss curve was not written"):
+        write_loss_curve(output, trained.history, overwrite=overwrite,
+                         title=f"{method.lower()} on {', '.join(p.name for p in inputs)}")
 
 
 @app.command()
