@@ -161,3 +161,32 @@ def test_report_draws_the_denoiseg_curve_and_says_where_it_wins(tmp_path, bench)
             "N2V + watershed (0.550)") in text
     assert "✗ **does not hold:** with 2 labelled images DenoiSeg (0.620)" in text
     assert "another training seed (1)" in text
+
+
+def _ratio_entry(true_error: float, standard_error: float, coverage: float) -> dict:
+    return {"objects": 53, "rms_true_relative_error": true_error,
+            "mean_true_relative_error": 0.003, "rms_reported_relative_change": 0.01,
+            "mean_reported_relative_change": 0.0, "correlation": -0.1,
+            "rms_relative_standard_error": standard_error, "coverage": coverage,
+            "shrinkage_slope": -0.01, "psnr": 30.0}
+
+
+def test_the_ratio_section_checks_what_the_issue_expects(tmp_path, bench):
+    _, report, _ = bench
+    results = {
+        "date": "2026-01-01", "profile": {"name": "quick"}, "machine": {"cpu": "test CPU"},
+        "suites": {"context": {"complete": True, "result": {"ratio": {
+            "steps": 400, "nominal_coverage": 0.95,
+            "independent": _ratio_entry(0.038, 0.039, 0.92),
+            "joint": _ratio_entry(0.034, 0.039, 0.75),
+            "joint_without_large_scales": _ratio_entry(0.045, 0.039, 0.92),
+        }}}},
+    }
+    path = tmp_path / "2026-01-01-quick.json"
+    path.write_text(json.dumps(results))
+    text = report.write(path, tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "| true error inside the reported interval | 0.92 | 0.75 | 0.92 |" in text
+    assert "✓ joint channels keep the ratios at least as well as independent ones" in text
+    assert "✓ independent: the reported interval held the true error for 92 %" in text
+    assert "✗ **does not hold:** joint: the reported interval held the true error for 75 %" \
+        in text

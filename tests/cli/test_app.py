@@ -203,3 +203,20 @@ def test_evaluate_reproduces_fmd_raw_psnr(shared_data):
     report = json.loads(result.stdout)
     assert report["n_images"] == 48
     assert report["mean"]["psnr"] == pytest.approx(27.22, abs=0.005)
+
+
+def test_predict_restores_large_scales_for_joint_channels_unless_told_not_to(tmp_path, rng):
+    from conftest import tiny_model
+
+    model = tiny_model(channels=2, joint=True)
+    model.state = {"channels_together": 2}
+    saved = model.save(tmp_path / "joint")
+    image = tmp_path / "two.tif"
+    write_image(image, rng.poisson(100, (2, 48, 48)).astype(np.float32), axes="CYX")
+    outputs = {}
+    for flag in ("--large-scales", "--no-large-scales"):
+        out = tmp_path / f"{flag.strip('-')}.tif"
+        result = run("predict", str(saved), str(image), "-o", str(out), "--axes", "CYX", flag)
+        assert result.exit_code == 0, result.output
+        outputs[flag] = read_image(out).data
+    assert not np.allclose(outputs["--large-scales"], outputs["--no-large-scales"])

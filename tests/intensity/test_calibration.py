@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 
 from conftest import blobs_image, passthrough_care_model
 from infocus._errors import InfocusInputError
-from infocus.intensity.calibration import MAX_GAIN, calibrate_intensity, photometric_relation
+from infocus.intensity.calibration import (
+    MAX_GAIN,
+    calibrate_intensity,
+    photometric_relation,
+    restore_large_scales,
+)
 from infocus.methods.config import default_config
 
 
@@ -127,3 +132,38 @@ def test_care_training_stores_the_relation_and_it_survives_saving(tmp_path, rng)
     assert relation["alpha"] == pytest.approx(1.0, abs=0.05)
     assert relation["beta"] == pytest.approx(-100, abs=6)
     assert load_model(tmp_path / "care").state["photometric_relation"] == [relation]
+
+
+def _two_objects(shape=(96, 96)) -> tuple[np.ndarray, np.ndarray]:
+    """A clean image of two round objects on a background, and regions (radius 20) that hold
+    them with a margin of more than two blur widths."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    masks = [np.hypot(yy - 30, xx - 30) < 20, np.hypot(yy - 66, xx - 66) < 20]
+    blobs = [np.exp(-((yy - c) ** 2 + (xx - c) ** 2) / (2 * 6.0**2)) for c in (30, 66)]
+    return 20.0 + 200.0 * blobs[0] + 120.0 * blobs[1], np.stack(masks)
+
+
+def test_restored_large_scales_give_back_the_measured_object_sums(rng):
+    clean, masks = _two_objects()
+    noisy = clean + rng.normal(0, 10, clean.shape)
+    # A prediction that dimmed the first object by 15 %, as a network mixing channels does.
+    first_half = np.add.outer(np.arange(96), np.arange(96)) < 96
+    shrunk = np.where(first_half, 20.0 + 0.85 * (clean - 20.0), clean)
+    restored = restore_large_scales(shrunk, noisy)
+    for mask in masks:
+        measured = (noisy - 20.0)[mask].sum()
+        assert (restored - 20.0)[mask].sum() == pytest.approx(measured, rel=0.01)
+    first = (noisy - 20.0)[masks[0]].sum()
+    assert (shrunk - 20.0)[masks[0]].sum() < 0.9 * first
+
+
+def test_restoring_a_faithful_prediction_adds_only_blurred_noise(rng):
+    clean, _ = _two_objects()
+    noisy = clean + rng.normal(0, 10, clean.shape)
+    change = restore_large_scales(clean, noisy) - clean
+    # White noise blurred by sigma = 4 keeps 1/(4 pi 16) of its variance: std 10 / 14.
+    assert np.std(change) < 10 / 10
+    assert restore_large_scales(clean, noisy).dtype == np.float32
+    with pytest.raises(ValueError, match="differ in shape"):
+        restore_large_scales(clean, noisy[:-1])
+

@@ -462,3 +462,50 @@ def test_n2v_learns_to_denoise(blobs_2d, rng):
     denoised_mse = float((denoised - clean).square().mean())
     # observed: about 0.05 x the noisy MSE after 100 steps; an untrained or identity net gives >= 1x
     assert denoised_mse < 0.25 * noisy_mse
+
+
+# --------------------------------------------------------------------------------------------
+# channels denoised together: the measured large scales are restored
+# --------------------------------------------------------------------------------------------
+
+
+def _fit_data(channels: int):
+    from infocus.methods import FitData
+
+    return FitData(inputs=[np.zeros((channels, 32, 32), np.float32)], targets=None, ndim=2,
+                   spatial="YX", options={}, seed=0, say=lambda line: None,
+                   planes=lambda **kwargs: np.zeros((channels, 1, 32, 32)))
+
+
+def test_a_network_on_several_channels_is_recorded_and_its_export_says_what_is_lost():
+    from infocus.methods.blind_spot import LARGE_SCALES_LOST
+
+    scheme = Noise2Void()
+    assert scheme.fit(_fit_data(2)).state == {"channels_together": 2}
+    assert "channels_together" not in scheme.fit(_fit_data(1)).state
+    assert LARGE_SCALES_LOST in scheme.export_limits({"channels_together": 2})
+    assert LARGE_SCALES_LOST not in scheme.export_limits({})
+
+
+def test_joint_channel_prediction_keeps_the_measured_large_scales():
+    from scipy.ndimage import gaussian_filter
+
+    from conftest import tiny_model
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:64, :64]
+    blob = 200 * np.exp(-((yy - 32) ** 2 + (xx - 32) ** 2) / (2 * 8.0**2))
+    image = np.stack([rng.poisson(20 + blob), rng.poisson(20 + 0.5 * blob)]).astype(np.float32)
+    model = tiny_model(channels=2, joint=True)
+
+    def large_scale_error(output: np.ndarray) -> float:
+        return float(np.abs(gaussian_filter(image - output, (0, 8, 8))).mean())
+
+    plain = model.denoise(image, axes="CYX", pixel_fusion=False)
+    assert np.array_equal(plain, model.denoise(image, axes="CYX", pixel_fusion=False,
+                                               large_scales=False))
+    model.state = {"channels_together": 2}
+    restored = model.denoise(image, axes="CYX", pixel_fusion=False)
+    assert np.array_equal(restored, model.denoise(image, axes="CYX", pixel_fusion=False,
+                                                  large_scales=True))
+    assert large_scale_error(restored) < 0.2 * large_scale_error(plain)

@@ -138,6 +138,7 @@ def test_a_changed_channel_ratio_is_flagged_and_a_kept_one_is_not():
     report = quality_check(noisy, good, axes="CYX")
     ratio = next(c for c in report.checks if c.name == "ratio")
     assert ratio.passed and ratio.figures["ratios"] >= 3
+    assert 0 < ratio.figures["rms_relative_standard_error"] < 0.2
     brightest = int(np.argmax([o.sum() for o in scene.objects]))
     changed = good.copy()
     changed[1] += 0.4 * gaussian_filter(scene.objects[brightest] / 2, 0.7)

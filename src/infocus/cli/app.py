@@ -917,6 +917,14 @@ def predict(
                      "frame with its neighbours' estimates wherever the scene did not change "
                      "(default: on)."),
     ] = None,
+    large_scales: Annotated[
+        bool | None,
+        typer.Option("--large-scales/--no-large-scales",
+                     help="Blind-spot models: give each channel the measurement's large-scale "
+                     "intensities (a 4-pixel blur of the residual added back), which keeps "
+                     "objects' channel ratios (default: on for models trained with joint "
+                     "channels)."),
+    ] = None,
     calibrate: Annotated[
         bool | None,
         typer.Option("--calibrate/--no-calibrate",
@@ -986,7 +994,8 @@ def predict(
                         preview=preview, unsupported={"uncertainty": uncertainty, "samples": samples,
                                      "tile_size": tile_size, "overlap": overlap, "tta": tta,
                                      "pixel_fusion": pixel_fusion, "calibrate": calibrate,
-                                     "frame_averaging": frame_averaging, "qc": qc,
+                                     "frame_averaging": frame_averaging,
+                                     "large_scales": large_scales, "qc": qc,
                                      "qc_reference": qc_reference,
                                      "workers": workers, "scheduler": scheduler,
                                      "deconvolved": deconvolved, "labels_out": labels_out,
@@ -1005,7 +1014,7 @@ def predict(
     also = _extra_outputs(loaded.scheme, {"deconvolved": deconvolved, "labels": labels_out,
                                           "foreground": foreground}, overwrite or resume, dtype)
     options = {"pixel_fusion": pixel_fusion, "calibrate": calibrate, "samples": samples,
-               "frame_averaging": frame_averaging}
+               "frame_averaging": frame_averaging, "large_scales": large_scales}
     settings = {"tile_size": tile_size, "overlap": overlap, "tta": tta,
                 "batch_size": batch_size, "backend": backend}
     with progress_bar("predict") as progress:

@@ -7,7 +7,12 @@ so that a saved model can be applied without importing the training code.
 
 from __future__ import annotations
 
-from infocus.intensity.calibration import IntensityFit, calibrate_intensity, photometric_relation
+from infocus.intensity.calibration import (
+    IntensityFit,
+    calibrate_intensity,
+    photometric_relation,
+    restore_large_scales,
+)
 from infocus.intensity.fusion import estimate_noise_or_none, fuse_with_noisy, fusion_weight
 from infocus.intensity.normalize import Normalizer
 
@@ -19,4 +24,5 @@ __all__ = [
     "fuse_with_noisy",
     "fusion_weight",
     "photometric_relation",
+    "restore_large_scales",
 ]

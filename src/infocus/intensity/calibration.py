@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["IntensityFit", "calibrate_intensity", "photometric_relation"]
+__all__ = ["IntensityFit", "calibrate_intensity", "photometric_relation", "restore_large_scales"]
 
 #: Blur (pixels) that separates the photometric scale from structure and noise.
 CALIBRATION_SIGMA = 4.0
@@ -167,3 +167,52 @@ def calibrate_intensity(
         return prediction, IntensityFit(gain, offset, applied=False)
     calibrated = (gain * prediction + offset).astype(np.float32)
     return calibrated, IntensityFit(gain, offset, applied=True)
+
+
+def restore_large_scales(
+    prediction: np.ndarray, measurement: np.ndarray, sigma: float = CALIBRATION_SIGMA
+) -> np.ndarray:
+    r"""Give ``prediction`` the measurement's large scales in every YX plane, keep its fine ones.
+
+    .. math:: \hat s' = \hat s + G_\sigma * (x - \hat s)
+
+    The residual :math:`x - \hat s` of a faithful denoiser is noise, whose blur is small (the
+    module docstring); what a blur of the residual finds beyond that is the network's own
+    large-scale error. A network that sees several channels at once predicts each channel
+    partly from the others and so moves objects' integrated intensities, and their channel
+    ratios, by more than the noise; restoring the measured large scales per channel keeps
+    both as measured (the measurement is unbiased there) while the network's fine structure
+    stays. The price is the blurred noise, :math:`1 / (4\pi\sigma^2)` of the noise variance
+    (0.5 % at :math:`\sigma = 4`).
+
+    Parameters
+    ----------
+    prediction : ndarray
+        One channel's denoised image ``(..., Y, X)`` in the measurement's units.
+    measurement : ndarray
+        The noisy image it was predicted from, same shape.
+    sigma : float
+        Blur in pixels, along Y and X only (planes of a volume or stack stay apart).
+
+    Returns
+    -------
+    ndarray, float32
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> clean = np.outer(np.hanning(64), np.hanning(64)) * 50 + 5
+    >>> noisy = clean + rng.normal(0, 2, clean.shape)
+    >>> restored = restore_large_scales(0.8 * clean, noisy)
+    >>> round(float(restored.sum() / clean.sum()), 2)
+    1.0
+    """
+    prediction = np.asarray(prediction, dtype=np.float32)
+    measurement = np.asarray(measurement, dtype=np.float32)
+    if prediction.shape != measurement.shape:
+        raise ValueError(
+            f"prediction {prediction.shape} and measurement {measurement.shape} differ in shape."
+        )
+    spread = (0.0,) * (prediction.ndim - 2) + (sigma, sigma)
+    residual = ndimage.gaussian_filter(measurement - prediction, spread)
+    return (prediction + residual).astype(np.float32)

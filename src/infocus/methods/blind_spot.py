@@ -767,7 +767,7 @@ class Noise2Void(TrainingScheme):
 
     needs_target: ClassVar[bool] = False
     blind_spot: ClassVar[bool] = True
-    prediction_options: ClassVar[tuple[str, ...]] = ("pixel_fusion",)
+    prediction_options: ClassVar[tuple[str, ...]] = ("pixel_fusion", "large_scales")
 
     @property
     def summary(self) -> str:  # type: ignore[override]
@@ -856,10 +856,15 @@ class Noise2Void(TrainingScheme):
         a warning when the images disagree). The offsets go into the options, so the saved model
         and a resumed run use the same ones; what was measured goes into the model's state.
         """
-        if not self.measures_correlation:
-            return Fitted()
-        options: dict[str, Any] = {}
         state: dict[str, Any] = {}
+        channels = int(data.inputs[0].shape[0]) if len(data.inputs) else 1
+        if channels > 1:
+            # The network sees the channels together: prediction restores the measured large
+            # scales per channel by default (finish), so objects keep their channel ratios.
+            state["channels_together"] = channels
+        if not self.measures_correlation:
+            return Fitted(state=state)
+        options: dict[str, Any] = {}
         choice = data.options.get("blind_spot", "auto")
         if choice == "pixel":
             options["blind_spot"] = []
@@ -880,18 +885,37 @@ class Noise2Void(TrainingScheme):
     ) -> dict[str, np.ndarray]:
         """Denormalise, then fuse with the noisy pixel the network never saw
         (:func:`fuse_blind_spot_prediction`); by default only for a one-pixel blind spot on
-        noise measured as white."""
+        noise measured as white. Then, for a network that sees several channels together
+        (option ``large_scales``, on by default for those), give every channel the
+        measurement's large scales (:func:`~infocus.intensity.restore_large_scales`): such a
+        network predicts each channel partly from the others, which moves objects' channel
+        ratios beyond the noise (docs/benchmarks.md, "Context: channel ratios")."""
+        from infocus.intensity import restore_large_scales
+
         predicted = context.target_norm.denormalize(outputs, channel_axis=0)
         fuse = context.request.options.get("pixel_fusion")
         if fuse is None:
             fuse = self.struct is None and not _measured_correlated(context.state)
         if fuse:
             fuse_blind_spot_prediction(predicted, noisy, context.spatial)
+        restore = context.request.options.get("large_scales")
+        if restore is None:
+            restore = _channels_together(context.state)
+        if restore:
+            for c in range(predicted.shape[0]):
+                predicted[c] = restore_large_scales(predicted[c], noisy[c])
         return {"denoised": predicted}
 
     def export_limits(self, state: dict[str, Any]) -> list[str]:
-        """Pixel fusion, where the prediction would use it by default."""
-        return [FUSION_LOST] if self.struct is None and not _measured_correlated(state) else []
+        """Pixel fusion and the restored large scales, where the prediction would use them by
+        default."""
+        limits = [FUSION_LOST] if self.struct is None and not _measured_correlated(state) else []
+        return limits + ([LARGE_SCALES_LOST] if _channels_together(state) else [])
+
+
+def _channels_together(state: dict[str, Any]) -> bool:
+    """Whether the network was trained on several channels at once (``channels="joint"``)."""
+    return int(state.get("channels_together", 1)) > 1
 
 
 def _measured_pattern(data: FitData) -> tuple[list[list[int]], dict[str, Any]]:
@@ -1002,6 +1026,12 @@ _CITATION = {
 FUSION_LOST = ("Pixel fusion is left out: the exported model gives the blind-spot network's "
                "prediction alone, without weighing in the noisy pixel it never saw (as infocus "
                "predict --no-pixel-fusion does).")
+
+
+LARGE_SCALES_LOST = ("The restored large scales are left out: the exported model gives the "
+                     "network's prediction of each channel, without the measurement's large "
+                     "scales that keep objects' channel ratios (as infocus predict "
+                     "--no-large-scales does).")
 
 
 #: How the pixels of a measured blind-spot pattern are hidden. Gaussian values with the

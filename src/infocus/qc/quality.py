@@ -542,7 +542,13 @@ def _ratio_check(result: RatioCheck) -> Check:
                "worst_relative_change": worst,
                "median_abs_relative_change": float(np.median(
                    [abs(c["relative_change"]) for c in result.changes])) if result.changes
-               else 0.0}
+               else 0.0,
+               # What the measured ratios' own noise allows: the true error of each output
+               # ratio lies within its change ± this many standard errors at `coverage`.
+               "rms_relative_standard_error": float(np.sqrt(np.mean(
+                   [c["relative_standard_error"] ** 2 for c in result.changes])))
+               if result.changes else 0.0,
+               "coverage": result.coverage}
     if not flagged:
         return Check("ratio", True, f"channel ratios of {len(result.changes)} object(s) kept",
                      figures)
