@@ -91,6 +91,13 @@ def _beats_both(count: str, seg: dict[str, Any]) -> str:
             f"watershed ({_f(n2v, 3)})")
 
 
+def _unmeasured_counts(seg: dict[str, Any]) -> list[str]:
+    """The label counts of a DenoiSeg curve that hold no result yet: those of its planned
+    ``counts``, or of the ``unmeasured_counts`` an earlier run of the part listed."""
+    planned = [*(seg.get("counts") or []), *(seg.get("unmeasured_counts") or [])]
+    return sorted({k for k in planned if k not in seg}, key=int)
+
+
 def _table(header: Iterable[str], rows: Iterable[Iterable[str]], align: str = "") -> list[str]:
     header = list(header)
     spec = align or "l" + "r" * (len(header) - 1)
@@ -1316,7 +1323,7 @@ class Report:
                        _get(self.suite("joint"), "denoiseg_seed1") or {})
 
     def _denoiseg(self, seg: dict[str, Any], other: dict[str, Any]) -> None:
-        counts = [k for k in seg if k.isdigit()]
+        counts = sorted((k for k in seg if k.isdigit()), key=int)
         if not counts:
             return
         options = seg.get("scheme_options") or {}
@@ -1339,8 +1346,8 @@ class Report:
                          [[k, _f(seg[k]["denoiseg"], 3), _f(seg[k]["segmentation_only"], 3),
                            _f(seg.get("n2v_watershed"), 3)] for k in counts]))
         self.add(*[_beats_both(k, seg) for k in counts], "")
-        if seg.get("unmeasured_counts") or seg.get("n2v_watershed_provenance"):
-            missing = ", ".join(seg.get("unmeasured_counts") or [])
+        if _unmeasured_counts(seg) or seg.get("n2v_watershed_provenance"):
+            missing = ", ".join(_unmeasured_counts(seg))
             self.add(("Not measured with these settings yet: " + missing + " labelled images. "
                       if missing else "")
                      + (f"N2V + watershed comes from {seg['n2v_watershed_provenance']}."
@@ -1355,6 +1362,11 @@ class Report:
                                _f(other[k]["segmentation_only"], 3),
                                _f(other.get("n2v_watershed"), 3)] for k in repeats]))
             self.add(*[_beats_both(k, other) for k in repeats], "")
+        planned = {*counts, *_unmeasured_counts(seg), *_unmeasured_counts(other)}
+        missing = sorted(planned - set(repeats), key=int)
+        if missing:
+            self.add("Not measured yet on other scenes and another training seed (part "
+                     f"denoiseg_seed1): {', '.join(missing)} labelled images.", "")
 
     def _deconoising(self, deco: dict[str, Any]) -> None:
         if not deco or not deco.get("levels"):
