@@ -221,6 +221,11 @@ def _watershed(denoised: np.ndarray) -> np.ndarray:
     return watershed(-distance, markers, mask=mask)
 
 
+def denoiseg_counts(profile_name: str) -> tuple[int, ...]:
+    """The numbers of labelled images on the DenoiSeg curve of a profile."""
+    return (1,) if profile_name == "tiny" else (1, 2, 5, 10)
+
+
 def denoiseg(context: Any, result: dict[str, Any], save: Any, scenes: int = 0) -> None:
     """AP@0.5 over the number of labelled images (module docstring); ``scenes`` > 0 draws
     other scenes and another training seed.
@@ -238,7 +243,7 @@ def denoiseg(context: Any, result: dict[str, Any], save: Any, scenes: int = 0) -
     profile = context.profile
     steps = int(profile.extra.get("denoiseg_steps", 1000 if profile.name == "full" else
                                   200 if profile.name == "quick" else 4))
-    counts = (1, 2, 5, 10) if profile.name != "tiny" else (1,)
+    counts = denoiseg_counts(profile.name)
     first = 100_000 * scenes
     train_set = [nuclei_scene(first + seed) for seed in range(20)]
     test_set = [nuclei_scene(first + 1000 + seed)

@@ -124,9 +124,13 @@ def test_report_names_the_counts_still_missing(tmp_path, repo_on_path):
                 "denoiseg": denoiseg, "denoiseg_seed1": seed1}}}}))
         return report.write(path, tmp_path / "docs" / "benchmarks.md").read_text()
 
-    # an earlier run's marker, and the planned counts of the current code
+    # an earlier run's marker, the profile's curve, and the counts the part recorded
     assert "Not measured with these settings yet: 5, 10 labelled images" in text_of(
         _stored_curve(), {})
+    unmarked = _stored_curve()
+    del unmarked["unmeasured_counts"]
+    assert "Not measured with these settings yet: 5, 10 labelled images" in text_of(
+        unmarked, {})
     partial = {**_stored_curve(counts=["1", "2", "5", "10"]),
                "5": {"denoiseg": 0.6, "segmentation_only": 0.57}}
     del partial["unmeasured_counts"]
