@@ -91,6 +91,17 @@ def _beats_both(count: str, seg: dict[str, Any]) -> str:
             f"watershed ({_f(n2v, 3)})")
 
 
+def _unmeasured_counts(seg: dict[str, Any], profile_name: str) -> list[str]:
+    """The label counts of a DenoiSeg curve that hold no result yet: of the ``counts`` the part
+    recorded (else the profile's curve), and of the ``unmeasured_counts`` an earlier run of the
+    part listed."""
+    from benchmarks.suites.joint import denoiseg_counts
+
+    planned = [*(seg.get("counts") or map(str, denoiseg_counts(profile_name))),
+               *(seg.get("unmeasured_counts") or [])]
+    return sorted({k for k in planned if k not in seg}, key=int)
+
+
 def _table(header: Iterable[str], rows: Iterable[Iterable[str]], align: str = "") -> list[str]:
     header = list(header)
     spec = align or "l" + "r" * (len(header) - 1)
@@ -1360,9 +1371,11 @@ class Report:
                        _get(self.suite("joint"), "denoiseg_seed1") or {})
 
     def _denoiseg(self, seg: dict[str, Any], other: dict[str, Any]) -> None:
-        counts = [k for k in seg if k.isdigit()]
+        counts = sorted((k for k in seg if k.isdigit()), key=int)
         if not counts:
             return
+        profile_name = _get(self.data, "profile", "name") or ""
+        unmeasured = _unmeasured_counts(seg, profile_name)
         options = seg.get("scheme_options") or {}
         sampling = ("" if not options else
                     f" DenoiSeg draws {options['labelled_fraction']:g} of every batch from the "
@@ -1383,8 +1396,8 @@ class Report:
                          [[k, _f(seg[k]["denoiseg"], 3), _f(seg[k]["segmentation_only"], 3),
                            _f(seg.get("n2v_watershed"), 3)] for k in counts]))
         self.add(*[_beats_both(k, seg) for k in counts], "")
-        if seg.get("unmeasured_counts") or seg.get("n2v_watershed_provenance"):
-            missing = ", ".join(seg.get("unmeasured_counts") or [])
+        if unmeasured or seg.get("n2v_watershed_provenance"):
+            missing = ", ".join(unmeasured)
             self.add(("Not measured with these settings yet: " + missing + " labelled images. "
                       if missing else "")
                      + (f"N2V + watershed comes from {seg['n2v_watershed_provenance']}."
@@ -1399,6 +1412,11 @@ class Report:
                                _f(other[k]["segmentation_only"], 3),
                                _f(other.get("n2v_watershed"), 3)] for k in repeats]))
             self.add(*[_beats_both(k, other) for k in repeats], "")
+        planned = {*counts, *unmeasured, *_unmeasured_counts(other, profile_name)}
+        missing = sorted(planned - set(repeats), key=int)
+        if missing:
+            self.add("Not measured yet on other scenes and another training seed (part "
+                     f"denoiseg_seed1): {', '.join(missing)} labelled images.", "")
 
     def _deconoising(self, deco: dict[str, Any]) -> None:
         if not deco or not deco.get("levels"):

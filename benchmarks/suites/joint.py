@@ -133,14 +133,19 @@ def _richardson_lucy(denoised: np.ndarray, psf: np.ndarray, iterations: int) -> 
     return restored * scale * CAMERA["gain"] + CAMERA["offset"]
 
 
-def deconoising(context: Any) -> dict[str, Any]:
-    """Both comparisons per photon level (module docstring)."""
+def deconoising(context: Any, result: dict[str, Any], save: Any) -> None:
+    """Both comparisons per photon level (module docstring); a level already in ``result`` is
+    kept, and each level is saved as soon as it is measured."""
     profile = context.profile
     steps = int(profile.extra.get("joint_steps", 2000 if profile.name == "full" else
                                   300 if profile.name == "quick" else 4))
     images = int(profile.extra.get("joint_images", 4 if profile.name != "tiny" else 1))
-    levels = {}
+    result.update(steps=result.get("steps", steps), images=result.get("images", images),
+                  optics=result.get("optics", OPTICS))
+    levels = result.setdefault("levels", {})
     for photons in (10.0, 50.0):
+        if f"{photons:g}" in levels:
+            continue
         scenes = [scene(photons, seed) for seed in range(images)]
         noisy = np.stack([s["noisy"] for s in scenes])
         context.log(f"  {photons:g} photons: training n2v and deconoising ({steps} steps)")
@@ -153,10 +158,10 @@ def deconoising(context: Any) -> dict[str, Any]:
 
         for s in scenes:
             denoised = n2v.denoise(s["noisy"])
-            result = deco.predict(s["noisy"], also=("deconvolved",))
-            deconvolved = result.extras["deconvolved"]
+            predicted = deco.predict(s["noisy"], also=("deconvolved",))
+            deconvolved = predicted.extras["deconvolved"]
             add("denoise_psnr_n2v", _psnr(denoised, s["blurred"]))
-            add("denoise_psnr_deconoising", _psnr(result.denoised, s["blurred"]))
+            add("denoise_psnr_deconoising", _psnr(predicted.denoised, s["blurred"]))
             add("denoise_psnr_noisy", _psnr(s["noisy"], s["blurred"]))
             add("deconv_psnr_deconoising", _psnr(deconvolved, s["truth"]))
             add("fwhm_deconoising", bead_fwhm(deconvolved, s["beads"]))
@@ -178,7 +183,7 @@ def deconoising(context: Any) -> dict[str, Any]:
         levels[f"{photons:g}"] = {name: float(np.nanmean(values)) for name, values in rows.items()}
         context.log(f"  {photons:g} photons: " + ", ".join(
             f"{k} {v:.2f}" for k, v in levels[f"{photons:g}"].items()))
-    return {"steps": steps, "images": images, "optics": OPTICS, "levels": levels}
+        save()
 
 
 def nuclei_scene(seed: int, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
@@ -216,9 +221,20 @@ def _watershed(denoised: np.ndarray) -> np.ndarray:
     return watershed(-distance, markers, mask=mask)
 
 
-def denoiseg(context: Any, scenes: int = 0) -> dict[str, Any]:
+def denoiseg_counts(profile_name: str) -> tuple[int, ...]:
+    """The numbers of labelled images on the DenoiSeg curve of a profile."""
+    return (1,) if profile_name == "tiny" else (1, 2, 5, 10)
+
+
+def denoiseg(context: Any, result: dict[str, Any], save: Any, scenes: int = 0) -> None:
     """AP@0.5 over the number of labelled images (module docstring); ``scenes`` > 0 draws
-    other scenes and another training seed."""
+    other scenes and another training seed.
+
+    What ``result`` already holds (N2V + watershed, a label count) is kept and not trained
+    again; each is saved as soon as it is measured, so an interrupted run resumes at the next
+    label count. ``counts`` records the whole curve, so the report can tell which counts are
+    still missing.
+    """
     from infocus.methods import scheme_options
     from infocus.methods.config import default_config
     from infocus.metrics import average_precision
@@ -227,13 +243,22 @@ def denoiseg(context: Any, scenes: int = 0) -> dict[str, Any]:
     profile = context.profile
     steps = int(profile.extra.get("denoiseg_steps", 1000 if profile.name == "full" else
                                   200 if profile.name == "quick" else 4))
-    counts = (1, 2, 5, 10) if profile.name != "tiny" else (1,)
+    counts = denoiseg_counts(profile.name)
     first = 100_000 * scenes
     train_set = [nuclei_scene(first + seed) for seed in range(20)]
     test_set = [nuclei_scene(first + 1000 + seed)
                 for seed in range(10 if profile.name != "tiny" else 2)]
     seed = default_config("denoiseg").seed + scenes
     noisy = [x for _, x in train_set]
+    options = scheme_options("denoiseg")
+    settings = {"steps": steps, "seed": seed, "scheme_options": {
+        k: options[k] for k in ("labelled_fraction", "border_weight", "threshold")}}
+    changed = [k for k, v in settings.items() if result.get(k, v) != v]
+    if changed:
+        # a curve is only comparable across label counts with one set of settings
+        raise SystemExit(f"The stored denoiseg part (scenes {scenes}) was measured with other "
+                         f"{', '.join(changed)} than now ({settings}); delete it from the "
+                         "results file to measure it again.")
 
     def score(segment: Any) -> float:
         return float(np.mean([average_precision(segment(x), labels)[0.5]
@@ -248,17 +273,21 @@ def denoiseg(context: Any, scenes: int = 0) -> dict[str, Any]:
     def segmenter(model: Any) -> Any:
         return lambda x: model.predict(x, also=("labels",)).extras["labels"].astype(int)
 
-    context.log(f"  n2v + watershed ({steps} steps)")
-    n2v = train(np.stack(noisy), method="n2v", axes="SYX",
-                config=default_config("n2v").with_updates(steps=steps, seed=seed),
-                progress=False, log=lambda m: None)
-    options = scheme_options("denoiseg")
-    result: dict[str, Any] = {"steps": steps, "train_images": len(noisy),
-                              "test_images": len(test_set), "scenes": scenes, "seed": seed,
-                              "scheme_options": {k: options[k] for k in (
-                                  "labelled_fraction", "border_weight", "threshold")},
-                              "n2v_watershed": score(lambda x: _watershed(n2v.denoise(x)))}
+    result.update(settings, train_images=len(noisy), test_images=len(test_set), scenes=scenes,
+                  counts=[str(count) for count in counts])
+    # an earlier run's list of missing counts; the report now reads them from ``counts``
+    result.pop("unmeasured_counts", None)
+    if "n2v_watershed" not in result:
+        context.log(f"  n2v + watershed ({steps} steps)")
+        n2v = train(np.stack(noisy), method="n2v", axes="SYX",
+                    config=default_config("n2v").with_updates(steps=steps, seed=seed),
+                    progress=False, log=lambda m: None)
+        result["n2v_watershed"] = score(lambda x: _watershed(n2v.denoise(x)))
+        context.log(f"    n2v_watershed {result['n2v_watershed']:.4f}")
+        save()
     for count in counts:
+        if str(count) in result:
+            continue
         context.log(f"  {count} labelled image(s)")
         targets = [labels if i < count else None for i, (labels, _) in enumerate(train_set)]
         joint = fitted(0.5, noisy, targets)
@@ -266,7 +295,7 @@ def denoiseg(context: Any, scenes: int = 0) -> dict[str, Any]:
         result[str(count)] = {"denoiseg": score(segmenter(joint)),
                               "segmentation_only": score(segmenter(alone))}
         context.log(f"    {result[str(count)]}")
-    return result
+        save()
 
 
 PARTS = {"deconoising": deconoising, "denoiseg": denoiseg,
@@ -274,11 +303,14 @@ PARTS = {"deconoising": deconoising, "denoiseg": denoiseg,
 
 
 def run(context: Any) -> dict[str, Any]:
-    result = dict(context.previous)
+    """Each part resumes where an interrupted run stopped (per photon level, per label count)."""
+    result = {part: dict(value) for part, value in context.previous.items()}
     for part, measure in PARTS.items():
-        if part in result:
+        partial_result = result.setdefault(part, {})
+        if partial_result.get("complete"):
             continue
         context.log(f"{part} ...")
-        result[part] = measure(context)
+        measure(context, partial_result, lambda: context.save(result))
+        partial_result["complete"] = True
         context.save(result)
     return result

@@ -1,0 +1,145 @@
+"""The joint suite resumes per photon level and per label count; training is stubbed out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def repo_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+
+
+@pytest.fixture
+def joint(monkeypatch, repo_on_path):
+    """The suite module, with training replaced by a stub that records what it was asked."""
+    from benchmarks.suites import joint
+
+    import infocus.training.loop
+
+    trained: list[dict[str, Any]] = []
+
+    def train(images: Any, targets: Any = None, method: str = "", **kwargs: Any) -> Any:
+        config = kwargs["config"]
+        trained.append({"method": method, "images": len(images),
+                        "alpha": config.scheme_options.get("alpha"), "steps": config.steps})
+
+        def predict(x: np.ndarray, also: tuple[str, ...] = ()) -> Any:
+            return SimpleNamespace(extras={"labels": np.zeros(x.shape, int)})
+
+        def denoise(x: np.ndarray) -> np.ndarray:  # one square: a quick watershed
+            square = np.zeros(x.shape)
+            square[10:30, 10:30] = 1.0
+            return square
+
+        return SimpleNamespace(predict=predict, denoise=denoise)
+
+    monkeypatch.setattr(infocus.training.loop, "train", train)
+    joint.trained = trained
+    return joint
+
+
+def _context(tmp_path, previous: dict[str, Any] | None = None, profile: str = "quick"):
+    from benchmarks.profiles import get_profile
+    from benchmarks.runner import Context
+
+    saved: list[dict[str, Any]] = []
+    context = Context(profile=get_profile(profile), results_path=tmp_path / "r.json",
+                      previous=previous or {}, log=lambda m: None,
+                      save=lambda partial: saved.append(json.loads(json.dumps(partial))))
+    return context, saved
+
+
+def _stored_curve(**extra: Any) -> dict[str, Any]:
+    """The denoiseg part as an earlier run left it: two counts and N2V + watershed."""
+    return {"steps": 200, "seed": 0, "train_images": 20, "test_images": 10, "scenes": 0,
+            "scheme_options": {"labelled_fraction": 0.5, "border_weight": 5.0,
+                               "threshold": 0.5},
+            "n2v_watershed": 0.54, "unmeasured_counts": ["5", "10"],
+            "1": {"denoiseg": 0.58, "segmentation_only": 0.5},
+            "2": {"denoiseg": 0.59, "segmentation_only": 0.53}, **extra}
+
+
+def test_denoiseg_trains_only_the_missing_counts_and_saves_each(joint, tmp_path):
+    context, saved = _context(tmp_path)
+    result = _stored_curve()
+    joint.denoiseg(context, result, lambda: context.save(dict(result)))
+
+    # N2V and counts 1, 2 were kept; 5 and 10 trained DenoiSeg and segmentation only
+    assert [(t["method"], t["alpha"], t["images"]) for t in joint.trained] == [
+        ("denoiseg", 0.5, 20), ("denoiseg", 0.0, 5), ("denoiseg", 0.5, 20),
+        ("denoiseg", 0.0, 10)]
+    assert result["n2v_watershed"] == 0.54 and result["1"] == {"denoiseg": 0.58,
+                                                               "segmentation_only": 0.5}
+    assert set(result["5"]) == set(result["10"]) == {"denoiseg", "segmentation_only"}
+    assert result["counts"] == ["1", "2", "5", "10"] and "unmeasured_counts" not in result
+    assert result["steps"] == 200 and result["seed"] == 0  # the recorded settings stay
+    # each count reaches the file as soon as it is measured
+    assert [sorted(k for k in s if k.isdigit()) for s in saved] == [["1", "2", "5"],
+                                                                   ["1", "10", "2", "5"]]
+
+
+def test_denoiseg_measures_n2v_once_when_missing_and_refuses_other_settings(joint, tmp_path):
+    context, _ = _context(tmp_path)
+    result = _stored_curve(**{"5": {"denoiseg": 0.6, "segmentation_only": 0.57},
+                              "10": {"denoiseg": 0.61, "segmentation_only": 0.6}})
+    del result["n2v_watershed"]
+    joint.denoiseg(context, result, lambda: None)
+    assert [t["method"] for t in joint.trained] == ["n2v"]
+    assert 0.0 <= result["n2v_watershed"] <= 1.0
+
+    with pytest.raises(SystemExit, match="measured with other steps"):
+        joint.denoiseg(context, _stored_curve(steps=1000), lambda: None)
+
+
+def test_run_keeps_finished_parts_of_an_earlier_run(joint, tmp_path):
+    levels = {"10": {"denoise_psnr_n2v": 20.0}, "50": {"denoise_psnr_n2v": 26.0}}
+    done = {**_stored_curve(), "5": {"denoiseg": 0.6, "segmentation_only": 0.57},
+            "10": {"denoiseg": 0.61, "segmentation_only": 0.6}}
+    previous = {"deconoising": {"steps": 300, "images": 4, "levels": levels},
+                "denoiseg": done, "denoiseg_seed1": {**done, "complete": True}}
+    context, _ = _context(tmp_path, previous)
+    result = joint.run(context)
+    assert joint.trained == []  # nothing measured again
+    assert result["deconoising"]["levels"] == levels and result["deconoising"]["complete"]
+    assert result["denoiseg"]["complete"] and "unmeasured_counts" not in result["denoiseg"]
+
+
+def test_report_names_the_counts_still_missing(tmp_path, repo_on_path):
+    from benchmarks import report
+
+    def text_of(denoiseg: dict[str, Any], seed1: dict[str, Any]) -> str:
+        path = tmp_path / "2026-01-01-quick.json"
+        path.write_text(json.dumps({
+            "date": "2026-01-01", "profile": {"name": "quick"}, "machine": {"cpu": "test CPU"},
+            "suites": {"joint": {"complete": False, "result": {
+                "denoiseg": denoiseg, "denoiseg_seed1": seed1}}}}))
+        return report.write(path, tmp_path / "docs" / "benchmarks.md").read_text()
+
+    # an earlier run's marker, the profile's curve, and the counts the part recorded
+    assert "Not measured with these settings yet: 5, 10 labelled images" in text_of(
+        _stored_curve(), {})
+    unmarked = _stored_curve()
+    del unmarked["unmeasured_counts"]
+    assert "Not measured with these settings yet: 5, 10 labelled images" in text_of(
+        unmarked, {})
+    partial = {**_stored_curve(counts=["1", "2", "5", "10"]),
+               "5": {"denoiseg": 0.6, "segmentation_only": 0.57}}
+    del partial["unmeasured_counts"]
+    text = text_of(partial, {})
+    assert "Not measured with these settings yet: 10 labelled images" in text
+    assert "| 5 | 0.600 | 0.570 | 0.540 |" in text
+    assert "(part denoiseg_seed1): 1, 2, 5, 10 labelled images" in text  # not silently missing
+
+    complete = {**partial, "10": {"denoiseg": 0.61, "segmentation_only": 0.6}}
+    text = text_of(complete, {**complete, "seed": 1})
+    assert "Not measured" not in text and "another training seed (1)" in text
+    assert text.index("| 2 | 0.590") < text.index("| 5 | 0.600") < text.index("| 10 | 0.610")
