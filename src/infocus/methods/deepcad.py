@@ -76,13 +76,16 @@ explains at most :math:`\rho^2 \approx 0.09` of the frame's signal variance and 
 neighbours :math:`\rho^4 < 0.01`; at 2 px/frame (0.56, :math:`\rho^2 \approx 0.19`) the
 neighbours still add 0.6 dB to the frame alone, so the cut lies above that. The three variants
 pass from one to the next: what the network sees of the frame grows, and what it sees of the
-neighbours shrinks, as the motion grows. Where consecutive frames share little, :math:`C_2 / C_1` is a ratio of two
-small, noisy covariances and can read anything, a fast scene even as a static one; the figure's
-standard error :math:`\sigma` (:func:`measure_decorrelation`) guards that: when the interval
-:math:`d \pm 2\sigma` reaches both below 0.3 and above 0.7, the figure cannot tell a static
-scene from one whose neighbours share nothing, and the blind-spot variant, which shows the
-network both the frame and its neighbours, is chosen. (Static repeated captures, four frames
-of FMD, read :math:`\sigma \le 0.11`, their intervals within the static side.)
+neighbours shrinks, as the motion grows.
+
+Where consecutive frames share little, :math:`C_2 / C_1` is a ratio of two small, noisy
+covariances and can read anything, a fast scene even as a static one. The figure's standard
+error :math:`\sigma` (:func:`measure_decorrelation`, from block means) guards that: when the
+interval :math:`d \pm 2\sigma` around the figure :math:`d` reaches both below 0.3 and above
+0.7, it cannot tell a static scene from one whose neighbours share nothing, and the blind-spot
+variant, which shows the network both the frame and its neighbours, is chosen. (Static
+repeated captures, four frames of FMD, read :math:`\sigma \le 0.11`, their intervals within
+the static side.)
 
 The option ``neighbours`` (default 4: two frames on each side) is lowered to the frame count
 minus one for short stacks; a model then needs stacks of at least ``neighbours + 1`` frames.
