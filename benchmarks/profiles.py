@@ -92,7 +92,7 @@ class Profile:
     context_steps: int | None = None
     context_configurations: tuple[str, ...] = ()
     context_drift_steps: int | None = 400
-    context_drift_speeds: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0)
+    context_drift_speeds: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0)
     #: Steps of the 3-D and plane-by-plane Noise2Void on simulated volumes (3-D steps are slow).
     context_volume_steps: int = 400
     extra: dict[str, Any] = field(default_factory=dict)

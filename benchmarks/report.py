@@ -1350,19 +1350,26 @@ class Report:
                  "speed, 8 peak photons, the simulated camera). `deepcad` (each frame from its "
                  "four nearest frames, `-p own_frame=hidden`; with the frame itself seen through "
                  "blind spots, `-p own_frame=blind_spot`; and the default, `own_frame=auto`, "
-                 "which picks one of the two from the motion it measures at fit time: the "
-                 "decorrelation 1 − C₂/C₁ of frames two and one apart, blind spots above 0.3) "
+                 "which picks one of the two, or the frame alone through blind spots "
+                 "(`-p own_frame=alone`, Noise2Void frame by frame), from the motion it measures "
+                 "at fit time: the decorrelation 1 − C₂/C₁ of frames two and one apart, with its "
+                 "standard error; blind spots above 0.3, the frame alone above 0.7) "
                  "against Noise2Void frame by frame (one model for all frames, each denoised "
                  "alone), same steps and patches "
                  f"({part.get('steps') or 'default'} steps), all trained on the stack itself; "
                  "PSNR (dB) against the clean frames.", "")
+
+        def measured(v: dict[str, Any]) -> str:
+            error = v.get("decorrelation_error")
+            return _f(v.get("decorrelation")) + (f" ± {error:.2f}" if error else "")
+
         self.add(*_table(["motion (px/frame)", "noisy", "N2V, frame by frame",
                           "deepcad, frame hidden", "deepcad, own frame with blind spots",
                           "deepcad, auto (default)", "measured decorrelation", "auto chose"],
                          [[k, _f(v.get("noisy")), _f(v.get("n2v")), _f(v.get("deepcad")),
                            _f(v.get("deepcad_blind_spot")), _f(v.get("deepcad_auto")),
-                           _f(v.get("decorrelation")), v.get("auto_choice") or "–"]
-                          for k, v in speeds.items()]))
+                           measured(v), v.get("auto_choice") or "–"]
+                          for k, v in sorted(speeds.items(), key=lambda kv: float(kv[0]))]))
 
     # ------------------------------------------------------------------------- joint tasks
     def joint(self) -> None:

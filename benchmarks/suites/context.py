@@ -11,11 +11,12 @@ variance / 4, the anchor of docs/benchmarks.md's published table), and ``deepcad
 pixel fusion, without the frame averaging, and without either (the network's estimates). Wall-clock time of training and prediction per stack.
 
 **Drift** (part ``drift``): simulated time-lapses in which the scene moves by a fixed number of
-pixels per frame (0 to 4), 12 frames of 128² at 8 peak photons under the simulated camera.
-``deepcad`` (both variants: the frame hidden, and seen with blind spots; and the default
-``own_frame="auto"``, which picks one from the motion it measures, with that figure and its
-choice) against frame-by-frame Noise2Void (trained on all frames, each as its own image), same
-steps and patches; PSNR against the clean frames.
+pixels per frame (0 to 8), 12 frames of 128² at 8 peak photons under the simulated camera.
+``deepcad`` (two variants: the frame hidden, and seen with blind spots beside its neighbours;
+and the default ``own_frame="auto"``, which picks one of those or the frame alone from the
+motion it measures, with that figure, its standard error and its choice) against
+frame-by-frame Noise2Void (trained on all frames, each as its own image), same steps and
+patches; PSNR against the clean frames.
 
 **Volumes** (part ``volume``): simulated Z-stacks (32×128×128, blobs of σ 1.5 planes and 2 px,
 8 peak photons, the simulated camera), two for training and one scored. Noise2Void with a 3-D
@@ -178,6 +179,7 @@ def drift(context: Any, result: dict[str, Any], save: Any) -> None:
             row[label] = psnr(model.denoise(noisy, axes=axes), clean)
             if "motion" in model.state:
                 row["decorrelation"] = model.state["motion"]["decorrelation"]
+                row["decorrelation_error"] = model.state["motion"].get("error")
                 row["auto_choice"] = model.config.scheme_options["own_frame"]
             save()
         context.log(f"  {speed:g} px/frame: " + ", ".join(

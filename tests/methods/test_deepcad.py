@@ -243,8 +243,10 @@ def test_motion_is_not_read_from_noise_correlated_between_pixels(rng):
     assert frame_decorrelation(rng.poisson(20.0, (6, 64, 64))) == 1.0
 
 
-@pytest.mark.parametrize(("speed", "choice"), [(0, "hidden"), (3, "blind_spot")])
-def test_auto_chooses_from_the_motion_and_the_model_file_keeps_the_choice(tmp_path, speed, choice):
+@pytest.mark.parametrize(("speed", "choice", "in_channels"),
+                         [(0, "hidden", 4), (2, "blind_spot", 5), (8, "alone", 1)])
+def test_auto_chooses_from_the_motion_and_the_model_file_keeps_the_choice(
+        tmp_path, speed, choice, in_channels):
     from infocus.predict.model import load_model
 
     noisy, _ = _moving_blobs(speed, 20.0, 0, frames=6, size=64)
@@ -252,15 +254,97 @@ def test_auto_chooses_from_the_motion_and_the_model_file_keeps_the_choice(tmp_pa
     model = infocus.train(noisy, method="deepcad", axes="TYX", config=_config(steps=2),
                           progress=False, log=said.append)
     assert model.config.scheme_options["own_frame"] == choice
-    assert model.state["motion"]["threshold"] == 0.3
-    assert (model.state["motion"]["decorrelation"] > 0.3) == (choice == "blind_spot")
+    motion = model.state["motion"]
+    assert (motion["threshold"], motion["alone_threshold"]) == (0.3, 0.7)
+    assert (motion["decorrelation"] > 0.3) == (choice != "hidden")
+    assert (motion["decorrelation"] > 0.7) == (choice == "alone")
     assert any(f"own_frame={choice}" in line for line in said)
     loaded = load_model(model.save(tmp_path / "model"))
     assert loaded.config.scheme_options["own_frame"] == choice
     assert loaded.state["motion"] == model.state["motion"]
-    # the network the prediction runs sees the frame itself only in the blind-spot variant
-    assert loaded.network.config["in_channels"] == 4 + (choice == "blind_spot")
+    # the network sees the neighbours unless the frame is alone, and the frame itself unless
+    # it is hidden
+    assert loaded.network.config["in_channels"] == in_channels
     assert loaded.denoise(noisy, axes="TYX").shape == noisy.shape
+
+
+def _choice(stacks, say=lambda m: None):
+    from infocus.methods._base import FitData
+    from infocus.methods.deepcad import _choose_own_frame
+
+    data = FitData(inputs=[stack[None] for stack in stacks], targets=None, ndim=2,
+                   spatial="TYX", options={}, seed=0, say=say, planes=None)
+    return _choose_own_frame(data, "T")
+
+
+@pytest.mark.parametrize(("speed", "choice"), [(0, "hidden"), (1, "hidden"), (2, "blind_spot"),
+                                               (4, "alone"), (12, "alone")])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_variant_follows_the_motion_from_static_to_sharing_nothing(speed, choice, seed):
+    """Blobs of 2 px read 0.18 at 1 px/frame, 0.56 at 2 and above 0.7 from 3 on: the frame is
+    hidden, then also shown, then shown alone as the neighbours share less of it."""
+    noisy, _ = _moving_blobs(speed, 20.0, seed)
+    chosen, motion = _choice([noisy])
+    assert chosen == choice
+    assert motion["error"] < 0.1
+
+
+def test_a_figure_too_uncertain_to_place_the_scene_shows_frame_and_neighbours(monkeypatch):
+    """The figure's interval (two standard errors) decides: only one that reaches both the
+    static and the alone side, a ratio of two small noisy covariances, picks the variant
+    that sees both."""
+    from infocus.methods import deepcad
+
+    frames = np.zeros((5, 16, 16))
+    cases = {(0.0, 0.5): "blind_spot", (0.0, 0.11): "hidden", (0.25, 0.12): "hidden",
+             (0.9, 0.05): "alone", (0.9, 0.3): "alone", (0.5, 0.4): "blind_spot",
+             (-0.5, 0.7): "blind_spot"}
+    for (value, error), choice in cases.items():
+        monkeypatch.setattr(deepcad, "measure_decorrelation", lambda _, v=value, e=error: (v, e))
+        said: list[str] = []
+        chosen, motion = _choice([frames], said.append)
+        assert chosen == choice, (value, error)
+        assert motion["error"] == error and f"own_frame={choice}" in said[0]
+        assert ("too uncertain" in said[0]) == (value - 2 * error <= 0.3 < 0.7 < value + 2 * error)
+
+
+def test_the_error_counts_blocks_not_pixels(rng):
+    """The products of a smooth scene are correlated between nearby pixels: the standard error
+    comes from block means, so scenes that share nothing read 1 with no error, and a static
+    scene reads about 0 within a few of its standard errors."""
+    from infocus.methods.deepcad import measure_decorrelation
+
+    assert measure_decorrelation(rng.poisson(20.0, (6, 64, 64))) == (1.0, 0.0)
+    # frames of smooth, independent scenes: the products are smooth too, and standard errors
+    # over pixels (3 of these 10 sets reach 9 of them) would read a chance covariance as
+    # shared structure
+    for first in range(0, 60, 6):
+        independent = np.stack([_moving_blobs(0, 1000.0, seed)[1][0]
+                                for seed in range(first, first + 6)])
+        assert measure_decorrelation(independent) == (1.0, 0.0)
+    for seed in range(5):
+        static, _ = _moving_blobs(0, 20.0, seed)
+        value, error = measure_decorrelation(static)
+        assert 0.0 < error < 0.1 and abs(value) < 4 * error
+
+
+def test_the_alone_variant_sees_its_frame_and_no_neighbour(rng):
+    scheme = create_scheme("deepcad", neighbours=2, own_frame="alone")
+    assert scheme.network_options(2)["in_channels"] == 2
+    assert scheme.patch_shape((5, 32, 32), (9, 64, 64)) == (1, 32, 32)
+    frames = torch.rand(4, 2, 1, 32, 32)
+    batch = scheme.prepare(frames, None, torch.Generator().manual_seed(0))
+    assert batch.input.shape == (4, 2, 32, 32) and batch.mask is not None
+    assert torch.equal(batch.input[~batch.mask], batch.target[~batch.mask])
+    assert not torch.equal(batch.input[batch.mask], batch.target[batch.mask])
+    clean, noisy = _drifting_stack(rng, frames=5)
+    model = infocus.train(noisy, method="deepcad", axes="TYX", progress=False,
+                          log=lambda m: None,
+                          config=_config(steps=40, scheme_options={"own_frame": "alone"}))
+    denoised = model.denoise(noisy, axes="TYX")
+    assert np.mean((denoised - clean) ** 2) < np.mean((noisy - clean) ** 2)
+    # each frame alone: a stack shorter than the neighbours' window is denoised too
+    assert model.denoise(noisy[:2], axes="TYX").shape == (2, *noisy.shape[1:])
 
 
 def test_a_given_variant_is_kept_and_two_frames_are_too_few_to_measure(rng):

@@ -52,18 +52,40 @@ well as from the other frames, which matters when the scene changes between fram
 training signal is sparser (4 % of the pixels per frame instead of all of them), and at
 prediction it sees the whole frame, so the fusion weight is then conservative.
 
+With ``own_frame="alone"`` the network sees the frame with blind spots and no neighbours: it is
+Noise2Void frame by frame, trained on every frame of the stack, for a scene that moves so fast
+that the neighbouring frames hold (almost) nothing of the frame. Every output still goes
+through the pixel fusion and the frame averaging, which keeps the frames apart where they
+differ.
+
 With ``own_frame="auto"`` (the default) the fit measures how fast the scene changes and picks
-one of the two (:func:`frame_decorrelation`). The noise of different frames is independent, so
+one of the three (:func:`frame_decorrelation`). The noise of different frames is independent, so
 the covariance of two frames over the pixels (each frame's mean removed),
 :math:`C_k = \overline{x_t x_{t+k}}`, is the covariance of their signals, with no noise term
 whatever the noise model or its correlation between pixels. A static scene has :math:`C_2 =
 C_1`; a moving or changing one loses correlation with distance in time. The figure is
 :math:`1 - C_2 / C_1`: 0 for a static scene; for a scene whose correlation decays by a factor
 :math:`\rho` per frame, :math:`1 - \rho`; it reads 1 when consecutive frames share no
-measurable structure. Above :data:`MOTION_THRESHOLD` (0.3) the blind-spot variant is chosen,
-else the neighbours-only one; the threshold lies between the drift speeds at which the two
-variants tie (1 px/frame on blobs of 2 px, which reads 0.17) and at which the blind-spot variant
-wins (2 px/frame, 0.5), while static repeated captures (FMD) read within ±0.05.
+measurable structure. Up to :data:`MOTION_THRESHOLD` (0.3) the neighbours-only variant is
+chosen; the threshold lies between the drift speeds at which it and the blind-spot variant tie
+(1 px/frame on blobs of 2 px, which reads 0.18) and at which the blind-spot variant wins
+(2 px/frame, 0.56), while static repeated captures (FMD) read within ±0.05. Above its mirror
+image, :data:`ALONE_THRESHOLD` (:math:`1 - 0.3 = 0.7`), the frame is seen alone: there a
+neighbour keeps at most :math:`\rho = 0.3` of the frame's correlation, so at the same pixel it
+explains at most :math:`\rho^2 \approx 0.09` of the frame's signal variance and the second
+neighbours :math:`\rho^4 < 0.01`; at 2 px/frame (0.56, :math:`\rho^2 \approx 0.19`) the
+neighbours still add 0.6 dB to the frame alone, so the cut lies above that. The three variants
+pass from one to the next: what the network sees of the frame grows, and what it sees of the
+neighbours shrinks, as the motion grows.
+
+Where consecutive frames share little, :math:`C_2 / C_1` is a ratio of two small, noisy
+covariances and can read anything, a fast scene even as a static one. The figure's standard
+error :math:`\sigma` (:func:`measure_decorrelation`, from block means) guards that: when the
+interval :math:`d \pm 2\sigma` around the figure :math:`d` reaches both below 0.3 and above
+0.7, it cannot tell a static scene from one whose neighbours share nothing, and the blind-spot
+variant, which shows the network both the frame and its neighbours, is chosen. (Static
+repeated captures, four frames of FMD, read :math:`\sigma \le 0.11`, their intervals within
+the static side.)
 
 The option ``neighbours`` (default 4: two frames on each side) is lowered to the frame count
 minus one for short stacks; a model then needs stacks of at least ``neighbours + 1`` frames.
@@ -104,18 +126,29 @@ from infocus.methods._base import (
     masked_loss,
 )
 
-__all__ = ["MOTION_THRESHOLD", "OwnFrame", "TemporalNoise2Noise", "average_unchanged",
-           "frame_decorrelation", "neighbour_frames"]
+__all__ = ["ALONE_THRESHOLD", "MOTION_THRESHOLD", "OwnFrame",
+           "TemporalNoise2Noise", "average_unchanged", "frame_decorrelation",
+           "measure_decorrelation", "neighbour_frames"]
 
 #: What the network sees of the frame it predicts: nothing (``"hidden"``, temporal
-#: Noise2Noise), the frame with Noise2Void's blind spots (``"blind_spot"``), or one of the two
-#: chosen from the motion measured at fit time (``"auto"``).
-OwnFrame = Literal["auto", "hidden", "blind_spot"]
+#: Noise2Noise), the frame with Noise2Void's blind spots besides its neighbours
+#: (``"blind_spot"``), that frame without the neighbours (``"alone"``, Noise2Void frame by
+#: frame), or one of the three chosen from the motion measured at fit time (``"auto"``).
+OwnFrame = Literal["auto", "hidden", "blind_spot", "alone"]
 #: Decorrelation (:func:`frame_decorrelation`) above which ``own_frame="auto"`` shows the
 #: network the frame itself (module docstring: where the two variants tie and part).
 MOTION_THRESHOLD = 0.3
+#: Decorrelation above which ``own_frame="auto"`` shows the network the frame alone: the mirror
+#: image of :data:`MOTION_THRESHOLD`, where a neighbour keeps at most 0.3 of the frame's
+#: correlation (module docstring).
+ALONE_THRESHOLD = 1.0 - MOTION_THRESHOLD
+#: The decorrelation's interval is this many standard errors either side.
+_INTERVAL_Z = 2.0
 #: Consecutive frames share structure when their covariance exceeds this many standard errors.
 _SHARED_STRUCTURE_Z = 3.0
+#: Side of the blocks whose means give the covariances' standard errors: larger than the
+#: structures that correlate the products of nearby pixels.
+_BLOCK = 16
 #: The window the motion is measured on: central crops of at most this many pixels a side and
 #: this many consecutive frames from the middle of each stack (read from lazy stacks alone).
 _MOTION_CROP = 512
@@ -177,10 +210,11 @@ class TemporalNoise2Noise(TrainingScheme):
     ----------
     neighbours : int
         Frames the network sees for each frame (the nearest ones, never the frame itself).
-    own_frame : {"auto", "hidden", "blind_spot"}
-        Whether the network also sees the frame it predicts, with blind spots; ``"auto"``
-        chooses at :meth:`fit` from the measured motion (module docstring). Until then, and
-        for a model file that predates the choice, the frame is hidden.
+    own_frame : {"auto", "hidden", "blind_spot", "alone"}
+        Whether the network also sees the frame it predicts, with blind spots, and whether it
+        still sees the neighbours then (``"alone"``: not); ``"auto"`` chooses at :meth:`fit`
+        from the measured motion (module docstring). Until then, and for a model file that
+        predates the choice, the frame is hidden.
     loss_kind : {"mse", "l1"}
         Pixel loss over every pixel of the predicted frame (registry option ``loss``).
 
@@ -222,23 +256,29 @@ class TemporalNoise2Noise(TrainingScheme):
             )
         if self.loss_kind not in ("mse", "l1"):
             raise InfocusInputError(f"Unknown loss {self.loss_kind!r}; choose 'mse' or 'l1'.")
-        if self.own_frame not in ("auto", "hidden", "blind_spot"):
+        if self.own_frame not in ("auto", "hidden", "blind_spot", "alone"):
             raise InfocusInputError(
                 f"Unknown own_frame {self.own_frame!r}; choose 'auto' (from the measured "
-                "motion), 'hidden' (each frame from its neighbours only) or 'blind_spot' (the "
-                "frame too, with blind spots)."
+                "motion), 'hidden' (each frame from its neighbours only), 'blind_spot' (the "
+                "frame too, with blind spots) or 'alone' (the frame with blind spots, no "
+                "neighbours)."
             )
 
     @property
     def _sees_own_frame(self) -> bool:
         # "auto" is resolved by fit; an unresolved one is a model trained when the frame was
         # always hidden
-        return self.own_frame == "blind_spot"
+        return self.own_frame in ("blind_spot", "alone")
+
+    @property
+    def _sees_neighbours(self) -> bool:
+        return self.own_frame != "alone"
 
     # ------------------------------------------------------------------------------ training
     def fit(self, data: FitData) -> Fitted:
         """Check that the blocks run along time, lower ``neighbours`` for short stacks, and
-        resolve ``own_frame="auto"`` from the measured motion (:func:`frame_decorrelation`)."""
+        resolve ``own_frame="auto"`` from the measured motion (:func:`frame_decorrelation`,
+        :data:`MOTION_THRESHOLD`, :data:`ALONE_THRESHOLD`)."""
         if data.spatial not in ("TYX", "ZYX"):
             raise InfocusInputError(
                 f"Method {self.name!r} learns from neighbouring frames, so it needs a time axis "
@@ -276,13 +316,16 @@ class TemporalNoise2Noise(TrainingScheme):
 
     def network_options(self, channels: int) -> dict[str, Any]:
         """A 2-D network with the neighbouring frames of every channel as its input."""
-        frames = self.neighbours + int(self._sees_own_frame)
+        frames = self.neighbours * int(self._sees_neighbours) + int(self._sees_own_frame)
         return {"ndim": 2, "in_channels": channels * frames, "out_channels": channels}
 
     def patch_shape(self, proposed: tuple[int, ...], shortest: tuple[int, ...]
                     ) -> tuple[int, ...]:
-        """Training patches span ``2 * neighbours + 1`` frames (fewer in a shorter stack)."""
+        """Training patches span ``2 * neighbours + 1`` frames (fewer in a shorter stack); one
+        frame when the network sees the frame alone."""
         frames = min(shortest[0], _PATCH_FRAMES_PER_NEIGHBOUR * self.neighbours + 1)
+        if not self._sees_neighbours:
+            frames = 1
         return (frames, *proposed[1:])
 
     def prepare(self, noisy: Tensor, target: Tensor | None, generator: torch.Generator) -> Batch:
@@ -294,8 +337,9 @@ class TemporalNoise2Noise(TrainingScheme):
                 f"{tuple(noisy.shape)}; train on TYX blocks."
             )
         centre = torch.randint(noisy.shape[2], (noisy.shape[0],), generator=generator)
-        frames = _gather(noisy, centre.tolist(), self.neighbours)
         target_frames = noisy[torch.arange(noisy.shape[0]), :, centre]
+        frames = _gather(noisy, centre.tolist(), self.neighbours) if self._sees_neighbours else (
+            target_frames[:, :0])
         if not self._sees_own_frame:
             return Batch(input=frames, target=target_frames, mask=None)
         from infocus.methods.blind_spot import replace_uniform, stratified_mask
@@ -320,9 +364,10 @@ class TemporalNoise2Noise(TrainingScheme):
             )
 
     def check_input(self, noisy: np.ndarray, state: dict[str, Any]) -> None:
-        """A stack needs more frames (or planes) than the model's neighbours."""
+        """A stack needs more frames (or planes) than the model's neighbours, unless the
+        network sees each frame alone."""
         neighbours = int(state.get("neighbours", self.neighbours))
-        if noisy.shape[1] < neighbours + 1:
+        if self._sees_neighbours and noisy.shape[1] < neighbours + 1:
             raise InfocusInputError(
                 f"This model predicts each frame from {neighbours} neighbouring frames, but the "
                 f"stack has {noisy.shape[1]} along its context axis; give at least "
@@ -331,7 +376,8 @@ class TemporalNoise2Noise(TrainingScheme):
 
     def prediction_network(self, network: nn.Module, request: PredictionRequest) -> nn.Module:
         """The network run once per frame on that frame's neighbours."""
-        return _EveryFrame(network, self.neighbours, self._sees_own_frame)
+        return _EveryFrame(network, self.neighbours, self._sees_own_frame,
+                           self._sees_neighbours)
 
     def finish(
         self, outputs: np.ndarray, noisy: np.ndarray, context: PredictionContext
@@ -436,8 +482,8 @@ def frame_decorrelation(frames: np.ndarray) -> float:
     -------
     float
         About 0 for a static scene (repeated captures); :math:`1 - \rho` for a scene whose
-        signal correlation decays by :math:`\rho` per frame (about 0.17, 0.5 and 0.95 for blobs
-        of 2 px drifting 1, 2 and 4 px per frame); 1 when consecutive frames share no
+        signal correlation decays by :math:`\rho` per frame (0.18, 0.56, 0.70 and 0.94 for blobs
+        of 2 px drifting 1, 2, 3 and 4 px per frame); 1 when consecutive frames share no
         measurable structure (their covariance is within three standard errors of 0: a scene
         that changes completely from frame to frame, or one without structure).
 
@@ -455,6 +501,36 @@ def frame_decorrelation(frames: np.ndarray) -> float:
     >>> bool(frame_decorrelation(rng.poisson(rng.uniform(0, 20, (6, 64, 64)))) == 1.0)
     True
     """
+    return measure_decorrelation(frames)[0]
+
+
+def measure_decorrelation(frames: np.ndarray) -> tuple[float, float]:
+    r""":func:`frame_decorrelation` and its standard error.
+
+    The products :math:`x_t x_{t+k}` of a scene with structure are correlated between nearby
+    pixels, so their means are taken over blocks of :data:`_BLOCK` pixels a side and the
+    standard errors of :math:`C_1` and :math:`C_2` come from the spread of the block means
+    (the method of batch means); the figure's error follows from them to first order,
+    :math:`\sqrt{\sigma_{C_2}^2 + (C_2 / C_1)^2 \sigma_{C_1}^2} / C_1`. It is large when
+    consecutive frames share little: then :math:`C_2 / C_1` is a ratio of two small, noisy
+    numbers.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (T, Y, X)
+        Consecutive frames (or planes), T >= 3.
+
+    Returns
+    -------
+    decorrelation, error : float
+        The figure, and its standard error (0 when it reads 1 because consecutive frames share
+        no measurable structure).
+
+    Raises
+    ------
+    InfocusInputError
+        Fewer than 3 frames.
+    """
     x = np.asarray(frames, dtype=np.float64)
     if x.ndim != 3 or x.shape[0] < 3:
         raise InfocusInputError(
@@ -462,12 +538,25 @@ def frame_decorrelation(frames: np.ndarray) -> float:
             "longer stack."
         )
     x = x - x.mean(axis=(1, 2), keepdims=True)
-    products = x[1:] * x[:-1]
-    shared = float(products.mean())
-    error = float(products.std()) / math.sqrt(products.size)
-    if not shared > _SHARED_STRUCTURE_Z * error:
-        return 1.0
-    return 1.0 - float(np.mean(x[2:] * x[:-2])) / shared
+    near, near_error = _block_mean(x[1:] * x[:-1])
+    if not near > _SHARED_STRUCTURE_Z * near_error:
+        return 1.0, 0.0
+    far, far_error = _block_mean(x[2:] * x[:-2])
+    ratio = far / near
+    return 1.0 - ratio, math.hypot(far_error, ratio * near_error) / near
+
+
+def _block_mean(products: np.ndarray) -> tuple[float, float]:
+    """The mean of ``products`` ``(T, Y, X)`` and its standard error from the means of blocks
+    of :data:`_BLOCK` pixels a side (the whole frame where it is smaller)."""
+    height, width = products.shape[1:]
+    by, bx = min(_BLOCK, height), min(_BLOCK, width)
+    h, w = height // by * by, width // bx * bx
+    blocks = products[:, :h, :w].reshape(len(products), h // by, by, w // bx, bx)
+    means = blocks.mean(axis=(2, 4)).ravel()
+    if means.size < 2:
+        return float(means.mean()), math.inf
+    return float(means.mean()), float(means.std(ddof=1)) / math.sqrt(means.size)
 
 
 def _motion_window(block: Any) -> np.ndarray:
@@ -487,18 +576,34 @@ def _choose_own_frame(data: FitData, axis: str) -> tuple[OwnFrame, dict[str, Any
     if frames < 3:
         data.say(f"Motion needs 3 images along {axis} to be measured, a stack has {frames}: "
                  "each frame is predicted from its neighbours only (own_frame=hidden).")
-        return "hidden", {"decorrelation": None, "threshold": MOTION_THRESHOLD}
-    values = [frame_decorrelation(window[c]) for window in map(_motion_window, data.inputs)
-              for c in range(window.shape[0])]
-    decorrelation = float(np.median(values))
-    moving = decorrelation > MOTION_THRESHOLD
-    choice: OwnFrame = "blind_spot" if moving else "hidden"
-    verdict = ("each frame is also seen through blind spots" if moving else
-               "each frame is predicted from its neighbours only")
+        return "hidden", {"decorrelation": None, "error": None,
+                          "threshold": MOTION_THRESHOLD, "alone_threshold": ALONE_THRESHOLD}
+    measured = [measure_decorrelation(window[c])
+                for window in map(_motion_window, data.inputs) for c in range(window.shape[0])]
+    decorrelation = float(np.median([value for value, _ in measured]))
+    error = float(np.median([error for _, error in measured]))
+    motion = {"decorrelation": decorrelation, "error": error, "threshold": MOTION_THRESHOLD,
+              "alone_threshold": ALONE_THRESHOLD}
+    choice: OwnFrame
+    if (decorrelation - _INTERVAL_Z * error <= MOTION_THRESHOLD
+            and decorrelation + _INTERVAL_Z * error > ALONE_THRESHOLD):
+        # a ratio of two small, noisy covariances: the frame and its neighbours are both shown,
+        # and the network weighs them
+        choice, reading = "blind_spot", (
+            f"± {error:.2f}, too uncertain to tell a static scene from a fast one")
+        verdict = "each frame is also seen through blind spots"
+    elif decorrelation > ALONE_THRESHOLD:
+        choice, reading = "alone", f"above {ALONE_THRESHOLD:g}, the neighbours hold little of it"
+        verdict = "each frame is seen alone through blind spots"
+    elif decorrelation > MOTION_THRESHOLD:
+        choice, reading = "blind_spot", f"above {MOTION_THRESHOLD:g}, moving"
+        verdict = "each frame is also seen through blind spots"
+    else:
+        choice, reading = "hidden", f"at most {MOTION_THRESHOLD:g}, static"
+        verdict = "each frame is predicted from its neighbours only"
     data.say(f"Motion along {axis}: decorrelation {decorrelation:.2f} between images one and "
-             f"two apart ({'above' if moving else 'at most'} {MOTION_THRESHOLD:g}, "
-             f"{'moving' if moving else 'static'}): {verdict} (own_frame={choice}).")
-    return choice, {"decorrelation": decorrelation, "threshold": MOTION_THRESHOLD}
+             f"two apart ({reading}): {verdict} (own_frame={choice}).")
+    return choice, motion
 
 
 class _EveryFrame(nn.Module):
@@ -506,11 +611,13 @@ class _EveryFrame(nn.Module):
     ``neighbours`` nearest frames. Along T it reaches ``neighbours`` frames and needs no
     alignment, so tiles along T are exact with an overlap of ``2 * neighbours + 1``."""
 
-    def __init__(self, network: nn.Module, neighbours: int, own_frame: bool = False) -> None:
+    def __init__(self, network: nn.Module, neighbours: int, own_frame: bool = False,
+                 sees_neighbours: bool = True) -> None:
         super().__init__()
         self.network = network
         self.neighbours = int(neighbours)
         self.own_frame = bool(own_frame)
+        self.sees_neighbours = bool(sees_neighbours)
         multiple = int(network.size_multiple)
         radius = int(getattr(network, "receptive_radius", network.receptive_field // 2 + 1))
         self.size_multiple = (1, multiple, multiple)
@@ -521,9 +628,12 @@ class _EveryFrame(nn.Module):
         batch, channels, length = x.shape[:3]
         outputs = []
         for t in range(length):
-            frames = _gather(x, [t] * batch, self.neighbours)
-            if self.own_frame:
-                frames = torch.cat([x[:, :, t], frames], dim=1)
+            if not self.sees_neighbours:
+                frames = x[:, :, t]
+            elif self.own_frame:
+                frames = torch.cat([x[:, :, t], _gather(x, [t] * batch, self.neighbours)], dim=1)
+            else:
+                frames = _gather(x, [t] * batch, self.neighbours)
             outputs.append(self.network(frames.contiguous(memory_format=torch.channels_last)))
         return torch.stack(outputs, dim=2)
 
