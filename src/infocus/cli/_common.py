@@ -185,7 +185,7 @@ def training_progress() -> Iterator[Callable[[Any], None]]:
 
 #: The automatic one-line quality summary of a larger stack looks at evenly spaced time points
 #: or planes that hold about this many pixels. The checks keep several float64 copies of what
-#: they see (about 140 bytes a pixel were measured), so the summary's memory stays near 600 MB
+#: they see (about 130 bytes a pixel were measured), so the summary's memory stays near 500 MB
 #: however long the stack; an explicit --qc report still sees everything.
 QC_SUMMARY_PIXELS = 4_000_000
 #: A single plane or volume larger than this (nothing to thin out) gets no automatic summary.
