@@ -95,6 +95,11 @@ class Profile:
     context_drift_speeds: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0)
     #: Steps of the 3-D and plane-by-plane Noise2Void on simulated volumes (3-D steps are slow).
     context_volume_steps: int = 400
+    #: TCZYX stacks whose prediction memory is measured: their time points, the edge of their
+    #: planes (2 channels × 16 planes each), and the steps of the model that predicts them.
+    context_spacetime_frames: tuple[int, ...] = (4, 8, 16, 32)
+    context_spacetime_size: int = 128
+    context_spacetime_steps: int = 20
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,6 +147,9 @@ PROFILES: dict[str, Profile] = {
         context_drift_steps=4,
         context_drift_speeds=(1.0,),
         context_volume_steps=2,
+        context_spacetime_frames=(8,),
+        context_spacetime_size=32,
+        context_spacetime_steps=2,
     ),
     "quick": Profile(
         name="quick",
@@ -169,6 +177,7 @@ PROFILES: dict[str, Profile] = {
         context_drift_steps=300,
         context_drift_speeds=(0.0, 2.0),
         context_volume_steps=100,
+        context_spacetime_frames=(4, 16),
     ),
     "full": Profile(
         name="full",

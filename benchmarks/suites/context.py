@@ -19,9 +19,20 @@ frame-by-frame Noise2Void (trained on all frames, each as its own image), same s
 patches; PSNR against the clean frames.
 
 **Volumes** (part ``volume``): simulated Z-stacks (32×128×128, blobs of σ 1.5 planes and 2 px,
-8 peak photons, the simulated camera), two for training and one scored. Noise2Void with a 3-D
+8 peak photons, the simulated camera), ten for training and one scored. Noise2Void with a 3-D
 network on the ZYX volumes against the same method with a 2-D network plane by plane, same
-steps and batch; PSNR against the clean volume.
+steps and the same pixels per step (one 16×64×64 patch against sixteen 64×64 patches); PSNR
+against the clean volume. Ten volumes, because the engine holds out whole blocks from five
+on (one volume, or 32 of the 320 planes: 10 % for both), whereas with fewer it holds out a
+patch-thick slab of each, half of a 32-plane volume for the 3-D network.
+
+**3-D + time** (part ``spacetime``): memory of ``infocus predict MODEL STACK -o OUT`` on TCZYX
+stacks of growing length (T = 4 to 32 time points of 2×16×128×128, float32, simulated blobs
+under the simulated camera) with a Noise2Void model trained with ``--context T`` (the network
+sees T, Y, X; a few steps: its weights do not change the work). Each prediction runs in its
+own process; its peak resident memory (``getrusage``) and wall time, with TIFF in and out
+(the output is collected in memory, then written) and with OME-Zarr in and out (streamed
+block by block), beside the process that only loads the model.
 
 **Channel ratios** (part ``ratio``): simulated two-channel images (256², separated round objects,
 each with its own true ratio of channel 1 to channel 0 between 0.4 and 1.6, 15 peak photons in
@@ -41,7 +52,12 @@ never on the scored ones.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -187,6 +203,9 @@ def drift(context: Any, result: dict[str, Any], save: Any) -> None:
 
 
 VOLUME_SHAPE = (32, 128, 128)
+VOLUME_TRAINING = 10
+#: The engine's 3-D patch for these volumes and a 64-pixel edge (16 planes at most).
+VOLUME_PATCH = (16, 64, 64)
 
 
 def volume_scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -205,27 +224,129 @@ def volume_scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def volume(context: Any, result: dict[str, Any], save: Any) -> None:
-    """Noise2Void in 3-D against plane by plane."""
+    """Noise2Void in 3-D against plane by plane, with the same pixels per step."""
+    from infocus.methods import create_scheme
     from infocus.methods.config import default_config
     from infocus.training.loop import train
 
     steps = context.profile.context_volume_steps
-    scenes = [volume_scene(seed) for seed in range(3)]
-    train_noisy = np.stack([n for n, _ in scenes[:2]])
-    test_noisy, test_clean = scenes[2]
+    train_noisy = np.stack([volume_scene(seed)[0] for seed in range(VOLUME_TRAINING)])
+    test_noisy, test_clean = volume_scene(VOLUME_TRAINING)
     result["noisy"] = psnr(test_noisy, test_clean)
-    for spatial in ("ZYX", "YX"):
+    result["training_volumes"] = VOLUME_TRAINING
+    planar_batch = default_config("n2v").batch_size
+    plane_pixels = VOLUME_PATCH[1] * VOLUME_PATCH[2]
+    # The 2-D network's batch as the 3-D patches: its default batch of planes, as volumes.
+    batches = {"ZYX": max(1, planar_batch // VOLUME_PATCH[0]), "YX": planar_batch}
+    for spatial, batch in batches.items():
         if spatial in result:
             continue
-        config = default_config("n2v").with_updates(steps=steps, spatial=spatial)
+        config = default_config("n2v").with_updates(
+            steps=steps, spatial=spatial, batch_size=batch, patch_size=VOLUME_PATCH[-1])
         started = time.perf_counter()
         model = train(train_noisy, method="n2v", axes="SZYX", config=config, progress=False,
                       log=lambda m: None)
         seconds = time.perf_counter() - started
+        depth = VOLUME_PATCH[0] if spatial == "ZYX" else 1
         result[spatial] = {"psnr": psnr(model.denoise(test_noisy, axes="ZYX"), test_clean),
-                           "train_seconds": seconds, "steps": model.config.steps}
+                           "train_seconds": seconds, "steps": model.config.steps,
+                           "batch_size": batch, "pixels_per_step": batch * depth * plane_pixels,
+                           "masked_fraction": create_scheme("n2v").defaults_for(
+                               len(spatial))["fraction"]}
         context.log(f"  n2v {spatial}: {result[spatial]}")
         save()
+
+
+#: Channels and planes of one time point (the profile sets the edge of the planes).
+SPACETIME_CHANNELS, SPACETIME_PLANES = 2, 16
+SPACETIME_FORMATS = ("zarr", "tif")
+
+
+def spacetime_stack(frames: int, size: int = 128, seed: int = 0) -> np.ndarray:
+    """A noisy ``(T, C, Z, Y, X)`` stack in camera units: blobs drifting 1 px per frame, the
+    second channel a dimmer copy of the first."""
+    from infocus.noise import simulate_poisson_gaussian
+
+    rng = np.random.default_rng(seed)
+    points = np.zeros((SPACETIME_PLANES, size, size))
+    for _ in range(points.size // 400):
+        points[tuple(rng.integers(0, n) for n in points.shape)] += rng.uniform(0.5, 1.0)
+    volume = ndimage.gaussian_filter(points, (1.5, 2.0, 2.0))
+    volume = volume / volume.max() + 0.05
+    clean = np.stack([np.stack([np.roll(volume, t, axis=-1), 0.6 * np.roll(volume, t, axis=-1)])
+                      for t in range(frames)])
+    noisy, _ = simulate_poisson_gaussian(clean, photons=DRIFT_PHOTONS, rng=seed, **CAMERA)
+    return noisy.astype(np.float32)
+
+
+#: Runs ``sys.argv[2]`` (Python code, with ``sys.argv[3:]`` as its arguments) and writes the
+#: process's peak resident memory at exit to ``sys.argv[1]``. The high-water mark is read from
+#: /proc (``VmHWM``): getrusage's ``ru_maxrss`` of a child keeps the RSS of the forked parent.
+_PEAK_WRAPPER = """
+import atexit, sys
+def _peak(path=sys.argv[1]):
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            open(path, "w").write(line.split()[1])
+atexit.register(_peak)
+code = sys.argv[2]
+sys.argv = ["infocus", *sys.argv[3:]]
+exec(code)
+"""
+
+
+def _peak_memory(code: str, *arguments: str) -> tuple[float, float]:
+    """Peak resident memory (MiB) and wall seconds of Python ``code`` run with ``arguments``
+    in a process of its own."""
+    with tempfile.TemporaryDirectory() as folder:
+        peak, said = Path(folder) / "peak", Path(folder) / "said"
+        started = time.perf_counter()
+        with open(said, "w") as stream:
+            finished = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, str(peak), code,
+                                       *arguments], stdout=stream, stderr=stream,
+                                      env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False)
+        seconds = time.perf_counter() - started
+        if finished.returncode:
+            raise RuntimeError(f"{code} {' '.join(arguments)} failed:\n"
+                               f"{said.read_text()[-2000:]}")
+        return int(peak.read_text()) / 1024, seconds  # /proc reports kB
+
+
+def spacetime(context: Any, result: dict[str, Any], save: Any) -> None:
+    """Peak memory of predicting TCZYX stacks of growing length, TIFF and streamed Zarr."""
+    from infocus.io import Image, write_image
+    from infocus.methods.config import default_config
+    from infocus.training.loop import train
+
+    profile = context.profile
+    rows = result.setdefault("frames", {})
+    size = profile.context_spacetime_size
+    result["shape"] = [SPACETIME_CHANNELS, SPACETIME_PLANES, size, size]
+    with tempfile.TemporaryDirectory(prefix="spacetime-") as folder:
+        work = Path(folder)
+        longest = spacetime_stack(max(profile.context_spacetime_frames), size)
+        config = default_config("n2v").with_context("T").with_updates(
+            steps=profile.context_spacetime_steps, batch_size=2)
+        model = work / "model"
+        train(longest[:8], method="n2v", axes="TCZYX", config=config, output=model,
+              progress=False, log=lambda m: None)
+        result["model_only_mib"], _ = _peak_memory(
+            "import infocus, infocus.cli.app; infocus.load_model(sys.argv[1])", str(model))
+        for frames in profile.context_spacetime_frames:
+            row = rows.setdefault(str(frames), {})
+            stack = longest[:frames]
+            row["input_mib"] = stack.nbytes / 2**20
+            for kind in SPACETIME_FORMATS:
+                if kind in row:
+                    continue
+                source, output = work / f"in-{frames}.{kind}", work / f"out-{frames}.{kind}"
+                write_image(source, Image(stack, "TCZYX"), overwrite=True)
+                peak, seconds = _peak_memory(
+                    "from infocus.cli import main; main()", "predict", str(model), str(source),
+                    "-o", str(output), "--overwrite")
+                row[kind] = {"peak_rss_mib": peak, "seconds": seconds}
+                context.log(f"  T={frames} {kind}: {peak:.0f} MiB, {seconds:.0f} s")
+                save()
 
 
 RATIO_SHAPE = (256, 256)
@@ -334,7 +455,8 @@ def ratio(context: Any, result: dict[str, Any], save: Any) -> None:
         save()
 
 
-PARTS = {"captures": captures, "drift": drift, "ratio": ratio, "volume": volume}
+PARTS = {"captures": captures, "drift": drift, "ratio": ratio, "volume": volume,
+         "spacetime": spacetime}
 
 
 def run(context: Any) -> dict[str, Any]:

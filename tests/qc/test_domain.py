@@ -47,6 +47,22 @@ def test_a_signature_of_other_channels_is_refused_politely(signature):
     assert "channel" in compare_signature(signature, two)[0]
 
 
+def test_a_model_of_independent_channels_compares_all_channels_with_its_one_signature(
+        signature):
+    """Channels denoised one at a time were trained on pooled: a two-channel input of the
+    training kind is in the domain, one with a ten times brighter second channel is not."""
+    from scipy.ndimage import gaussian_filter
+
+    two = np.stack([spots((256, 256), 20, seed).noisy for seed in (301, 302)])
+    report = quality_check(two, gaussian_filter(two, (0, 1, 1)), axes="CYX",
+                           signature=signature)
+    assert next(c for c in report.checks if c.name == "domain").passed
+    mixed = np.stack([two[0], spots((256, 256), 200, 303).noisy])
+    report = quality_check(mixed, gaussian_filter(mixed, (0, 1, 1)), axes="CYX",
+                           signature=signature)
+    assert not next(c for c in report.checks if c.name == "domain").passed
+
+
 def test_quality_check_adds_the_domain_check_when_given_a_signature(signature):
     from scipy.ndimage import gaussian_filter
 

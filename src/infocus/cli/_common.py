@@ -219,9 +219,63 @@ def training_progress() -> Iterator[Callable[[Any], None]]:
         yield update
 
 
-#: Above this many pixels the automatic one-line quality summary is skipped (it holds several
-#: float64 copies of the image); an explicit --qc report still runs.
+#: The automatic one-line quality summary of a larger stack looks at evenly spaced time points
+#: or planes that hold about this many pixels. The checks keep several float64 copies of what
+#: they see (about 130 bytes a pixel were measured), so the summary's memory stays near 500 MB
+#: however long the stack; an explicit --qc report still sees everything.
+QC_SUMMARY_PIXELS = 4_000_000
+#: A single plane or volume larger than this (nothing to thin out) gets no automatic summary.
 QC_SUMMARY_MAX_PIXELS = 64_000_000
+
+#: What one index of an axis is called in the summary's note on a sample.
+_AXIS_ITEMS = {"T": "time points", "Z": "planes", "S": "images"}
+
+
+def summary_selection(shape: tuple[int, ...], axes: str, budget: int | None = None
+                      ) -> dict[str, list[int]]:
+    """Evenly spaced indices of the outer axes (all but C, Y, X) whose pixels fit ``budget``
+    (default :data:`QC_SUMMARY_PIXELS`).
+
+    Axes are thinned from the outermost in: an axis whose single index still exceeds the
+    budget keeps one index and the next axis is thinned too. Empty when the image fits.
+
+    Examples
+    --------
+    >>> summary_selection((32, 2, 16, 128, 128), "TCZYX", budget=2_000_000)
+    {'T': [0, 16, 31]}
+    """
+    import numpy as np
+
+    budget = QC_SUMMARY_PIXELS if budget is None else budget
+    selection: dict[str, list[int]] = {}
+    size = math.prod(shape)
+    for axis in (a for a in axes if a not in "CYX"):
+        if size <= budget:
+            break
+        length = shape[axes.index(axis)]
+        per_index = size // length
+        count = max(1, min(length, budget // per_index))
+        selection[axis] = sorted({int(i) for i in np.linspace(0, length - 1, count).round()})
+        size = per_index * len(selection[axis])
+    return selection
+
+
+def take_selection(array: Any, axes: str, selection: dict[str, list[int]]) -> Any:
+    """The ``selection`` of ``array`` (in memory or lazy), reading only the selected indices;
+    the axes keep their order."""
+    import numpy as np
+
+    for axis, indices in selection.items():
+        position = axes.index(axis)
+        rest = {a: v for a, v in selection.items() if a != axis}
+        return np.concatenate([take_selection(array[(slice(None),) * position + (slice(i, i + 1),)],
+                                              axes, rest) for i in indices], axis=position)
+    return np.asarray(array)
+
+
+def _selection_note(selection: dict[str, list[int]], shape: tuple[int, ...], axes: str) -> str:
+    return ", ".join(f"{len(v)} of {shape[axes.index(a)]} {_AXIS_ITEMS.get(a, a + ' positions')}"
+                     for a, v in selection.items())
 
 
 #: The classical reference of the disagreement check after a prediction with --qc: wavelet
@@ -253,22 +307,38 @@ def reference_name(given: str | None, default: str | None, *, flag: str) -> str 
 def report_quality(noisy: Any, denoised: Any, axes: str, *, folder: Path | None = None,
                    denoiser: Callable[[Any], Any] | None = None, noise: Any = None,
                    overwrite: bool = False, title: str = "", model: Any = None,
-                   reference: str | None = None) -> None:
+                   reference: str | None = None, denoised_axes: str | None = None) -> None:
     """Print the one-line ground-truth-free quality summary of a result just written, and with
     ``folder`` write the full ``infocus qc`` report there (re-running ``denoiser`` for the
     error estimate). The output is already safe on disk: a check that cannot run says why in
     one line instead of failing the command. A trained ``model`` adds the domain check, a
     classical ``reference`` method the disagreement check (on a sample of a large stack's
-    planes)."""
+    planes).
+
+    Without ``folder`` a stack of more than :data:`QC_SUMMARY_PIXELS` is summarised from
+    evenly spaced time points or planes (:func:`summary_selection`); ``noisy`` and ``denoised``
+    may then be lazy arrays, of which only those are read. ``denoised_axes``: the order of
+    ``denoised``'s axes when it differs from ``axes`` (a file read back).
+    """
     import numpy as np
 
     from infocus.qc import quality_check
     from infocus.qc.page import write_report
 
-    if folder is None and np.size(noisy) > QC_SUMMARY_MAX_PIXELS:
-        console.print(f"Quality check skipped for {np.size(noisy):,} pixels; run `infocus qc` "
-                      "on a crop, or pass --qc REPORT_DIR.")
+    denoised_axes = denoised_axes or axes
+    shape = tuple(int(n) for n in np.shape(noisy))
+    selection = summary_selection(shape, axes) if folder is None else {}
+    kept = math.prod(shape[axes.index(a)] if a not in selection else len(selection[a])
+                     for a in axes)
+    if folder is None and kept > QC_SUMMARY_MAX_PIXELS:
+        console.print(f"Quality check skipped for {kept:,} pixels; run `infocus qc` on a crop, "
+                      "or pass --qc REPORT_DIR.")
         return
+    noisy = take_selection(noisy, axes, selection)
+    denoised = take_selection(denoised, denoised_axes, selection)
+    if denoised_axes != axes:
+        denoised = np.transpose(denoised, [denoised_axes.index(a) for a in axes])
+    sampled = f", {_selection_note(selection, shape, axes)}" if selection else ""
     try:
         with console.status("quality check" + (f" (and {reference} for comparison)"
                                                 if reference else "")):
@@ -281,8 +351,8 @@ def report_quality(noisy: Any, denoised: Any, axes: str, *, folder: Path | None 
         console.print(f"[yellow]Quality check skipped: {escape(str(error))}[/]", highlight=False)
         return
     colour = "yellow" if report.flagged else "green"
-    console.print(f"[{colour}]Quality (no ground truth): {escape(report.summary_line())}[/]",
-                  highlight=False)
+    console.print(f"[{colour}]Quality (no ground truth{sampled}): "
+                  f"{escape(report.summary_line())}[/]", highlight=False)
     if folder is not None:
         console.print(f"Wrote the quality report {folder} (open {folder / 'report.html'}).")
 

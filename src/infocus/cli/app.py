@@ -560,10 +560,7 @@ def _denoise_distributed(image: Path, output: Path, method: str, *, axes: str | 
         _skip_distributed_summary("denoising")
         return
     with output_kept(written, SUMMARY_UNFINISHED):
-        read_back = _read_back(image, written, axes, qc)
-        if read_back is None:
-            return
-        noisy, denoised = read_back
+        noisy, denoised = _read_back(image, written, axes)
         function = get_denoiser(method)
         report_quality(noisy.data, denoised, noisy.axes, folder=qc, noise=noise,
                        overwrite=overwrite, title=f"{method} on {image.name}",
@@ -1064,28 +1061,30 @@ def _qc_reference(given: str | None, qc: Path | None) -> str | None:
 def _predicted_quality(model: Any, image: Path, written: Path, axes: str | None,
                        qc: Path | None, overwrite: bool, settings: dict[str, Any],
                        reference: str | None) -> None:
-    """The quality summary of a prediction (read back from disk unless it is too large)."""
-    read_back = _read_back(image, written, axes, qc)
-    if read_back is None:
-        return
-    noisy, denoised = read_back
+    """The quality summary of a prediction, read back from disk: only the sample it looks at
+    (:func:`~infocus.cli._common.summary_selection`), or everything for a --qc report."""
+    from infocus.io import open_image_lazy
+
+    if qc is not None:
+        noisy, denoised = _read_back(image, written, axes)
+        denoised_axes = None
+    else:
+        noisy = open_image_lazy(image, axes=axes)
+        result = open_image_lazy(written)
+        denoised = result.data
+        # TIFF and Zarr store Y X last: the written axes may be in another order.
+        denoised_axes = result.axes if sorted(result.axes) == sorted(noisy.axes) else None
     report_quality(noisy.data, denoised, noisy.axes, folder=qc, overwrite=overwrite,
                    denoiser=lambda x: model.denoise(x, axes=noisy.axes, **settings),
-                   title=f"{model.method} on {image.name}", model=model, reference=reference)
+                   title=f"{model.method} on {image.name}", model=model, reference=reference,
+                   denoised_axes=denoised_axes)
 
 
-def _read_back(image: Path, written: Path, axes: str | None, qc: Path | None
-               ) -> tuple[Any, np.ndarray] | None:
-    """The input and the written result, in the input's axis order, for the quality summary;
-    None (and why) when they are too large to hold and no report folder was asked for."""
-    from infocus.cli._common import QC_SUMMARY_MAX_PIXELS
-    from infocus.io import open_image_lazy, read_image
+def _read_back(image: Path, written: Path, axes: str | None) -> tuple[Any, np.ndarray]:
+    """The input and the written result, whole and in the input's axis order (for a --qc
+    report)."""
+    from infocus.io import read_image
 
-    source = open_image_lazy(image, axes=axes)
-    if qc is None and int(np.prod(source.shape)) > QC_SUMMARY_MAX_PIXELS:
-        console.print(f"Quality check skipped for {int(np.prod(source.shape)):,} pixels; run "
-                      "`infocus qc` on a crop, or pass --qc REPORT_DIR.")
-        return None
     noisy = read_image(image, axes=axes)
     result = read_image(written)
     # TIFF and Zarr store Y X last: bring the written axes back to the input's order.

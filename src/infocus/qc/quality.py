@@ -561,7 +561,10 @@ def _domain_check(signature: dict[str, Any], noisy: np.ndarray, axes: str) -> Ch
     from infocus.intensity.signature import compare_signature
 
     moved = np.transpose(noisy, _channel_first(axes))
-    channels = noisy.shape[axes.index("C")] if "C" in axes else 1
+    # A model that took the channels one at a time (channels="independent") was trained on
+    # all of them pooled, and its signature has one entry: compare the input pooled too.
+    pooled = len(signature.get("channels", [])) == 1
+    channels = noisy.shape[axes.index("C")] if "C" in axes and not pooled else 1
     findings = compare_signature(signature, moved.reshape(channels, -1, *moved.shape[-2:]))
     figures = {"findings": findings}
     if not findings:
