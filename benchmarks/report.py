@@ -1280,6 +1280,9 @@ class Report:
                          _f(row["psnr"]), _f(row["train_seconds"], 0)])
         self.add(*_table(["network", "batch", "pixels per step", "masked fraction", "PSNR (dB)",
                           "training (s)"], rows))
+        self.add("", "The two trainings ran at different loads of the shared machine (the 3-D one "
+                 "while other benchmarks ran), so their seconds are not the cost ratio of the two "
+                 "networks.")
 
     def _ratio(self, part: dict[str, Any]) -> None:
         names = {"independent": "independent", "joint": "joint",
