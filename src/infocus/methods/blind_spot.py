@@ -901,9 +901,8 @@ class Noise2Void(TrainingScheme):
         restore = context.request.options.get("large_scales")
         if restore is None:
             restore = _channels_together(context.state)
-        if restore:
-            for c in range(predicted.shape[0]):
-                predicted[c] = restore_large_scales(predicted[c], noisy[c])
+        if restore:  # each YX plane of each channel on its own
+            predicted = restore_large_scales(predicted, noisy)
         return {"denoised": predicted}
 
     def export_limits(self, state: dict[str, Any]) -> list[str]:
