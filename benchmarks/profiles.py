@@ -100,6 +100,13 @@ class Profile:
     context_spacetime_frames: tuple[int, ...] = (4, 8, 16, 32)
     context_spacetime_size: int = 128
     context_spacetime_steps: int = 20
+    # --- transfer -------------------------------------------------------------------------
+    #: Fine-tuning against training from scratch: (source, target) FMD configurations, the
+    #: from-scratch steps (None: the method's default; fine-tuning takes its share of them),
+    #: and the steps between two validations (the points of the curves).
+    transfer_pairs: tuple[tuple[str, str], ...] = (("Confocal_BPAE_B", "Confocal_BPAE_G"),)
+    transfer_steps: int | None = None
+    transfer_epoch_steps: int = 50
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,6 +157,9 @@ PROFILES: dict[str, Profile] = {
         context_spacetime_frames=(8,),
         context_spacetime_size=32,
         context_spacetime_steps=2,
+        transfer_pairs=(("Confocal_BPAE_B", "WideField_BPAE_G"),),
+        transfer_steps=8,
+        transfer_epoch_steps=4,
     ),
     "quick": Profile(
         name="quick",
@@ -178,6 +188,7 @@ PROFILES: dict[str, Profile] = {
         context_drift_speeds=(0.0, 2.0),
         context_volume_steps=100,
         context_spacetime_frames=(4, 16),
+        transfer_steps=400,
     ),
     "full": Profile(
         name="full",

@@ -1409,6 +1409,65 @@ class Report:
                            measured(v), v.get("auto_choice") or "–"]
                           for k, v in sorted(speeds.items(), key=lambda kv: float(kv[0]))]))
 
+    # ------------------------------------------------------------------------- transfer
+    def transfer(self) -> None:
+        part = _get(self.suite("transfer"), "fine_tune") or {}
+        pairs = {k: v for k, v in (part.get("pairs") or {}).items()
+                 if isinstance(v.get("scratch"), dict) and isinstance(v.get("fine_tuned"), dict)}
+        if not pairs:
+            return
+        steps = part.get("steps")
+        self.add("## Fine-tuning a trained model against training from scratch", "",
+                 "A Noise2Void model trained with the defaults on one FMD configuration's four "
+                 "test_mix captures (the *source*) is fine-tuned on another configuration's four "
+                 "captures (the *target*) with the fine-tuning defaults (`infocus train n2v "
+                 "TARGET --init MODEL`: a quarter of the steps at a tenth of the learning rate), "
+                 "with and without `--freeze encoder`, beside Noise2Void trained on the target "
+                 f"from scratch ({steps or 'default'} steps) and the source model applied as it "
+                 "is (zero-shot). All self-supervised on the noisy captures; the ground truth "
+                 "only scores. Final PSNR: FMD's protocol (clamped, peak 255), mean over the "
+                 "four captures. Curves: the full prediction's PSNR (range of the ground truth) "
+                 f"at every validation, every {part.get('epoch_steps')} steps.", "")
+        body = []
+        for name, row in pairs.items():
+            scratch, tuned = row["scratch"], row["fine_tuned"]
+            frozen = row.get("fine_tuned_frozen") or {}
+            body.append([name.replace(" -> ", " → "), _f(row.get("noisy")),
+                         _f(row.get("zero_shot")),
+                         f"{_f(scratch.get('psnr'))} ({scratch.get('steps')} steps, "
+                         f"{_seconds(scratch.get('train_seconds'))})",
+                         f"{_f(tuned.get('psnr'))} ({tuned.get('steps')} steps, "
+                         f"{_seconds(tuned.get('train_seconds'))})",
+                         _reached(tuned.get("reaches_scratch_at"), scratch.get("steps")),
+                         _f(frozen.get("psnr")) if frozen else "–",
+                         _reached(frozen.get("reaches_scratch_at"), scratch.get("steps"))
+                         if frozen else "–"])
+        self.add(*_table(["source → target", "noisy", "zero-shot", "from scratch",
+                          "fine-tuned", "fine-tuned reaches scratch's final PSNR at",
+                          "fine-tuned, encoder frozen", "frozen reaches it at"], body))
+
+        def draw(fig: Any) -> None:
+            axes = fig.subplots(1, len(pairs), squeeze=False)[0]
+            for ax, (name, row) in zip(axes, pairs.items(), strict=True):
+                for label, key in (("from scratch", "scratch"), ("fine-tuned", "fine_tuned"),
+                                   ("fine-tuned, encoder frozen", "fine_tuned_frozen")):
+                    curve = np.asarray((row.get(key) or {}).get("curve") or [], dtype=float)
+                    if curve.size:
+                        ax.plot(curve[:, 0], curve[:, 1], marker=".", label=label)
+                ax.set(title=name.replace(" -> ", " → "), xlabel="training steps",
+                       ylabel="PSNR (dB)")
+                ax.legend(fontsize=8)
+
+        self.figure("fine-tune", draw, (5.5 * len(pairs), 3.6),
+                    "PSNR against training steps, fine-tuned and from scratch")
+        loads = [row[k].get("load_average") for row in pairs.values()
+                 for k in ("scratch", "fine_tuned") if isinstance(row.get(k), dict)]
+        loads = [v for v in loads if v is not None]
+        if loads:
+            self.add(f"Training seconds at machine loads {min(loads):.1f}–{max(loads):.1f} "
+                     "(the 2 cores were shared with other jobs), so they are indicative; the "
+                     "step counts are the cost measure.", "")
+
     # ------------------------------------------------------------------------- joint tasks
     def joint(self) -> None:
         self._deconoising(_get(self.suite("joint"), "deconoising") or {})
@@ -1505,7 +1564,8 @@ class Report:
         self.header()
         self.overview_figure()
         for section in (self.fmd, self.simulated, self.bsd68, self.w2s, self.convallaria,
-                        self.probabilistic, self.qc, self.joint, self.context, self.peers,
+                        self.probabilistic, self.qc, self.joint, self.context, self.transfer,
+                        self.peers,
                         self.published,
                         self.roofline,
                         self.scaling):
@@ -1522,6 +1582,15 @@ def _add_means(suites: dict[str, Any]) -> None:
                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
         suites["context"]["captures"]["mean"] = {
             k: float(np.mean([r[k] for r in rows.values() if k in r])) for k in sorted(keys)}
+
+
+def _reached(step: int | None, scratch_steps: int | None) -> str:
+    """When a fine-tuned curve first reached the from-scratch final PSNR, as a share of the
+    from-scratch steps."""
+    if step is None:
+        return "not within its steps"
+    share = f" ({step / scratch_steps:.0%} of scratch's steps)" if scratch_steps else ""
+    return f"step {step}{share}"
 
 
 def _shape_text(part: dict[str, Any]) -> str:
