@@ -101,10 +101,12 @@ class Profile:
     context_spacetime_size: int = 128
     context_spacetime_steps: int = 20
     # --- transfer -------------------------------------------------------------------------
-    #: Fine-tuning against training from scratch: (source, target) FMD configurations, the
+    #: Fine-tuning against training from scratch: (source, target) FMD configurations (another
+    #: structure on the same microscope; the same kind of sample on another microscope), the
     #: from-scratch steps (None: the method's default; fine-tuning takes its share of them),
     #: and the steps between two validations (the points of the curves).
-    transfer_pairs: tuple[tuple[str, str], ...] = (("Confocal_BPAE_B", "Confocal_BPAE_G"),)
+    transfer_pairs: tuple[tuple[str, str], ...] = (("Confocal_BPAE_B", "Confocal_BPAE_G"),
+                                                   ("Confocal_MICE", "TwoPhoton_MICE"))
     transfer_steps: int | None = None
     transfer_epoch_steps: int = 50
     extra: dict[str, Any] = field(default_factory=dict)
