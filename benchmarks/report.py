@@ -1422,7 +1422,8 @@ class Report:
                  "test_mix captures (the *source*) is fine-tuned on another configuration's four "
                  "captures (the *target*) with the fine-tuning defaults (`infocus train n2v "
                  "TARGET --init MODEL`: a quarter of the steps at a tenth of the learning rate), "
-                 "with and without `--freeze encoder`, beside Noise2Void trained on the target "
+                 "with and without `--freeze encoder`, and the same steps at the method's "
+                 "own learning rate, beside Noise2Void trained on the target "
                  f"from scratch ({steps or 'default'} steps) and the source model applied as it "
                  "is (zero-shot). All self-supervised on the noisy captures; the ground truth "
                  "only scores. Final PSNR: FMD's protocol (clamped, peak 255), mean over the "
@@ -1432,6 +1433,7 @@ class Report:
         for name, row in pairs.items():
             scratch, tuned = row["scratch"], row["fine_tuned"]
             frozen = row.get("fine_tuned_frozen") or {}
+            full_rate = row.get("fine_tuned_full_rate") or {}
             body.append([name.replace(" -> ", " → "), _f(row.get("noisy")),
                          _f(row.get("zero_shot")),
                          f"{_f(scratch.get('psnr'))} ({scratch.get('steps')} steps, "
@@ -1441,16 +1443,23 @@ class Report:
                          _reached(tuned.get("reaches_scratch_at"), scratch.get("steps")),
                          _f(frozen.get("psnr")) if frozen else "–",
                          _reached(frozen.get("reaches_scratch_at"), scratch.get("steps"))
-                         if frozen else "–"])
+                         if frozen else "–",
+                         _f(full_rate.get("psnr")) if full_rate else "–",
+                         _reached(full_rate.get("reaches_scratch_at"), scratch.get("steps"))
+                         if full_rate else "–"])
         self.add(*_table(["source → target", "noisy", "zero-shot", "from scratch",
                           "fine-tuned", "fine-tuned reaches scratch's final PSNR at",
-                          "fine-tuned, encoder frozen", "frozen reaches it at"], body))
+                          "fine-tuned, encoder frozen", "frozen reaches it at",
+                          "fine-tuned at the method's learning rate", "that reaches it at"],
+                         body))
 
         def draw(fig: Any) -> None:
             axes = fig.subplots(1, len(pairs), squeeze=False)[0]
             for ax, (name, row) in zip(axes, pairs.items(), strict=True):
                 for label, key in (("from scratch", "scratch"), ("fine-tuned", "fine_tuned"),
-                                   ("fine-tuned, encoder frozen", "fine_tuned_frozen")):
+                                   ("fine-tuned, encoder frozen", "fine_tuned_frozen"),
+                                   ("fine-tuned, method's learning rate",
+                                    "fine_tuned_full_rate")):
                     curve = np.asarray((row.get(key) or {}).get("curve") or [], dtype=float)
                     if curve.size:
                         ax.plot(curve[:, 0], curve[:, 1], marker=".", label=label)

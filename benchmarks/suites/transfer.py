@@ -11,7 +11,9 @@ used in training):
 * *fine-tuned*: the base model trained further on the target captures with the fine-tuning
   defaults (``infocus train ... --init MODEL``: a quarter of the steps and a tenth of the
   learning rate, :func:`infocus.training.loop.fine_tuning_config`);
-* *fine-tuned, encoder frozen*: the same with ``--freeze encoder``.
+* *fine-tuned, encoder frozen*: the same with ``--freeze encoder``;
+* *fine-tuned at the method's learning rate*: the fine-tuning steps with the learning rate of
+  training from scratch (``--learning-rate``), to see whether a tenth of it is the right default.
 
 Every run validates every ``transfer_epoch_steps`` steps; the curve is the PSNR of the full
 prediction (normalisation, network, pixel fusion) of the four target captures against their
@@ -82,6 +84,10 @@ def first_step_reaching(curve: list[list[float]], level: float) -> int | None:
     return next((int(step) for step, value in curve if value >= level), None)
 
 
+#: The fine-tuned runs of a pair: the defaults, the encoder frozen, the method's learning rate.
+FINE_TUNED = ("fine_tuned", "fine_tuned_frozen", "fine_tuned_full_rate")
+
+
 def fine_tune(context: Any, result: dict[str, Any], save: Any) -> None:
     """Per (source, target) pair: zero-shot, from scratch, fine-tuned, fine-tuned frozen."""
     from infocus.methods.config import default_config
@@ -95,7 +101,7 @@ def fine_tune(context: Any, result: dict[str, Any], save: Any) -> None:
     pairs = result.setdefault("pairs", {})
     for source_name, target_name in profile.transfer_pairs:
         row = pairs.setdefault(f"{source_name} -> {target_name}", {})
-        if {"scratch", "fine_tuned", "fine_tuned_frozen"} <= set(row):
+        if set(FINE_TUNED) | {"scratch"} <= set(row):
             continue
         source, _ = _captures(source_name, profile.crop)
         target, truth = _captures(target_name, profile.crop)
@@ -111,8 +117,10 @@ def fine_tune(context: Any, result: dict[str, Any], save: Any) -> None:
             base.save(saved, overwrite=True)
         row["zero_shot"] = float(np.mean([_psnr255(d, truth)
                                           for d in base.denoise(target, axes="SYX")]))
-        runs = {"fine_tuned": {"init": base}, "fine_tuned_frozen": {"init": base,
-                                                                    "freeze": "encoder"},
+        runs = {"fine_tuned": {"init": base},
+                "fine_tuned_frozen": {"init": base, "freeze": "encoder"},
+                # the fine-tuning steps at the method's own learning rate, not a tenth of it
+                "fine_tuned_full_rate": {"init": base, "learning_rate": config.learning_rate},
                 "scratch": {}}
         for label, options in runs.items():
             if label in row:
@@ -121,7 +129,7 @@ def fine_tune(context: Any, result: dict[str, Any], save: Any) -> None:
             _, row[label] = _run(target, truth, config, **options)
             save()
         scratch_final = row["scratch"]["curve"][-1][1] if row["scratch"]["curve"] else None
-        for label in ("fine_tuned", "fine_tuned_frozen"):
+        for label in FINE_TUNED:
             row[label]["reaches_scratch_at"] = (
                 None if scratch_final is None
                 else first_step_reaching(row[label]["curve"], scratch_final))
