@@ -59,8 +59,9 @@ __all__ = [
 #: The single-image estimate of a 256² crop itself scatters by ±5 % (up to 10 %) around the
 #: truth, so a model agreeing within 5 % is as good a description of the image's noise.
 NOISE_AGREEMENT = 0.05
-#: Fewest 4x4 supports for :func:`noise_agreement` (a 128² plane): with fewer, the median's
-#: standard error (2.3 / sqrt(6 n) relative) exceeds a third of :data:`NOISE_AGREEMENT`.
+#: Fewest 4x4 supports for :func:`noise_agreement` (one 256² plane, or several smaller ones):
+#: with fewer, the median's relative standard error (2.3 / sqrt(6 n), 1.5 % here) would exceed
+#: a third of :data:`NOISE_AGREEMENT`.
 _AGREEMENT_SUPPORTS = 4096
 #: Median of the chi-square distribution with one degree of freedom.
 _CHI2_MEDIAN = 0.454936423119572
