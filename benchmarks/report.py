@@ -570,9 +570,22 @@ class Report:
                  f"{p.get('batch_size')} patches of {p.get('patch_size')}²), exact step counts "
                  "verified on both sides. Each tool keeps its own normalisation, masking, "
                  "learning-rate schedule, augmentation and prediction path (infocus's "
-                 "defaults: for these 0.5 MP inputs PyTorch, pixel fusion for N2V/N2V2, "
-                 "intensity calibration for CARE; the JSON records what ran). Peak memory is the whole process's maximum "
-                 "resident set (`/usr/bin/time -v`).", "", markdown(peers), "")
+                 "defaults: for these 0.5 MP inputs PyTorch, pixel fusion for N2V/N2V2 with "
+                 "the training images' noise model wherever it agrees with an image's noise, "
+                 "intensity calibration for CARE; the JSON records what ran). Peak memory is "
+                 "the whole process's maximum resident set (`/usr/bin/time -v`).", "",
+                 markdown(peers), "")
+        goal = []
+        for method, entry in (peers.get("methods") or {}).items():
+            q = entry.get("ratios", {})
+            for key, what in (("predict_megapixels_per_second", "prediction"),
+                              ("train_steps_per_second", "training")):
+                if q.get(key) is not None:
+                    reached = "reached" if q[key] >= 2 else "not reached"
+                    goal.append(f"{method} {what} {q[key]:.2f}× ({reached})")
+        if goal:
+            self.add("**Against the goal of twice CAREamics' speed** (prediction MP/s and "
+                     "training steps/s, this run): " + ", ".join(goal) + ".", "")
         losses = []
         for method, entry in (peers.get("methods") or {}).items():
             q = entry.get("ratios", {})
