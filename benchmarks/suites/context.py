@@ -18,6 +18,11 @@ motion it measures, with that figure, its standard error and its choice) against
 frame-by-frame Noise2Void (trained on all frames, each as its own image), same steps and
 patches; PSNR against the clean frames.
 
+**Drift over scenes** (part ``drift_seeds``): the drift curve's N2V and default ``deepcad`` on
+more scenes (scene seeds 1 and 2, each its own scene, noise draw and training seed; the curve
+itself is scene 0) at the fast speeds, where ``own_frame="auto"`` sees each frame alone: the
+spread of auto − N2V over scenes and seeds.
+
 **Volumes** (part ``volume``): simulated Z-stacks (32×128×128, blobs of σ 1.5 planes and 2 px,
 8 peak photons, the simulated camera), ten for training and one scored. Noise2Void with a 3-D
 network on the ZYX volumes against the same method with a 2-D network plane by plane, same
@@ -171,35 +176,65 @@ DRIFT_METHODS = {
 }
 
 
-def drift(context: Any, result: dict[str, Any], save: Any) -> None:
-    """deepcad (both variants, and the automatic choice) against frame-by-frame N2V as the
-    scene moves faster."""
+def _drift_row(row: dict[str, Any], labels: list[str], speed: float, steps: int | None,
+               seed: int, save: Any) -> None:
+    """Train and score each of ``labels`` (:data:`DRIFT_METHODS`) missing from ``row`` on the
+    scene of ``seed`` drifting ``speed`` px/frame; the training seed is the scene's."""
     from infocus.methods.config import default_config
     from infocus.training.loop import train
 
+    noisy, clean = drifting_stack(speed, seed)
+    row["noisy"] = psnr(noisy, clean)
+    for label in labels:
+        if label in row:
+            continue
+        method, axes, options = DRIFT_METHODS[label]
+        config = default_config(method).with_updates(steps=steps, scheme_options=options,
+                                                     seed=seed)
+        model = train(noisy, method=method, axes=axes, config=config, progress=False,
+                      log=lambda m: None)
+        row[label] = psnr(model.denoise(noisy, axes=axes), clean)
+        if "motion" in model.state:
+            row["decorrelation"] = model.state["motion"]["decorrelation"]
+            row["decorrelation_error"] = model.state["motion"].get("error")
+            row["auto_choice"] = model.config.scheme_options["own_frame"]
+        save()
+
+
+def drift(context: Any, result: dict[str, Any], save: Any) -> None:
+    """deepcad (both variants, and the automatic choice) against frame-by-frame N2V as the
+    scene moves faster."""
     steps = context.profile.context_drift_steps
     result["steps"] = steps
     speeds = result.setdefault("speeds", {})
     for speed in context.profile.context_drift_speeds:
         row = speeds.setdefault(f"{speed:g}", {})
-        missing = [label for label in DRIFT_METHODS if label not in row]
-        if not missing:
+        if all(label in row for label in DRIFT_METHODS):
             continue
-        noisy, clean = drifting_stack(speed)
-        row["noisy"] = psnr(noisy, clean)
-        for label in missing:
-            method, axes, options = DRIFT_METHODS[label]
-            config = default_config(method).with_updates(steps=steps, scheme_options=options)
-            model = train(noisy, method=method, axes=axes, config=config, progress=False,
-                          log=lambda m: None)
-            row[label] = psnr(model.denoise(noisy, axes=axes), clean)
-            if "motion" in model.state:
-                row["decorrelation"] = model.state["motion"]["decorrelation"]
-                row["decorrelation_error"] = model.state["motion"].get("error")
-                row["auto_choice"] = model.config.scheme_options["own_frame"]
-            save()
+        _drift_row(row, list(DRIFT_METHODS), speed, steps, 0, save)
         context.log(f"  {speed:g} px/frame: " + ", ".join(
             f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+
+
+#: The seed spread's methods: the default deepcad against frame-by-frame N2V.
+DRIFT_SEED_METHODS = ("n2v", "deepcad_auto")
+
+
+def drift_seeds(context: Any, result: dict[str, Any], save: Any) -> None:
+    """Frame-by-frame N2V and deepcad's default on more scenes of the drift curve, each scene
+    its own noise draw and training seed: how far auto − N2V spreads per speed."""
+    steps = context.profile.context_drift_steps
+    result["steps"] = steps
+    scenes = result.setdefault("scenes", {})
+    for scene in context.profile.context_drift_seed_scenes:
+        speeds = scenes.setdefault(str(scene), {})
+        for speed in context.profile.context_drift_seed_speeds:
+            row = speeds.setdefault(f"{speed:g}", {})
+            if all(label in row for label in DRIFT_SEED_METHODS):
+                continue
+            _drift_row(row, list(DRIFT_SEED_METHODS), speed, steps, scene, save)
+            context.log(f"  scene {scene}, {speed:g} px/frame: " + ", ".join(
+                f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
 
 
 VOLUME_SHAPE = (32, 128, 128)
@@ -455,8 +490,8 @@ def ratio(context: Any, result: dict[str, Any], save: Any) -> None:
         save()
 
 
-PARTS = {"captures": captures, "drift": drift, "ratio": ratio, "volume": volume,
-         "spacetime": spacetime}
+PARTS = {"captures": captures, "drift": drift, "drift_seeds": drift_seeds, "ratio": ratio,
+         "volume": volume, "spacetime": spacetime}
 
 
 def run(context: Any) -> dict[str, Any]:
