@@ -110,3 +110,20 @@ def test_report_leaves_out_a_curve_measured_with_other_steps(tmp_path):
     assert "| motion (px/frame) | scene 1 | scene 2 |" in text
     assert "| 8 | 0.20 | 0.10 | 0.15 ± 0.07 | yes on the mean; 2 of 2 scenes | – |" in text
     assert "### Over scenes and seeds" not in _report(tmp_path, {})
+
+
+@pytest.mark.parametrize("speed, seed", [(0.0, 0), (8.0, 0), (4.0, 2)])
+def test_the_drift_truth_is_the_expectation_of_the_noisy_stack(speed, seed, monkeypatch):
+    """The simulation scales the stack's brightest pixel to the peak photons; the truth
+    must too (the scene's own maximum mostly lies outside the crop)."""
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.suites._data import CAMERA
+    from benchmarks.suites.context import DRIFT_PHOTONS, drifting_stack
+
+    noisy, clean = drifting_stack(speed, seed)
+    signal = (clean - CAMERA["offset"]) / CAMERA["gain"]
+    assert signal.max() == pytest.approx(DRIFT_PHOTONS, rel=1e-5)
+    # the noise is zero-mean about the truth: within 4 standard errors of the mean
+    variance = CAMERA["gain"] * (clean - CAMERA["offset"]) + CAMERA["read_noise"] ** 2
+    standard_error = np.sqrt(variance.mean() / noisy.size)
+    assert abs(float((noisy - clean).mean())) < 4 * standard_error
