@@ -1396,7 +1396,8 @@ class Report:
                  "against Noise2Void frame by frame (one model for all frames, each denoised "
                  "alone), same steps and patches "
                  f"({part.get('steps') or 'default'} steps), all trained on the stack itself; "
-                 "PSNR (dB) against the clean frames.", "")
+                 "PSNR (dB) against the clean frames (the noisy stack's expectation, its "
+                 "brightest pixel at 8 photons).", "")
 
         def measured(v: dict[str, Any]) -> str:
             error = v.get("decorrelation_error")
