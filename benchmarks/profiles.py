@@ -93,6 +93,10 @@ class Profile:
     context_configurations: tuple[str, ...] = ()
     context_drift_steps: int | None = 400
     context_drift_speeds: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0)
+    #: The drift curve's seed spread: more scenes (each its own noise draw and training seed;
+    #: scene 0 is the curve's own) at these speeds, N2V and deepcad's default only.
+    context_drift_seed_scenes: tuple[int, ...] = (1, 2)
+    context_drift_seed_speeds: tuple[float, ...] = (4.0, 8.0)
     #: Steps of the 3-D and plane-by-plane Noise2Void on simulated volumes (3-D steps are slow).
     context_volume_steps: int = 400
     #: TCZYX stacks whose prediction memory is measured: their time points, the edge of their
@@ -155,6 +159,8 @@ PROFILES: dict[str, Profile] = {
         context_configurations=("Confocal_BPAE_B",),
         context_drift_steps=4,
         context_drift_speeds=(1.0,),
+        context_drift_seed_scenes=(1,),
+        context_drift_seed_speeds=(1.0,),
         context_volume_steps=2,
         context_spacetime_frames=(8,),
         context_spacetime_size=32,
@@ -188,6 +194,8 @@ PROFILES: dict[str, Profile] = {
         context_configurations=("Confocal_MICE", "TwoPhoton_BPAE_R", "WideField_BPAE_B"),
         context_drift_steps=300,
         context_drift_speeds=(0.0, 2.0),
+        context_drift_seed_scenes=(1,),
+        context_drift_seed_speeds=(2.0,),
         context_volume_steps=100,
         context_spacetime_frames=(4, 16),
         transfer_steps=400,

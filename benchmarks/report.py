@@ -1242,6 +1242,7 @@ class Report:
         suite = self.suite("context") or {}
         self._captures(_get(suite, "captures") or {})
         self._drift(_get(suite, "drift") or {})
+        self._drift_seeds(_get(suite, "drift") or {}, _get(suite, "drift_seeds") or {})
         self._volume(_get(suite, "volume") or {})
         self._spacetime(_get(suite, "spacetime") or {})
         self._ratio(_get(suite, "ratio") or {})
@@ -1408,7 +1409,8 @@ class Report:
                  "against Noise2Void frame by frame (one model for all frames, each denoised "
                  "alone), same steps and patches "
                  f"({part.get('steps') or 'default'} steps), all trained on the stack itself; "
-                 "PSNR (dB) against the clean frames.", "")
+                 "PSNR (dB) against the clean frames (the noisy stack's expectation, its "
+                 "brightest pixel at 8 photons).", "")
 
         def measured(v: dict[str, Any]) -> str:
             error = v.get("decorrelation_error")
@@ -1421,6 +1423,44 @@ class Report:
                            _f(v.get("deepcad_blind_spot")), _f(v.get("deepcad_auto")),
                            measured(v), v.get("auto_choice") or "–"]
                           for k, v in sorted(speeds.items(), key=lambda kv: float(kv[0]))]))
+
+    def _drift_seeds(self, curve: dict[str, Any], part: dict[str, Any]) -> None:
+        """auto − N2V per speed over the curve's scene and the seed spread's scenes."""
+        scenes: dict[str, dict[str, Any]] = {}
+        if curve.get("steps") == part.get("steps"):
+            # the curve is scene 0, trained with the same steps and seed 0
+            scenes["0"] = curve.get("speeds") or {}
+        scenes.update(part.get("scenes") or {})
+        speeds = sorted({k for rows in list(scenes.values())[1:] for k in rows}, key=float)
+        if len(scenes) < 2 or not speeds:
+            return
+        self.add("### Over scenes and seeds", "",
+                 "The curve's N2V and default `deepcad` (auto) on more scenes drifting at the "
+                 "same speeds (scene seeds "
+                 f"{', '.join(k for k in scenes if k != '0')}; each its own scene, noise draw "
+                 "and training seed; scene 0 is the curve above), same steps "
+                 f"({part.get('steps') or 'default'}). Difference auto − N2V in dB per scene, "
+                 "its mean over the scenes ± their standard deviation, and whether auto holds "
+                 "N2V's level (≥ 0) on the mean and in each scene.", "")
+        names = list(scenes)
+        body = []
+        for speed in speeds:
+            rows = {name: scenes[name].get(speed) or {} for name in names}
+            gaps = {name: r["deepcad_auto"] - r["n2v"] for name, r in rows.items()
+                    if "deepcad_auto" in r and "n2v" in r}
+            values = list(gaps.values())
+            mean = float(np.mean(values)) if values else None
+            spread = f" ± {np.std(values, ddof=1):.2f}" if len(values) > 1 else ""
+            held = sum(v >= 0 for v in values)
+            verdict = "–" if mean is None else (
+                f"{'yes' if mean >= 0 else '**no**'} on the mean; {held} of {len(values)} "
+                "scenes")
+            choices = sorted({r["auto_choice"] for r in rows.values() if r.get("auto_choice")})
+            body.append([speed, *(_f(gaps.get(name), 2) for name in names),
+                         (_f(mean) + spread) if mean is not None else "–", verdict,
+                         ", ".join(choices) or "–"])
+        self.add(*_table(["motion (px/frame)", *(f"scene {name}" for name in names),
+                          "mean ± sd", "auto ≥ N2V", "auto chose"], body))
 
     # ------------------------------------------------------------------------- transfer
     def transfer(self) -> None:

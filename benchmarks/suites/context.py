@@ -11,12 +11,19 @@ variance / 4, the anchor of docs/benchmarks.md's published table), and ``deepcad
 pixel fusion, without the frame averaging, and without either (the network's estimates). Wall-clock time of training and prediction per stack.
 
 **Drift** (part ``drift``): simulated time-lapses in which the scene moves by a fixed number of
-pixels per frame (0 to 8), 12 frames of 128² at 8 peak photons under the simulated camera.
+pixels per frame (0 to 8), 12 frames of 128² at 8 peak photons under the simulated camera;
+the truth is the noisy stack's expectation (the simulation puts the stack's brightest pixel at
+8 photons, so the truth is scaled the same way).
 ``deepcad`` (two variants: the frame hidden, and seen with blind spots beside its neighbours;
 and the default ``own_frame="auto"``, which picks one of those or the frame alone from the
 motion it measures, with that figure, its standard error and its choice) against
 frame-by-frame Noise2Void (trained on all frames, each as its own image), same steps and
 patches; PSNR against the clean frames.
+
+**Drift over scenes** (part ``drift_seeds``): the drift curve's N2V and default ``deepcad`` on
+more scenes (scene seeds 1 and 2, each its own scene, noise draw and training seed; the curve
+itself is scene 0) at the fast speeds, where ``own_frame="auto"`` sees each frame alone: the
+spread of auto − N2V over scenes and seeds.
 
 **Volumes** (part ``volume``): simulated Z-stacks (32×128×128, blobs of σ 1.5 planes and 2 px,
 8 peak photons, the simulated camera), ten for training and one scored. Noise2Void with a 3-D
@@ -141,8 +148,9 @@ def captures(context: Any, result: dict[str, Any], save: Any) -> None:
 
 def drifting_stack(speed: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A scene of blobs and filaments moving ``speed`` px/frame along a diagonal, imaged by
-    the simulated camera: (noisy, clean) in camera units, ``(T, Y, X)``."""
-    from infocus.noise import simulate_poisson_gaussian
+    the simulated camera: (noisy, clean) in camera units, ``(T, Y, X)``; ``clean`` is the
+    noisy stack's expectation (the brightest pixel of the stack at 8 photons)."""
+    from infocus.noise import scale_to_photons, simulate_poisson_gaussian
 
     rng = np.random.default_rng(seed)
     margin = int(np.ceil(speed * DRIFT_FRAMES)) + 8
@@ -158,7 +166,9 @@ def drifting_stack(speed: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
         frames.append(moved[margin:-margin, margin:-margin])
     clean = np.clip(np.stack(frames), 0, None)
     noisy, _ = simulate_poisson_gaussian(clean, photons=DRIFT_PHOTONS, rng=seed, **CAMERA)
-    expected = clean * DRIFT_PHOTONS * CAMERA["gain"] + CAMERA["offset"]
+    # The simulation scales the stack's brightest pixel to DRIFT_PHOTONS; the crop rarely
+    # holds the scene's maximum, so the truth must be scaled the same way, not by the scene's.
+    expected = scale_to_photons(clean, DRIFT_PHOTONS) * CAMERA["gain"] + CAMERA["offset"]
     return noisy.astype(np.float32), expected.astype(np.float32)
 
 
@@ -171,35 +181,65 @@ DRIFT_METHODS = {
 }
 
 
-def drift(context: Any, result: dict[str, Any], save: Any) -> None:
-    """deepcad (both variants, and the automatic choice) against frame-by-frame N2V as the
-    scene moves faster."""
+def _drift_row(row: dict[str, Any], labels: list[str], speed: float, steps: int | None,
+               seed: int, save: Any) -> None:
+    """Train and score each of ``labels`` (:data:`DRIFT_METHODS`) missing from ``row`` on the
+    scene of ``seed`` drifting ``speed`` px/frame; the training seed is the scene's."""
     from infocus.methods.config import default_config
     from infocus.training.loop import train
 
+    noisy, clean = drifting_stack(speed, seed)
+    row["noisy"] = psnr(noisy, clean)
+    for label in labels:
+        if label in row:
+            continue
+        method, axes, options = DRIFT_METHODS[label]
+        config = default_config(method).with_updates(steps=steps, scheme_options=options,
+                                                     seed=seed)
+        model = train(noisy, method=method, axes=axes, config=config, progress=False,
+                      log=lambda m: None)
+        row[label] = psnr(model.denoise(noisy, axes=axes), clean)
+        if "motion" in model.state:
+            row["decorrelation"] = model.state["motion"]["decorrelation"]
+            row["decorrelation_error"] = model.state["motion"].get("error")
+            row["auto_choice"] = model.config.scheme_options["own_frame"]
+        save()
+
+
+def drift(context: Any, result: dict[str, Any], save: Any) -> None:
+    """deepcad (both variants, and the automatic choice) against frame-by-frame N2V as the
+    scene moves faster."""
     steps = context.profile.context_drift_steps
     result["steps"] = steps
     speeds = result.setdefault("speeds", {})
     for speed in context.profile.context_drift_speeds:
         row = speeds.setdefault(f"{speed:g}", {})
-        missing = [label for label in DRIFT_METHODS if label not in row]
-        if not missing:
+        if all(label in row for label in DRIFT_METHODS):
             continue
-        noisy, clean = drifting_stack(speed)
-        row["noisy"] = psnr(noisy, clean)
-        for label in missing:
-            method, axes, options = DRIFT_METHODS[label]
-            config = default_config(method).with_updates(steps=steps, scheme_options=options)
-            model = train(noisy, method=method, axes=axes, config=config, progress=False,
-                          log=lambda m: None)
-            row[label] = psnr(model.denoise(noisy, axes=axes), clean)
-            if "motion" in model.state:
-                row["decorrelation"] = model.state["motion"]["decorrelation"]
-                row["decorrelation_error"] = model.state["motion"].get("error")
-                row["auto_choice"] = model.config.scheme_options["own_frame"]
-            save()
+        _drift_row(row, list(DRIFT_METHODS), speed, steps, 0, save)
         context.log(f"  {speed:g} px/frame: " + ", ".join(
             f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+
+
+#: The seed spread's methods: the default deepcad against frame-by-frame N2V.
+DRIFT_SEED_METHODS = ("n2v", "deepcad_auto")
+
+
+def drift_seeds(context: Any, result: dict[str, Any], save: Any) -> None:
+    """Frame-by-frame N2V and deepcad's default on more scenes of the drift curve, each scene
+    its own noise draw and training seed: how far auto − N2V spreads per speed."""
+    steps = context.profile.context_drift_steps
+    result["steps"] = steps
+    scenes = result.setdefault("scenes", {})
+    for scene in context.profile.context_drift_seed_scenes:
+        speeds = scenes.setdefault(str(scene), {})
+        for speed in context.profile.context_drift_seed_speeds:
+            row = speeds.setdefault(f"{speed:g}", {})
+            if all(label in row for label in DRIFT_SEED_METHODS):
+                continue
+            _drift_row(row, list(DRIFT_SEED_METHODS), speed, steps, scene, save)
+            context.log(f"  scene {scene}, {speed:g} px/frame: " + ", ".join(
+                f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
 
 
 VOLUME_SHAPE = (32, 128, 128)
@@ -455,8 +495,8 @@ def ratio(context: Any, result: dict[str, Any], save: Any) -> None:
         save()
 
 
-PARTS = {"captures": captures, "drift": drift, "ratio": ratio, "volume": volume,
-         "spacetime": spacetime}
+PARTS = {"captures": captures, "drift": drift, "drift_seeds": drift_seeds, "ratio": ratio,
+         "volume": volume, "spacetime": spacetime}
 
 
 def run(context: Any) -> dict[str, Any]:
