@@ -1274,6 +1274,17 @@ class Report:
             header += [f"{label}: peak RSS (MiB)", f"{label}: seconds"]
         self.add(*_table(header, body))
 
+    def _reference_caveat(self, part: dict[str, Any], factor: str) -> None:
+        """Say so where a part's PSNRs were measured against the earlier, mis-scaled reference
+        (benchmarks.suites.context.REFERENCE)."""
+        if part.get("reference"):
+            return
+        self.add("", "**Caveat:** these PSNRs were measured against a clean reference scaled by "
+                 "the clean image's maximum before its background was added, not as the "
+                 f"simulation scales it (up to {factor}× too bright in the signal), so they are "
+                 "biased low. Every column shares that reference, so the comparison between "
+                 "columns stands; the absolute values await a re-run of this part.")
+
     def _volume(self, part: dict[str, Any]) -> None:
         if "ZYX" not in part or "YX" not in part:
             return
@@ -1297,6 +1308,7 @@ class Report:
         self.add("", "The two trainings ran at different loads of the shared machine (the 3-D one "
                  "while other benchmarks ran), so their seconds are not the cost ratio of the two "
                  "networks.")
+        self._reference_caveat(part, "1.05")
 
     def _ratio(self, part: dict[str, Any]) -> None:
         names = {"independent": "independent", "joint": "joint",
@@ -1334,6 +1346,7 @@ class Report:
         self.add(*_table(["", *(names[m] for m in modes)],
                          [[label, *(_f(part[m].get(key), digits) for m in modes)]
                           for label, key, digits in rows]))
+        self._reference_caveat(part, "1.6")  # the ratios themselves do not depend on the scale
         checks = []
         independent, joint = part.get("independent") or {}, part.get("joint") or {}
         if "rms_true_relative_error" in independent and "rms_true_relative_error" in joint:

@@ -242,6 +242,13 @@ def drift_seeds(context: Any, result: dict[str, Any], save: Any) -> None:
                 f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
 
 
+#: How the simulated scenes' clean reference is scaled, recorded with the parts that use it:
+#: the simulation's own scaling (the brightest pixel of the simulated image at the photon
+#: level). Parts measured before it was recorded scaled the clean image by its maximum before
+#: adding a constant background, which differs from the simulation's scaling wherever that
+#: maximum is not 1.
+REFERENCE = "photons at the brightest pixel"
+
 VOLUME_SHAPE = (32, 128, 128)
 VOLUME_TRAINING = 10
 #: The engine's 3-D patch for these volumes and a 64-pixel edge (16 planes at most).
@@ -250,7 +257,7 @@ VOLUME_PATCH = (16, 64, 64)
 
 def volume_scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(noisy, clean) ``(Z, Y, X)`` in camera units: blobs spread over neighbouring planes."""
-    from infocus.noise import simulate_poisson_gaussian
+    from infocus.noise import scale_to_photons, simulate_poisson_gaussian
 
     rng = np.random.default_rng(seed)
     points = np.zeros(VOLUME_SHAPE)
@@ -259,7 +266,7 @@ def volume_scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
     clean = ndimage.gaussian_filter(points, (1.5, 2.0, 2.0))
     clean = clean / clean.max() + 0.05
     noisy, _ = simulate_poisson_gaussian(clean, photons=DRIFT_PHOTONS, rng=seed, **CAMERA)
-    camera = clean * DRIFT_PHOTONS * CAMERA["gain"] + CAMERA["offset"]
+    camera = scale_to_photons(clean, DRIFT_PHOTONS) * CAMERA["gain"] + CAMERA["offset"]
     return noisy.astype(np.float32), camera.astype(np.float32)
 
 
@@ -274,6 +281,7 @@ def volume(context: Any, result: dict[str, Any], save: Any) -> None:
     test_noisy, test_clean = volume_scene(VOLUME_TRAINING)
     result["noisy"] = psnr(test_noisy, test_clean)
     result["training_volumes"] = VOLUME_TRAINING
+    result["reference"] = REFERENCE
     planar_batch = default_config("n2v").batch_size
     plane_pixels = VOLUME_PATCH[1] * VOLUME_PATCH[2]
     # The 2-D network's batch as the 3-D patches: its default batch of planes, as volumes.
@@ -395,7 +403,7 @@ RATIO_PHOTONS = 15.0
 
 def two_channel_scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(noisy, clean) ``(2, Y, X)`` in camera units: round objects with per-object ratios."""
-    from infocus.noise import simulate_poisson_gaussian
+    from infocus.noise import scale_to_photons, simulate_poisson_gaussian
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[: RATIO_SHAPE[0], : RATIO_SHAPE[1]]
@@ -413,7 +421,7 @@ def two_channel_scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
         second += brightness * ratio * blob
     clean = np.stack([first, second]) + 0.03
     noisy, _ = simulate_poisson_gaussian(clean, photons=RATIO_PHOTONS, rng=seed, **CAMERA)
-    camera = clean * RATIO_PHOTONS * CAMERA["gain"] + CAMERA["offset"]
+    camera = scale_to_photons(clean, RATIO_PHOTONS) * CAMERA["gain"] + CAMERA["offset"]
     return noisy.astype(np.float32), camera.astype(np.float32)
 
 
@@ -476,6 +484,7 @@ def ratio(context: Any, result: dict[str, Any], save: Any) -> None:
     steps = context.profile.context_drift_steps
     result["steps"] = steps
     result["nominal_coverage"] = 0.95
+    result["reference"] = REFERENCE
     scenes = [two_channel_scene(seed) for seed in range(10)]
     train_noisy = np.stack([n for n, _ in scenes[:6]])
     for channels in ("independent", "joint"):
