@@ -100,6 +100,15 @@ class Profile:
     context_spacetime_frames: tuple[int, ...] = (4, 8, 16, 32)
     context_spacetime_size: int = 128
     context_spacetime_steps: int = 20
+    #: CARE with RCAN against CARE with the U-Net: steps per run, training seeds, and the edge
+    #: of central crops of the sample's quadrants (None: the whole 256² quadrants).
+    context_rcan_steps: int = 300
+    context_rcan_seeds: tuple[int, ...] = (0, 1, 2)
+    context_rcan_size: int | None = None
+    #: The same in 3-D on the volume part's simulated Z-stacks: steps, seeds, plane crop edge.
+    context_rcan3d_steps: int = 150
+    context_rcan3d_seeds: tuple[int, ...] = (0,)
+    context_rcan3d_size: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,6 +159,11 @@ PROFILES: dict[str, Profile] = {
         context_spacetime_frames=(8,),
         context_spacetime_size=32,
         context_spacetime_steps=2,
+        context_rcan_steps=2,
+        context_rcan_seeds=(0,),
+        context_rcan_size=96,
+        context_rcan3d_steps=2,
+        context_rcan3d_size=64,
     ),
     "quick": Profile(
         name="quick",
@@ -178,6 +192,7 @@ PROFILES: dict[str, Profile] = {
         context_drift_speeds=(0.0, 2.0),
         context_volume_steps=100,
         context_spacetime_frames=(4, 16),
+        context_rcan_seeds=(0,),
     ),
     "full": Profile(
         name="full",
