@@ -109,6 +109,9 @@ class Profile:
     context_rcan3d_steps: int = 150
     context_rcan3d_seeds: tuple[int, ...] = (0,)
     context_rcan3d_size: int | None = None
+    #: Rounds and steps per round of the interleaved timing of both networks (2-D and 3-D).
+    context_rcan_cost: dict[str, int] = field(default_factory=lambda: {"rounds": 5,
+                                                                        "steps": 3})
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,6 +167,7 @@ PROFILES: dict[str, Profile] = {
         context_rcan_size=96,
         context_rcan3d_steps=2,
         context_rcan3d_size=64,
+        context_rcan_cost={"rounds": 1, "steps": 1},
     ),
     "quick": Profile(
         name="quick",

@@ -1361,13 +1361,14 @@ class Report:
                  "filters) or 3D-RCAN's residual channel-attention network with its defaults "
                  "(`--network rcan`: 3 groups of 2 blocks, 32 channels, attention over a local "
                  f"window), {part.get('steps')} steps each, for training seeds "
-                 f"{', '.join(sorted(runs, key=int))} (initial weights and patch draws). Data: "
+                 f"{', '.join(map(str, part.get('seeds') or sorted(runs, key=int)))} (initial "
+                 "weights and patch draws). Data: "
                  f"the embedded sample's four quadrants ({size}²) under the simulated camera at "
                  f"{_f(part.get('photons'), 0)} peak photons; three train, the bottom-right one "
                  f"is scored (noisy: {_f(part.get('psnr_noisy'))} dB). Both networks of one "
                  "seed ran back to back, so each pair's timings saw a similar load of the "
-                 "shared 2-core machine (the 1-minute load average at the start of each run is "
-                 "given); steps per second are the whole training call (validation included) "
+                 "shared 2-core machine (the 1-minute load average at the start and the end "
+                 "of each run is given); steps per second are the whole training call (validation included) "
                  f"divided by the steps, prediction the best of three calls on the {size}² "
                  "quadrant. The absolute seconds hold only at that load; the ratios of a pair "
                  "are the cost figure to trust.", "")
@@ -1401,9 +1402,8 @@ class Report:
             body.append([seed, _f(u.get("psnr")), _f(r.get("psnr")),
                          _f(r["psnr"] - u["psnr"]) if both else "–",
                          _f(u.get("steps_per_second")), _f(r.get("steps_per_second")),
-                         _f(u.get("predict_seconds")), _f(r.get("predict_seconds")),
-                         _f(u.get("load_average_before"), 1),
-                         _f(r.get("load_average_before"), 1)])
+                         _f(u.get("predict_seconds"), 3), _f(r.get("predict_seconds"), 3),
+                         _load(u), _load(r)])
         if len(pairs) > 1:
             for label, reduce in (("mean", np.mean), ("SD", lambda v: np.std(v, ddof=1))):
                 columns = [[p[0]["psnr"] for p in pairs], [p[1]["psnr"] for p in pairs],
@@ -1415,7 +1415,7 @@ class Report:
                           "RCAN predict (s)", "load, U-Net run", "load, RCAN run"], body))
         sizes = {name: next((row[name].get("parameters") for row in runs.values()
                              if name in row), None) for name in (reference, other)}
-        self.add("", f"Parameters: U-Net {_f(sizes[reference], 0)}, RCAN {_f(sizes[other], 0)}.",
+        self.add(f"Parameters: U-Net {_f(sizes[reference], 0)}, RCAN {_f(sizes[other], 0)}.",
                  "")
         missing = [str(seed) for seed in part.get("seeds", seeds)
                    if not all(n in (runs.get(str(seed)) or {}) for n in (reference, other))]
@@ -1425,11 +1425,26 @@ class Report:
             return
         speed = [p[1]["steps_per_second"] / p[0]["steps_per_second"] for p in pairs]
         predict = [p[1]["predict_seconds"] / p[0]["predict_seconds"] for p in pairs]
-        cost = (f"- Cost, each pair at one load: RCAN trains at {_f(float(np.mean(speed)))}× "
+        cost = (f"- Cost, each pair run back to back: RCAN trains at {_f(float(np.mean(speed)))}× "
                 f"the U-Net's steps per second (per seed {', '.join(_f(v) for v in speed)}) "
                 f"and takes {_f(float(np.mean(predict)), 1)}× its prediction time (per seed "
                 f"{', '.join(_f(v, 1) for v in predict)}), with "
                 f"{_f(sizes[other] / sizes[reference], 1)}× its parameters.")
+        interleaved = part.get("interleaved") or {}
+        if "step_time_ratio" in interleaved:
+            shape = "×".join(map(str, interleaved.get("predict_shape", ())))
+            batch = "×".join(map(str, interleaved.get("batch", ())))
+            cost += (f" Timed in alternation instead ({interleaved.get('rounds')} rounds of "
+                     f"{interleaved.get('steps_per_round')} steps of each network in turn, so "
+                     "both see the same load; load "
+                     f"{_load(interleaved)}): one training step (forward, backward and Adam "
+                     f"on a {batch} batch; no data sampling or validation) takes "
+                     f"{_f(interleaved['step_time_ratio'], 1)}× the U-Net's time, one forward "
+                     f"pass on {shape} {_f(interleaved['predict_time_ratio'], 1)}× (medians of "
+                     "the per-round ratios; U-Net "
+                     f"{_f(float(np.median(interleaved['unet']['step_seconds'])), 3)} s per "
+                     "step, RCAN "
+                     f"{_f(float(np.median(interleaved['rcan']['step_seconds'])), 3)} s).")
         if len(pairs) < 2:
             self.add("One seed per network: no seed spread to compare with.", "", cost, "")
             return
@@ -1624,6 +1639,14 @@ def _add_means(suites: dict[str, Any]) -> None:
                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
         suites["context"]["captures"]["mean"] = {
             k: float(np.mean([r[k] for r in rows.values() if k in r])) for k in sorted(keys)}
+
+
+def _load(run: dict[str, Any]) -> str:
+    """The 1-minute load average at the start and the end of a run, as ``start–end``."""
+    if "load_average_before" not in run:
+        return "–"
+    after = run.get("load_average_after")
+    return _f(run["load_average_before"], 1) + ("" if after is None else f"–{after:.1f}")
 
 
 def _shape_text(part: dict[str, Any]) -> str:

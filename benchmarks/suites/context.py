@@ -575,6 +575,75 @@ def rcan_volume_run(network: str, steps: int, seed: int = 0, size: int | None = 
                      patch_size=VOLUME_PATCH[-1])
 
 
+def interleaved_cost(ndim: int = 2, rounds: int = 5, steps: int = 3) -> dict[str, Any]:
+    """Seconds per training step and per prediction of the U-Net and RCAN networks as CARE
+    builds them, timed in alternating rounds so both see the same machine load.
+
+    A training step is the network's forward and backward pass and an Adam update on one
+    batch of CARE's default size (16 patches of 64², or one 16×64×64 block in 3-D), a
+    prediction one forward pass without gradients on a 256² plane (32×128×128 in 3-D); data
+    sampling, validation and tiling are left out; memory layouts (channels last) and the
+    folded batch norm for prediction are the engine's. Each round times ``steps`` steps of each
+    network in turn; the ratio RCAN / U-Net is taken per round, and its median kept.
+    """
+    import torch
+
+    from infocus.methods import create_scheme
+    from infocus.methods.config import default_config
+    from infocus.nets import channels_last, create_network, fused_for_inference
+
+    config, scheme = default_config("care"), create_scheme("care")
+    batch = (default_batch(), 1, 64, 64) if ndim == 2 else (
+        max(1, default_batch() // VOLUME_PATCH[0]), 1, *VOLUME_PATCH)
+    whole = (1, 1, 256, 256) if ndim == 2 else (1, 1, *VOLUME_SHAPE)
+    generator = torch.Generator().manual_seed(0)
+    # The layouts and folding of the training engine and of prediction.
+    x, y, image = (channels_last(torch.randn(shape, generator=generator), ndim)
+                   for shape in (batch, batch, whole))
+    networks, predictors, optimizers = {}, {}, {}
+    for name in RCAN_NETWORKS:
+        options = {"ndim": ndim, **scheme.network_options(1)}
+        if name == config.network:
+            options.update(config.network_options)
+        networks[name] = channels_last(create_network(name, **options), ndim)
+        predictors[name] = channels_last(fused_for_inference(networks[name]), ndim)
+        optimizers[name] = torch.optim.Adam(networks[name].parameters(), lr=1e-4)
+
+    def step(name: str) -> float:
+        network, optimizer = networks[name], optimizers[name]
+        started = time.perf_counter()
+        for _ in range(steps):
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(network(x), y).backward()
+            optimizer.step()
+        return (time.perf_counter() - started) / steps
+
+    def predict(name: str) -> float:
+        network = predictors[name]
+        started = time.perf_counter()
+        with torch.inference_mode():
+            network(image)
+        return time.perf_counter() - started
+
+    for name in RCAN_NETWORKS:  # warm-up: first calls allocate and pick kernels
+        step(name), predict(name)
+    timings: dict[str, dict[str, list[float]]] = {
+        name: {"step_seconds": [], "predict_seconds": []} for name in RCAN_NETWORKS}
+    load_before = os.getloadavg()[0]
+    for _ in range(rounds):
+        for name in RCAN_NETWORKS:
+            timings[name]["step_seconds"].append(step(name))
+            timings[name]["predict_seconds"].append(predict(name))
+    reference, other = RCAN_NETWORKS
+    ratios = {key: float(np.median([a / b for a, b in zip(
+        timings[other][key], timings[reference][key], strict=True)]))
+        for key in ("step_seconds", "predict_seconds")}
+    return {**timings, "rounds": rounds, "steps_per_round": steps, "batch": list(batch),
+            "predict_shape": list(whole[2:]), "step_time_ratio": ratios["step_seconds"],
+            "predict_time_ratio": ratios["predict_seconds"], "load_average_before": load_before,
+            "load_average_after": os.getloadavg()[0]}
+
+
 def rcan(context: Any, result: dict[str, Any], save: Any) -> None:
     """CARE with RCAN against CARE with the U-Net, seed by seed (each run saved at once)."""
     profile = context.profile
@@ -598,6 +667,10 @@ def rcan(context: Any, result: dict[str, Any], save: Any) -> None:
                 f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                 for k, v in row[network].items()))
             save()
+    if "interleaved" not in result:
+        result["interleaved"] = interleaved_cost(2, **profile.context_rcan_cost)
+        context.log(f"  interleaved cost: {result['interleaved']}")
+        save()
 
 
 
@@ -625,6 +698,10 @@ def rcan3d(context: Any, result: dict[str, Any], save: Any) -> None:
                 f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                 for k, v in row[network].items()))
             save()
+    if "interleaved" not in result:
+        result["interleaved"] = interleaved_cost(3, **profile.context_rcan_cost)
+        context.log(f"  interleaved cost: {result['interleaved']}")
+        save()
 
 PARTS = {"captures": captures, "drift": drift, "ratio": ratio, "volume": volume,
          "spacetime": spacetime, "rcan": rcan, "rcan3d": rcan3d}
