@@ -106,12 +106,14 @@ class Profile:
     context_rcan_seeds: tuple[int, ...] = (0, 1, 2)
     context_rcan_size: int | None = None
     #: The same in 3-D on the volume part's simulated Z-stacks: steps, seeds, plane crop edge.
-    context_rcan3d_steps: int = 150
+    context_rcan3d_steps: int = 100
     context_rcan3d_seeds: tuple[int, ...] = (0,)
     context_rcan3d_size: int | None = None
-    #: Rounds and steps per round of the interleaved timing of both networks (2-D and 3-D).
+    #: Rounds and steps per round of the interleaved timing of both networks, 2-D and 3-D.
     context_rcan_cost: dict[str, int] = field(default_factory=lambda: {"rounds": 5,
                                                                         "steps": 3})
+    context_rcan3d_cost: dict[str, int] = field(default_factory=lambda: {"rounds": 3,
+                                                                          "steps": 2})
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,6 +170,7 @@ PROFILES: dict[str, Profile] = {
         context_rcan3d_steps=2,
         context_rcan3d_size=64,
         context_rcan_cost={"rounds": 1, "steps": 1},
+        context_rcan3d_cost={"rounds": 1, "steps": 1},
     ),
     "quick": Profile(
         name="quick",

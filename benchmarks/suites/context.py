@@ -699,7 +699,7 @@ def rcan3d(context: Any, result: dict[str, Any], save: Any) -> None:
                 for k, v in row[network].items()))
             save()
     if "interleaved" not in result:
-        result["interleaved"] = interleaved_cost(3, **profile.context_rcan_cost)
+        result["interleaved"] = interleaved_cost(3, **profile.context_rcan3d_cost)
         context.log(f"  interleaved cost: {result['interleaved']}")
         save()
 
