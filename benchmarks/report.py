@@ -1366,12 +1366,13 @@ class Report:
                  f"the embedded sample's four quadrants ({size}²) under the simulated camera at "
                  f"{_f(part.get('photons'), 0)} peak photons; three train, the bottom-right one "
                  f"is scored (noisy: {_f(part.get('psnr_noisy'))} dB). Both networks of one "
-                 "seed ran back to back, so each pair's timings saw a similar load of the "
-                 "shared 2-core machine (the 1-minute load average at the start and the end "
-                 "of each run is given); steps per second are the whole training call (validation included) "
-                 f"divided by the steps, prediction the best of three calls on the {size}² "
-                 "quadrant. The absolute seconds hold only at that load; the ratios of a pair "
-                 "are the cost figure to trust.", "")
+                 "seed ran back to back, yet the load of the shared 2-core machine changed "
+                 "between and during runs (the 1-minute load average at the start and the end "
+                 "of each run is given): the seconds hold only at that load, and the timing in "
+                 "alternation after the table, where both networks see the same load, is the "
+                 "fairer cost ratio. Steps per second are the whole training call (validation "
+                 "included) divided by the steps, prediction the best of three `denoise` calls "
+                 f"on the {size}² quadrant (the whole call, not only the network).", "")
         self._network_pairs(part)
         volume = _get(self.suite("context"), "rcan3d") or {}
         if not any((volume.get("runs") or {}).values()):
@@ -1444,7 +1445,9 @@ class Report:
                      "the per-round ratios; U-Net "
                      f"{_f(float(np.median(interleaved['unet']['step_seconds'])), 3)} s per "
                      "step, RCAN "
-                     f"{_f(float(np.median(interleaved['rcan']['step_seconds'])), 3)} s).")
+                     f"{_f(float(np.median(interleaved['rcan']['step_seconds'])), 3)} s). The "
+                     "whole-call ratios above include what these leave out: the validation "
+                     "passes of training, and all that `denoise` does beyond one forward pass.")
         if len(pairs) < 2:
             self.add("One seed per network: no seed spread to compare with.", "", cost, "")
             return
