@@ -168,6 +168,7 @@ PROFILES: dict[str, Profile] = {
         context_rcan_seeds=(0,),
         context_rcan_size=96,
         context_rcan3d_steps=2,
+        context_rcan3d_seeds=(0,),
         context_rcan3d_size=64,
         context_rcan_cost={"rounds": 1, "steps": 1},
         context_rcan3d_cost={"rounds": 1, "steps": 1},
@@ -200,6 +201,7 @@ PROFILES: dict[str, Profile] = {
         context_volume_steps=100,
         context_spacetime_frames=(4, 16),
         context_rcan_seeds=(0,),
+        context_rcan3d_seeds=(0,),
     ),
     "full": Profile(
         name="full",

@@ -1385,7 +1385,8 @@ class Report:
                  f"trained on {volume.get('training_volumes')} volumes, a further one scored "
                  f"(noisy: {_f(volume.get('psnr_noisy'))} dB), {volume.get('steps')} steps of "
                  "one 16×64×64 patch (the 2-D runs' pixels per step), prediction timed on the "
-                 "scored volume.", "")
+                 "scored volume. A short budget, since 3-D steps are slow on 2 cores: it ranks "
+                 "the networks at this budget only.", "")
         self._network_pairs(volume)
 
     def _network_pairs(self, part: dict[str, Any]) -> None:

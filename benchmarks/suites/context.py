@@ -575,13 +575,15 @@ def rcan_volume_run(network: str, steps: int, seed: int = 0, size: int | None = 
                      patch_size=VOLUME_PATCH[-1])
 
 
-def interleaved_cost(ndim: int = 2, rounds: int = 5, steps: int = 3) -> dict[str, Any]:
+def interleaved_cost(ndim: int = 2, rounds: int = 5, steps: int = 3,
+                     size: int | None = None) -> dict[str, Any]:
     """Seconds per training step and per prediction of the U-Net and RCAN networks as CARE
     builds them, timed in alternating rounds so both see the same machine load.
 
     A training step is the network's forward and backward pass and an Adam update on one
     batch of CARE's default size (16 patches of 64², or one 16×64×64 block in 3-D), a
-    prediction one forward pass without gradients on a 256² plane (32×128×128 in 3-D); data
+    prediction one forward pass without gradients on a 256² plane (32×128×128 in 3-D; planes
+    of ``size``² when given, as the parts' crops); data
     sampling, validation and tiling are left out; memory layouts (channels last) and the
     folded batch norm for prediction are the engine's. Each round times ``steps`` steps of each
     network in turn; the ratio RCAN / U-Net is taken per round, and its median kept.
@@ -595,7 +597,8 @@ def interleaved_cost(ndim: int = 2, rounds: int = 5, steps: int = 3) -> dict[str
     config, scheme = default_config("care"), create_scheme("care")
     batch = (default_batch(), 1, 64, 64) if ndim == 2 else (
         max(1, default_batch() // VOLUME_PATCH[0]), 1, *VOLUME_PATCH)
-    whole = (1, 1, 256, 256) if ndim == 2 else (1, 1, *VOLUME_SHAPE)
+    edge = size or (256 if ndim == 2 else VOLUME_SHAPE[-1])
+    whole = (1, 1, edge, edge) if ndim == 2 else (1, 1, VOLUME_SHAPE[0], edge, edge)
     generator = torch.Generator().manual_seed(0)
     # The layouts and folding of the training engine and of prediction.
     x, y, image = (channels_last(torch.randn(shape, generator=generator), ndim)
@@ -668,7 +671,7 @@ def rcan(context: Any, result: dict[str, Any], save: Any) -> None:
                 for k, v in row[network].items()))
             save()
     if "interleaved" not in result:
-        result["interleaved"] = interleaved_cost(2, **profile.context_rcan_cost)
+        result["interleaved"] = interleaved_cost(2, size=size, **profile.context_rcan_cost)
         context.log(f"  interleaved cost: {result['interleaved']}")
         save()
 
@@ -699,7 +702,7 @@ def rcan3d(context: Any, result: dict[str, Any], save: Any) -> None:
                 for k, v in row[network].items()))
             save()
     if "interleaved" not in result:
-        result["interleaved"] = interleaved_cost(3, **profile.context_rcan3d_cost)
+        result["interleaved"] = interleaved_cost(3, size=size, **profile.context_rcan3d_cost)
         context.log(f"  interleaved cost: {result['interleaved']}")
         save()
 

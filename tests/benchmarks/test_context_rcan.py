@@ -59,7 +59,8 @@ def test_rcan_runs_both_networks_per_seed_back_to_back_and_resumes(context_suite
     # seed 0's U-Net was kept; then each seed's pair in turn, U-Net first
     assert [(t["seed"], t["network"]) for t in context_suite.trained[:-1]] == [
         (0, "rcan"), (1, "unet"), (1, "rcan"), (2, "unet"), (2, "rcan")]
-    assert context_suite.trained[-1] == {"cost": 2, "rounds": 5, "steps": 3}  # after the seeds
+    # after the seeds
+    assert context_suite.trained[-1] == {"cost": 2, "rounds": 5, "steps": 3, "size": None}
     assert {t["steps"] for t in context_suite.trained[:-1]} == {300}
     assert context_suite.trained[0]["shape"] == (3, 256, 256)  # three quadrants
     assert result["runs"]["0"]["unet"] == {"psnr": 30.0}
@@ -80,7 +81,7 @@ def test_rcan3d_trains_3d_networks_with_the_2d_pixels_per_step(context_suite, tm
     context_suite.rcan3d(context, result, lambda: None)
     assert [(t["network"], t["axes"], t["spatial"]) for t in context_suite.trained[:2]] == [
         ("unet", "SZYX", "ZYX"), ("rcan", "SZYX", "ZYX")]
-    assert context_suite.trained[2] == {"cost": 3, "rounds": 1, "steps": 1}
+    assert context_suite.trained[2] == {"cost": 3, "rounds": 1, "steps": 1, "size": 64}
     assert context_suite.trained[0]["batch"] * 16 == 16  # one 16×64×64 patch: 16 planes
     assert context_suite.trained[0]["shape"] == (10, 32, 64, 64)  # the tiny crop
     assert result["shape"] == [32, 64, 64] and set(result["runs"]["0"]) == {"unet", "rcan"}
@@ -164,11 +165,11 @@ def test_interleaved_cost_times_both_networks_round_by_round(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
     from benchmarks.suites.context import interleaved_cost
 
-    cost = interleaved_cost(2, rounds=2, steps=1)
+    cost = interleaved_cost(2, rounds=2, steps=1, size=96)
     for name in ("unet", "rcan"):
         assert len(cost[name]["step_seconds"]) == len(cost[name]["predict_seconds"]) == 2
         assert all(t > 0 for t in cost[name]["step_seconds"])
     ratios = [r / u for r, u in zip(cost["rcan"]["step_seconds"], cost["unet"]["step_seconds"],
                                     strict=True)]
     assert cost["step_time_ratio"] == pytest.approx(float(np.median(ratios)))
-    assert cost["batch"] == [16, 1, 64, 64] and cost["predict_shape"] == [256, 256]
+    assert cost["batch"] == [16, 1, 64, 64] and cost["predict_shape"] == [96, 96]
