@@ -86,9 +86,8 @@ throughout, so a pixel costs more than in a U-Net of its size. In 3-D, on short 
 ``rcan3d``: 100 steps of one 16x64x64 patch on simulated volumes at 8 peak photons, seeds 0
 and 1) RCAN scored 27.81 and 27.75 dB against the 3-D U-Net's 30.54 and 30.46 dB, 2.7 dB
 below it, with 2.2x its time per training step and 12x per forward pass (in alternation,
-load about 7). RCAN is the choice for volumes
-whose detail a U-Net's pooling loses (its use in the paper), given a GPU and longer training;
-these numbers say nothing about that regime.
+load about 7). RCAN is the choice for volumes whose detail a U-Net's pooling loses (its use
+in the paper), given a GPU and longer training; these numbers say nothing about that regime.
 
 References
 ----------
