@@ -114,6 +114,15 @@ class Profile:
                                                                         "steps": 3})
     context_rcan3d_cost: dict[str, int] = field(default_factory=lambda: {"rounds": 3,
                                                                           "steps": 2})
+    # --- transfer -------------------------------------------------------------------------
+    #: Fine-tuning against training from scratch: (source, target) FMD configurations (another
+    #: structure on the same microscope; the same kind of sample on another microscope), the
+    #: from-scratch steps (None: the method's default; fine-tuning takes its share of them),
+    #: and the steps between two validations (the points of the curves).
+    transfer_pairs: tuple[tuple[str, str], ...] = (("Confocal_BPAE_B", "Confocal_BPAE_G"),
+                                                   ("Confocal_MICE", "TwoPhoton_MICE"))
+    transfer_steps: int | None = None
+    transfer_epoch_steps: int = 50
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,6 +181,9 @@ PROFILES: dict[str, Profile] = {
         context_rcan3d_size=64,
         context_rcan_cost={"rounds": 1, "steps": 1},
         context_rcan3d_cost={"rounds": 1, "steps": 1},
+        transfer_pairs=(("Confocal_BPAE_B", "WideField_BPAE_G"),),
+        transfer_steps=8,
+        transfer_epoch_steps=4,
     ),
     "quick": Profile(
         name="quick",
@@ -202,6 +214,7 @@ PROFILES: dict[str, Profile] = {
         context_spacetime_frames=(4, 16),
         context_rcan_seeds=(0,),
         context_rcan3d_seeds=(0,),
+        transfer_steps=400,
     ),
     "full": Profile(
         name="full",

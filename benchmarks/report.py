@@ -570,9 +570,22 @@ class Report:
                  f"{p.get('batch_size')} patches of {p.get('patch_size')}²), exact step counts "
                  "verified on both sides. Each tool keeps its own normalisation, masking, "
                  "learning-rate schedule, augmentation and prediction path (infocus's "
-                 "defaults: for these 0.5 MP inputs PyTorch, pixel fusion for N2V/N2V2, "
-                 "intensity calibration for CARE; the JSON records what ran). Peak memory is the whole process's maximum "
-                 "resident set (`/usr/bin/time -v`).", "", markdown(peers), "")
+                 "defaults: for these 0.5 MP inputs PyTorch, pixel fusion for N2V/N2V2 with "
+                 "the training images' noise model wherever it agrees with an image's noise, "
+                 "intensity calibration for CARE; the JSON records what ran). Peak memory is "
+                 "the whole process's maximum resident set (`/usr/bin/time -v`).", "",
+                 markdown(peers), "")
+        goal = []
+        for method, entry in (peers.get("methods") or {}).items():
+            q = entry.get("ratios", {})
+            for key, what in (("predict_megapixels_per_second", "prediction"),
+                              ("train_steps_per_second", "training")):
+                if q.get(key) is not None:
+                    reached = "reached" if q[key] >= 2 else "not reached"
+                    goal.append(f"{method} {what} {q[key]:.2f}× ({reached})")
+        if goal:
+            self.add("**Against the goal of twice CAREamics' speed** (prediction MP/s and "
+                     "training steps/s, this run): " + ", ".join(goal) + ".", "")
         losses = []
         for method, entry in (peers.get("methods") or {}).items():
             q = entry.get("ratios", {})
@@ -1530,6 +1543,74 @@ class Report:
                            measured(v), v.get("auto_choice") or "–"]
                           for k, v in sorted(speeds.items(), key=lambda kv: float(kv[0]))]))
 
+    # ------------------------------------------------------------------------- transfer
+    def transfer(self) -> None:
+        part = _get(self.suite("transfer"), "fine_tune") or {}
+        pairs = {k: v for k, v in (part.get("pairs") or {}).items()
+                 if isinstance(v.get("scratch"), dict) and isinstance(v.get("fine_tuned"), dict)}
+        if not pairs:
+            return
+        steps = part.get("steps")
+        self.add("## Fine-tuning a trained model against training from scratch", "",
+                 "A Noise2Void model trained with the defaults on one FMD configuration's four "
+                 "test_mix captures (the *source*) is fine-tuned on another configuration's four "
+                 "captures (the *target*) with the fine-tuning defaults (`infocus train n2v "
+                 "TARGET --init MODEL`: a quarter of the steps at a tenth of the learning rate), "
+                 "with and without `--freeze encoder`, and the same steps at the method's "
+                 "own learning rate, beside Noise2Void trained on the target "
+                 f"from scratch ({steps or 'default'} steps) and the source model applied as it "
+                 "is (zero-shot). All self-supervised on the noisy captures; the ground truth "
+                 "only scores. Final PSNR: FMD's protocol (clamped, peak 255), mean over the "
+                 "four captures. Curves: the full prediction's PSNR (range of the ground truth) "
+                 f"at every validation, every {part.get('epoch_steps')} steps.", "")
+        body = []
+        for name, row in pairs.items():
+            scratch, tuned = row["scratch"], row["fine_tuned"]
+            frozen = row.get("fine_tuned_frozen") or {}
+            full_rate = row.get("fine_tuned_full_rate") or {}
+            body.append([name.replace(" -> ", " → "), _f(row.get("noisy")),
+                         _f(row.get("zero_shot")),
+                         f"{_f(scratch.get('psnr'))} ({scratch.get('steps')} steps, "
+                         f"{_seconds(scratch.get('train_seconds'))})",
+                         f"{_f(tuned.get('psnr'))} ({tuned.get('steps')} steps, "
+                         f"{_seconds(tuned.get('train_seconds'))})",
+                         _reached(tuned.get("reaches_scratch_at"), scratch.get("steps")),
+                         _f(frozen.get("psnr")) if frozen else "–",
+                         _reached(frozen.get("reaches_scratch_at"), scratch.get("steps"))
+                         if frozen else "–",
+                         _f(full_rate.get("psnr")) if full_rate else "–",
+                         _reached(full_rate.get("reaches_scratch_at"), scratch.get("steps"))
+                         if full_rate else "–"])
+        self.add(*_table(["source → target", "noisy", "zero-shot", "from scratch",
+                          "fine-tuned", "fine-tuned reaches scratch's final PSNR at",
+                          "fine-tuned, encoder frozen", "frozen reaches it at",
+                          "fine-tuned at the method's learning rate", "that reaches it at"],
+                         body))
+
+        def draw(fig: Any) -> None:
+            axes = fig.subplots(1, len(pairs), squeeze=False)[0]
+            for ax, (name, row) in zip(axes, pairs.items(), strict=True):
+                for label, key in (("from scratch", "scratch"), ("fine-tuned", "fine_tuned"),
+                                   ("fine-tuned, encoder frozen", "fine_tuned_frozen"),
+                                   ("fine-tuned, method's learning rate",
+                                    "fine_tuned_full_rate")):
+                    curve = np.asarray((row.get(key) or {}).get("curve") or [], dtype=float)
+                    if curve.size:
+                        ax.plot(curve[:, 0], curve[:, 1], marker=".", label=label)
+                ax.set(title=name.replace(" -> ", " → "), xlabel="training steps",
+                       ylabel="PSNR (dB)")
+                ax.legend(fontsize=8)
+
+        self.figure("fine-tune", draw, (5.5 * len(pairs), 3.6),
+                    "PSNR against training steps, fine-tuned and from scratch")
+        loads = [row[k].get("load_average") for row in pairs.values()
+                 for k in ("scratch", "fine_tuned") if isinstance(row.get(k), dict)]
+        loads = [v for v in loads if v is not None]
+        if loads:
+            self.add(f"Training seconds at machine loads {min(loads):.1f}–{max(loads):.1f} "
+                     "(the 2 cores were shared with other jobs), so they are indicative; the "
+                     "step counts are the cost measure.", "")
+
     # ------------------------------------------------------------------------- joint tasks
     def joint(self) -> None:
         self._deconoising(_get(self.suite("joint"), "deconoising") or {})
@@ -1626,7 +1707,8 @@ class Report:
         self.header()
         self.overview_figure()
         for section in (self.fmd, self.simulated, self.bsd68, self.w2s, self.convallaria,
-                        self.probabilistic, self.qc, self.joint, self.context, self.peers,
+                        self.probabilistic, self.qc, self.joint, self.context, self.transfer,
+                        self.peers,
                         self.published,
                         self.roofline,
                         self.scaling):
@@ -1651,6 +1733,15 @@ def _load(run: dict[str, Any]) -> str:
         return "–"
     after = run.get("load_average_after")
     return _f(run["load_average_before"], 1) + ("" if after is None else f"–{after:.1f}")
+
+
+def _reached(step: int | None, scratch_steps: int | None) -> str:
+    """When a fine-tuned curve first reached the from-scratch final PSNR, as a share of the
+    from-scratch steps."""
+    if step is None:
+        return "not within its steps"
+    share = f" ({step / scratch_steps:.0%} of scratch's steps)" if scratch_steps else ""
+    return f"step {step}{share}"
 
 
 def _shape_text(part: dict[str, Any]) -> str:

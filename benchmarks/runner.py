@@ -25,8 +25,8 @@ from benchmarks.profiles import Profile
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Suites in the order they run; each module has ``run(context) -> dict``.
-SUITES = ("classical", "learned", "probabilistic", "qc", "joint", "context", "peers", "roofline",
-          "scaling")
+SUITES = ("classical", "learned", "probabilistic", "qc", "joint", "context", "transfer", "peers",
+          "roofline", "scaling")
 
 
 def _cpu_model() -> str:

@@ -43,7 +43,7 @@ def test_tiny_profile_runs_every_suite_and_writes_the_report(shared_data, tmp_pa
     text = docs.read_text()
     for heading in ("## FMD test_mix", "## Simulated", "## BSD68", "## W2S", "## Convallaria",
                     "## Trust without ground truth", "## Side by side with CAREamics",
-                    "## Published numbers",
+                    "## Fine-tuning a trained model", "## Published numbers",
                     "## Prediction speed against the hardware limit", "## Scaling"):
         assert heading in text, heading
     for image in re.findall(r"\(images/(bench-[a-z-]+\.png)\)", text):

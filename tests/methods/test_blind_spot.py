@@ -474,7 +474,7 @@ def _fit_data(channels: int):
 
     return FitData(inputs=[np.zeros((channels, 32, 32), np.float32)], targets=None, ndim=2,
                    spatial="YX", options={}, seed=0, say=lambda line: None,
-                   planes=lambda **kwargs: np.zeros((channels, 1, 32, 32)))
+                   planes=lambda *args, **kwargs: np.zeros((channels, 1, 32, 32)))
 
 
 def test_a_network_on_several_channels_is_recorded_and_its_export_says_what_is_lost():
@@ -509,3 +509,22 @@ def test_joint_channel_prediction_keeps_the_measured_large_scales():
     assert np.array_equal(restored, model.denoise(image, axes="CYX", pixel_fusion=False,
                                                   large_scales=True))
     assert large_scale_error(restored) < 0.2 * large_scale_error(plain)
+
+
+def test_fit_stores_the_training_noise_model_for_the_pixel_fusion(rng):
+    from infocus.methods import FitData
+    from infocus.methods.blind_spot import fusion_noise
+    from infocus.noise import estimate_noise
+
+    planes = (rng.poisson(30, (2, 3, 128, 128)) * np.array([2.0, 5.0])[:, None, None, None]
+              + 100).astype(np.float32)
+    data = FitData(inputs=[planes[:, 0]], targets=None, ndim=2, spatial="YX", options={},
+                   seed=0, say=lambda line: None, planes=lambda *args, **kwargs: planes)
+    stored = fusion_noise(Noise2Void().fit(data).state)
+    for c in range(2):
+        expected = estimate_noise(planes[c], axes="SYX")
+        assert stored[c].gain == pytest.approx(expected.gain)
+        assert stored[c].variance_intercept == pytest.approx(expected.variance_intercept)
+    # Methods that predict without the fusion, and wide blind spots, store nothing.
+    assert "fusion_noise" not in create_scheme("structn2v").fit(data).state
+    assert fusion_noise({}) is None

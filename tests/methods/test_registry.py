@@ -108,9 +108,12 @@ def test_no_method_is_named_outside_its_file():
 @pytest.mark.parametrize("name", ["n2v", "care"])
 def test_models_saved_by_infocus_0_1_load_and_predict_as_before(name):
     """Format-1 models (their method state in the provenance) keep loading, and predict
-    exactly what infocus 0.1 predicted for them."""
+    what infocus 0.1 predicted for them, to float32 rounding."""
     model = infocus.load_model(FIXTURES / f"model-0.1-{name}.zip")
     assert model.provenance["infocus_version"] == "0.1.0" and model.state
     image = np.load(FIXTURES / "input-48x48.npy")
     expected = np.load(FIXTURES / f"model-0.1-{name}-expected.npy")
-    np.testing.assert_array_equal(model.denoise(image, axes="YX", backend="torch"), expected)
+    # A few float32 units in the last place, not bit equality: PyTorch picks its convolution
+    # kernels by the CPU's instruction set (AVX2, AVX-512), which changes the summation order.
+    np.testing.assert_allclose(model.denoise(image, axes="YX", backend="torch"), expected,
+                               rtol=1e-6, atol=0)

@@ -13,7 +13,12 @@ from infocus.intensity.calibration import (
     photometric_relation,
     restore_large_scales,
 )
-from infocus.intensity.fusion import estimate_noise_or_none, fuse_with_noisy, fusion_weight
+from infocus.intensity.fusion import (
+    estimate_noise_or_none,
+    fuse_with_noisy,
+    fusion_weight,
+    noise_agreement,
+)
 from infocus.intensity.normalize import Normalizer
 
 __all__ = [
@@ -23,6 +28,7 @@ __all__ = [
     "estimate_noise_or_none",
     "fuse_with_noisy",
     "fusion_weight",
+    "noise_agreement",
     "photometric_relation",
     "restore_large_scales",
 ]

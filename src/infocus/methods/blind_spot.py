@@ -86,10 +86,12 @@ from infocus.methods._base import (
     check_batch_tensor,
     masked_loss,
 )
+from infocus.noise._params import NoiseParams
 
 __all__ = [
     "Noise2Void",
     "fuse_blind_spot_prediction",
+    "fusion_noise",
     "measure_noise_correlation",
     "StructFill",
     "StructPattern",
@@ -863,6 +865,7 @@ class Noise2Void(TrainingScheme):
             # scales per channel by default (finish), so objects keep their channel ratios.
             state["channels_together"] = channels
         if not self.measures_correlation:
+            _store_fusion_noise(state, data, self._fuses_by_default(None))
             return Fitted(state=state)
         options: dict[str, Any] = {}
         choice = data.options.get("blind_spot", "auto")
@@ -878,7 +881,13 @@ class Noise2Void(TrainingScheme):
             radius = radius_for_pattern(int(data.options.get("radius", 2)), struct)
             default = self.defaults_for(data.ndim).get("fraction", 1.0)
             options["fraction"] = min(default, max_fraction(radius, struct, data.ndim))
+        _store_fusion_noise(state, data, self._fuses_by_default(pattern))
         return Fitted(options=options, state=state)
+
+    def _fuses_by_default(self, pattern: object) -> bool:
+        """Whether prediction fuses with the noisy pixel unless told otherwise (:meth:`finish`;
+        methods built on N2V that predict otherwise offer no ``pixel_fusion``)."""
+        return "pixel_fusion" in self.prediction_options and self.struct is None and not pattern
 
     def finish(
         self, outputs: np.ndarray, noisy: np.ndarray, context: PredictionContext
@@ -897,7 +906,8 @@ class Noise2Void(TrainingScheme):
         if fuse is None:
             fuse = self.struct is None and not _measured_correlated(context.state)
         if fuse:
-            fuse_blind_spot_prediction(predicted, noisy, context.spatial)
+            fuse_blind_spot_prediction(predicted, noisy, context.spatial,
+                                       fusion_noise(context.state))
         restore = context.request.options.get("large_scales")
         if restore is None:
             restore = _channels_together(context.state)
@@ -972,19 +982,67 @@ def measure_noise_correlation(data: FitData) -> tuple[Any, list[Any], dict[str, 
 FUSION_CROP = 256
 
 
-def fuse_blind_spot_prediction(predicted: np.ndarray, noisy: np.ndarray, spatial: str) -> None:
+def fuse_blind_spot_prediction(
+    predicted: np.ndarray,
+    noisy: np.ndarray,
+    spatial: str,
+    trained: Sequence[NoiseParams | None] | None = None,
+) -> None:
     """Fuse each channel of ``predicted`` (in place) with its noisy pixels
     (:func:`~infocus.intensity.fuse_with_noisy`).
 
     Each image gets its own noise model (so a frame of a stack comes out as it would alone),
-    from a central crop of :data:`FUSION_CROP`² pixels per plane.
+    from a central crop of :data:`FUSION_CROP`² pixels per plane: the channel's ``trained``
+    noise model (measured on the training images, :func:`fusion_noise`) where
+    :func:`~infocus.intensity.noise_agreement` finds it within
+    :data:`~infocus.intensity.fusion.NOISE_AGREEMENT` of the crop's noise (about 1 ms), else
+    the crop's own estimate (:func:`~infocus.noise.estimate_noise`, ~80 ms per 256² plane,
+    which was half the prediction time of a 256² image).
     """
     from infocus.intensity import estimate_noise_or_none, fuse_with_noisy
 
     for c in range(predicted.shape[0]):
-        noise = estimate_noise_or_none(_central_crop(noisy[c], FUSION_CROP), spatial)
+        known = trained[c] if trained is not None and c < len(trained) else None
+        noise = estimate_noise_or_none(_central_crop(noisy[c], FUSION_CROP), spatial, known)
         if noise is not None:
             predicted[c], _ = fuse_with_noisy(noisy[c], predicted[c], spatial, noise)
+
+
+#: Most training planes (``FUSION_CROP``² crops) pooled for the stored fusion noise model.
+FUSION_TRAINING_PLANES = 4
+
+
+def _store_fusion_noise(state: dict[str, Any], data: FitData, fused: bool) -> None:
+    """Keep the noise model of the training images per channel (``state["fusion_noise"]``,
+    ``[gain, intercept]`` or None) for the pixel fusion, when it would fuse by default.
+
+    Pooled over up to :data:`FUSION_TRAINING_PLANES` central crops of :data:`FUSION_CROP`²,
+    it is more precise than a single image's estimate; prediction uses it for images whose
+    noise agrees with it (:func:`fuse_blind_spot_prediction`).
+    """
+    from infocus.intensity import estimate_noise_or_none
+
+    if not fused or not len(data.inputs):
+        return
+    planes = data.planes("inputs", size=FUSION_CROP, max_planes=FUSION_TRAINING_PLANES)
+    models = [estimate_noise_or_none(channel, "SYX") for channel in planes]
+    if all(m is None for m in models):
+        return  # too small or flat: each image's own estimate decides, as before
+    state["fusion_noise"] = [
+        None if m is None else [float(m.gain), float(m.variance_intercept)] for m in models
+    ]
+
+
+def fusion_noise(state: dict[str, Any]) -> list[NoiseParams | None] | None:
+    """The training images' noise model per channel stored by :meth:`Noise2Void.fit` (None for
+    models saved before it was stored, or trained without pixel fusion)."""
+    stored = state.get("fusion_noise")
+    if not stored:
+        return None
+    return [
+        None if m is None else NoiseParams(gain=float(m[0]), variance_intercept=float(m[1]))
+        for m in stored
+    ]
 
 
 def _central_crop(image: np.ndarray, size: int) -> np.ndarray:
