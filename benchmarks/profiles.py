@@ -104,6 +104,20 @@ class Profile:
     context_spacetime_frames: tuple[int, ...] = (4, 8, 16, 32)
     context_spacetime_size: int = 128
     context_spacetime_steps: int = 20
+    #: CARE with RCAN against CARE with the U-Net: steps per run, training seeds, and the edge
+    #: of central crops of the sample's quadrants (None: the whole 256² quadrants).
+    context_rcan_steps: int = 300
+    context_rcan_seeds: tuple[int, ...] = (0, 1, 2)
+    context_rcan_size: int | None = None
+    #: The same in 3-D on the volume part's simulated Z-stacks: steps, seeds, plane crop edge.
+    context_rcan3d_steps: int = 100
+    context_rcan3d_seeds: tuple[int, ...] = (0, 1)
+    context_rcan3d_size: int | None = None
+    #: Rounds and steps per round of the interleaved timing of both networks, 2-D and 3-D.
+    context_rcan_cost: dict[str, int] = field(default_factory=lambda: {"rounds": 5,
+                                                                        "steps": 3})
+    context_rcan3d_cost: dict[str, int] = field(default_factory=lambda: {"rounds": 3,
+                                                                          "steps": 2})
     # --- transfer -------------------------------------------------------------------------
     #: Fine-tuning against training from scratch: (source, target) FMD configurations (another
     #: structure on the same microscope; the same kind of sample on another microscope), the
@@ -165,6 +179,14 @@ PROFILES: dict[str, Profile] = {
         context_spacetime_frames=(8,),
         context_spacetime_size=32,
         context_spacetime_steps=2,
+        context_rcan_steps=2,
+        context_rcan_seeds=(0,),
+        context_rcan_size=96,
+        context_rcan3d_steps=2,
+        context_rcan3d_seeds=(0,),
+        context_rcan3d_size=64,
+        context_rcan_cost={"rounds": 1, "steps": 1},
+        context_rcan3d_cost={"rounds": 1, "steps": 1},
         transfer_pairs=(("Confocal_BPAE_B", "WideField_BPAE_G"),),
         transfer_steps=8,
         transfer_epoch_steps=4,
@@ -198,6 +220,8 @@ PROFILES: dict[str, Profile] = {
         context_drift_seed_speeds=(2.0,),
         context_volume_steps=100,
         context_spacetime_frames=(4, 16),
+        context_rcan_seeds=(0,),
+        context_rcan3d_seeds=(0,),
         transfer_steps=400,
     ),
     "full": Profile(

@@ -1246,6 +1246,7 @@ class Report:
         self._volume(_get(suite, "volume") or {})
         self._spacetime(_get(suite, "spacetime") or {})
         self._ratio(_get(suite, "ratio") or {})
+        self._rcan(_get(suite, "rcan") or {})
 
     def _spacetime(self, part: dict[str, Any]) -> None:
         rows = part.get("frames") or {}
@@ -1375,6 +1376,127 @@ class Report:
         if checks:
             self.add("What the issue expects, checked against the numbers above:", "", *checks,
                      "")
+
+    def _rcan(self, part: dict[str, Any]) -> None:
+        runs = part.get("runs") or {}
+        if not any(runs.values()):
+            return
+        size = part.get("size") or 256
+        self.add("## Context: 3D-RCAN against CARE's U-Net", "",
+                 "Supervised CARE (`-m care`, its defaults: 16 patches of 64² per step, cosine "
+                 "schedule) with only the network changed: the default U-Net (16 first-level "
+                 "filters) or 3D-RCAN's residual channel-attention network with its defaults "
+                 "(`--network rcan`: 3 groups of 2 blocks, 32 channels, attention over a local "
+                 f"window), {part.get('steps')} steps each, for training seeds "
+                 f"{', '.join(map(str, part.get('seeds') or sorted(runs, key=int)))} (initial "
+                 "weights and patch draws). Data: "
+                 f"the embedded sample's four quadrants ({size}²) under the simulated camera at "
+                 f"{_f(part.get('photons'), 0)} peak photons; three train, the bottom-right one "
+                 f"is scored (noisy: {_f(part.get('psnr_noisy'))} dB). Both networks of one "
+                 "seed ran back to back, yet the load of the shared 2-core machine changed "
+                 "between and during runs (the 1-minute load average at the start and the end "
+                 "of each run is given): the seconds hold only at that load, and the timing in "
+                 "alternation after the table, where both networks see the same load, is the "
+                 "fairer cost ratio. Steps per second are the whole training call (validation "
+                 "included) divided by the steps, prediction the best of three `denoise` calls "
+                 f"on the {size}² quadrant (the whole call, not only the network).", "")
+        self._network_pairs(part)
+        volume = _get(self.suite("context"), "rcan3d") or {}
+        if not any((volume.get("runs") or {}).values()):
+            return
+        shape = "×".join(map(str, volume.get("shape", ())))
+        self.add("### In 3-D", "",
+                 f"The same comparison with the 3-D networks on simulated Z-stacks ({shape}, "
+                 f"blobs over about three planes, {_f(volume.get('photons'), 0)} peak photons, "
+                 f"the simulated camera; the volumes of the 3-D Noise2Void section): CARE "
+                 f"trained on {volume.get('training_volumes')} volumes, a further one scored "
+                 f"(noisy: {_f(volume.get('psnr_noisy'))} dB), {volume.get('steps')} steps of "
+                 "one 16×64×64 patch (the 2-D runs' pixels per step), prediction timed on the "
+                 "scored volume. A short budget, since 3-D steps are slow on 2 cores: it ranks "
+                 "the networks at this budget only.", "")
+        self._network_pairs(volume)
+        self._reference_caveat(volume, "1.05")
+
+    def _network_pairs(self, part: dict[str, Any]) -> None:
+        """Per-seed table of the U-Net and RCAN runs of ``part``, the spread and the cost."""
+        runs = part.get("runs") or {}
+        reference, other = "unet", "rcan"
+        seeds = sorted(runs, key=int)
+        body, pairs = [], []
+        for seed in seeds:
+            row = runs[seed]
+            u, r = row.get(reference) or {}, row.get(other) or {}
+            both = "psnr" in u and "psnr" in r
+            if both:
+                pairs.append((u, r))
+            body.append([seed, _f(u.get("psnr")), _f(r.get("psnr")),
+                         _f(r["psnr"] - u["psnr"]) if both else "–",
+                         _f(u.get("steps_per_second")), _f(r.get("steps_per_second")),
+                         _f(u.get("predict_seconds"), 3), _f(r.get("predict_seconds"), 3),
+                         _load(u), _load(r)])
+        if len(pairs) > 1:
+            for label, reduce in (("mean", np.mean), ("SD", lambda v: np.std(v, ddof=1))):
+                columns = [[p[0]["psnr"] for p in pairs], [p[1]["psnr"] for p in pairs],
+                           [p[1]["psnr"] - p[0]["psnr"] for p in pairs]]
+                body.append([f"**{label}**", *(f"**{_f(float(reduce(c)))}**" for c in columns),
+                             *[""] * 6])
+        self.add(*_table(["seed", "U-Net PSNR (dB)", "RCAN PSNR (dB)", "RCAN − U-Net (dB)",
+                          "U-Net steps/s", "RCAN steps/s", "U-Net predict (s)",
+                          "RCAN predict (s)", "load, U-Net run", "load, RCAN run"], body))
+        sizes = {name: next((row[name].get("parameters") for row in runs.values()
+                             if name in row), None) for name in (reference, other)}
+        self.add(f"Parameters: U-Net {_f(sizes[reference], 0)}, RCAN {_f(sizes[other], 0)}.",
+                 "")
+        missing = [str(seed) for seed in part.get("seeds", seeds)
+                   if not all(n in (runs.get(str(seed)) or {}) for n in (reference, other))]
+        if missing:
+            self.add(f"Not measured yet: seed {', '.join(missing)}.", "")
+        if not pairs:
+            return
+        speed = [p[1]["steps_per_second"] / p[0]["steps_per_second"] for p in pairs]
+        predict = [p[1]["predict_seconds"] / p[0]["predict_seconds"] for p in pairs]
+        cost = (f"- Cost, each pair run back to back: RCAN trains at {_f(float(np.mean(speed)))}× "
+                f"the U-Net's steps per second (per seed {', '.join(_f(v) for v in speed)}) "
+                f"and takes {_f(float(np.mean(predict)), 1)}× its prediction time (per seed "
+                f"{', '.join(_f(v, 1) for v in predict)}), with "
+                f"{_f(sizes[other] / sizes[reference], 1)}× its parameters.")
+        interleaved = part.get("interleaved") or {}
+        if "step_time_ratio" in interleaved:
+            shape = "×".join(map(str, interleaved.get("predict_shape", ())))
+            batch = "×".join(map(str, interleaved.get("batch", ())))
+            cost += (f" Timed in alternation instead ({interleaved.get('rounds')} rounds of "
+                     f"{interleaved.get('steps_per_round')} steps of each network in turn, so "
+                     "both see the same load; load "
+                     f"{_load(interleaved)}): one training step (forward, backward and Adam "
+                     f"on a {batch} batch; no data sampling or validation) takes "
+                     f"{_f(interleaved['step_time_ratio'], 1)}× the U-Net's time, one forward "
+                     f"pass on {shape} {_f(interleaved['predict_time_ratio'], 1)}× (medians of "
+                     "the per-round ratios; U-Net "
+                     f"{_f(float(np.median(interleaved['unet']['step_seconds'])), 3)} s per "
+                     "step, RCAN "
+                     f"{_f(float(np.median(interleaved['rcan']['step_seconds'])), 3)} s). The "
+                     "whole-call ratios above include what these leave out: the validation "
+                     "passes of training, and all that `denoise` does beyond one forward pass.")
+        if len(pairs) < 2:
+            self.add("One seed per network: no seed spread to compare with.", "", cost, "")
+            return
+        unet = np.array([p[0]["psnr"] for p in pairs])
+        rcan = np.array([p[1]["psnr"] for p in pairs])
+        difference = float(rcan.mean() - unet.mean())
+        spread = float(np.std(unet, ddof=1))
+        # The standard error of the difference of the two means over independent seeds.
+        error = float(np.sqrt(np.var(unet, ddof=1) / len(unet)
+                              + np.var(rcan, ddof=1) / len(rcan)))
+        ok = difference >= -spread
+        verdict = ("better than the U-Net" if difference > 0 else
+                   "within the U-Net's seed spread") if ok else "below the U-Net's seed spread"
+        self.add("What the issue expects, checked against the numbers above:", "",
+                 f"- {'✓' if ok else '✗ **does not hold:**'} RCAN within the U-Net's seed "
+                 f"spread or better: the mean of RCAN ({_f(float(rcan.mean()))} dB) minus the "
+                 f"mean of the U-Net ({_f(float(unet.mean()))} dB) is {_f(difference)} dB "
+                 f"against the U-Net's seed standard deviation of {_f(spread)} dB "
+                 f"({len(pairs)} seeds; standard error of the difference {_f(error)} dB): "
+                 f"{verdict}.", cost, "")
 
     def _captures(self, part: dict[str, Any]) -> None:
         rows = part.get("configurations") or {}
@@ -1657,6 +1779,14 @@ def _add_means(suites: dict[str, Any]) -> None:
                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
         suites["context"]["captures"]["mean"] = {
             k: float(np.mean([r[k] for r in rows.values() if k in r])) for k in sorted(keys)}
+
+
+def _load(run: dict[str, Any]) -> str:
+    """The 1-minute load average at the start and the end of a run, as ``start–end``."""
+    if "load_average_before" not in run:
+        return "–"
+    after = run.get("load_average_after")
+    return _f(run["load_average_before"], 1) + ("" if after is None else f"–{after:.1f}")
 
 
 def _reached(step: int | None, scratch_steps: int | None) -> str:

@@ -1,4 +1,5 @@
-"""Context: denoising with the neighbouring frames (temporal Noise2Noise, ``deepcad``).
+"""Context: denoising with the neighbouring frames (temporal Noise2Noise, ``deepcad``), and
+3D-RCAN against CARE's U-Net.
 
 **Repeated captures** (part ``captures``): FMD test_mix holds four noisy captures of one field
 of view per configuration with one ground truth (the average of 50 captures). Each
@@ -55,6 +56,22 @@ reported interval (nominal 95 %); the slope of the relative true error against t
 measured large scales restored, :func:`infocus.intensity.restore_large_scales`) and without
 that step. The blur of that step (4 pixels) was chosen on four other scenes (seeds 20–23),
 never on the scored ones.
+
+**3D-RCAN against CARE's U-Net** (part ``rcan``): supervised CARE (``method="care"`` with its
+defaults: 16 patches of 64² per step, cosine schedule) with only the network changed, the
+default U-Net (``unet``, 16 first-level filters) or ``rcan`` with its defaults, at the same
+steps, for several training seeds (``config.seed``: initial weights and patch draws); both
+networks of one seed run back to back, so their timings see a similar machine load. Data:
+the embedded sample (``human_mitosis.tif``, 512²) cut into its four 256² quadrants under the
+simulated camera at 30 peak photons (``simulate_poisson_gaussian(..., rng=0)``); three
+quadrants train, the bottom-right one is scored (PSNR with the range of its clean image in
+camera units, ``clean / max · 30 · 2 + 100``). Per run: parameters, training steps per second
+(the whole ``train`` call, validation included, divided by the steps), prediction seconds of
+the held-out quadrant (best of three calls after the scored one) and the 1-minute load
+average before and after, since other jobs on a 2-core machine change the timings, not the
+PSNR. Part ``rcan3d`` does the same in 3-D on the volume part's simulated Z-stacks (ten
+trained on, an eleventh scored), with the 3-D U-Net and 3-D RCAN, one 16×64×64 patch per step
+(the 2-D runs' pixels per step) and fewer steps.
 """
 
 from __future__ import annotations
@@ -504,8 +521,244 @@ def ratio(context: Any, result: dict[str, Any], save: Any) -> None:
         save()
 
 
+#: Camera of the RCAN comparison: the brightest pixel of the four quadrants gets 30 photons.
+RCAN_PHOTONS = 30.0
+#: The networks compared, in the order they run for each seed (the first is the reference).
+RCAN_NETWORKS = ("unet", "rcan")
+#: Prediction timings per run after the scored call (the best one is kept).
+RCAN_PREDICT_REPEATS = 3
+
+
+def rcan_quadrants(size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(noisy, clean) of the embedded sample's four 256² quadrants in camera units,
+    ``(4, 256, 256)`` float32 each (central ``size``² crops of them when ``size`` is given).
+
+    The bottom-right quadrant (index 3) is the held-out one.
+    """
+    from infocus.demo import load_sample
+    from infocus.noise import simulate_poisson_gaussian
+
+    sample = load_sample().astype(np.float64)
+    clean = np.stack([sample[y:y + 256, x:x + 256] for y in (0, 256) for x in (0, 256)])
+    clean = crop(clean, size)
+    noisy, _ = simulate_poisson_gaussian(clean, photons=RCAN_PHOTONS, rng=0, **CAMERA)
+    reference = clean / clean.max() * RCAN_PHOTONS * CAMERA["gain"] + CAMERA["offset"]
+    return noisy.astype(np.float32), reference.astype(np.float32)
+
+
+def _care_run(network: str, steps: int, seed: int, options: dict[str, Any] | None,
+              train_pair: tuple[np.ndarray, np.ndarray], axes: str,
+              test_pair: tuple[np.ndarray, np.ndarray], **updates: Any) -> dict[str, Any]:
+    """Train CARE with ``network`` on ``train_pair`` (noisy, clean; ``axes``), score
+    ``test_pair`` (one image, ``axes`` without S) and time training and prediction."""
+    import torch
+
+    from infocus.methods.config import default_config
+    from infocus.nets import count_parameters
+    from infocus.training.loop import train
+
+    (noisy, clean), (test_noisy, test_clean) = train_pair, test_pair
+    config = default_config("care").with_network(network, options or {}).with_updates(
+        steps=steps, seed=seed, **updates)
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    model = train(noisy, targets=clean, axes=axes, method="care", config=config,
+                  progress=False, log=lambda m: None)
+    seconds = time.perf_counter() - started
+    test_axes = axes.replace("S", "")
+    started = time.perf_counter()
+    denoised = model.denoise(test_noisy, axes=test_axes)
+    first_predict = time.perf_counter() - started
+    timings = []
+    for _ in range(RCAN_PREDICT_REPEATS):  # the first call also builds the tiling
+        started = time.perf_counter()
+        model.denoise(test_noisy, axes=test_axes)
+        timings.append(time.perf_counter() - started)
+    return {
+        "network": network,
+        "network_options": dict(model.config.network_options),
+        "parameters": count_parameters(model.network),
+        "steps": model.config.steps,
+        "batch_size": model.config.batch_size,
+        "seed": seed,
+        "train_seconds": seconds,
+        "steps_per_second": model.config.steps / seconds,
+        "predict_seconds": min(timings),
+        "predict_seconds_first": first_predict,
+        "predict_shape": list(test_noisy.shape),
+        "psnr": psnr(denoised, test_clean),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg()[0],
+        "threads": torch.get_num_threads(),
+    }
+
+
+def rcan_training_run(network: str, steps: int, seed: int = 0,
+                      options: dict[str, Any] | None = None,
+                      size: int | None = None) -> dict[str, Any]:
+    """Train CARE with ``network`` (and its constructor ``options``) on three quadrants and
+    score the fourth; returns the run's figures (see the module docstring, part ``rcan``)."""
+    noisy, reference = rcan_quadrants(size)
+    return _care_run(network, steps, seed, options, (noisy[:3], reference[:3]), "SYX",
+                     (noisy[3], reference[3]))
+
+
+def default_batch() -> int:
+    """CARE's default patches per step."""
+    from infocus.methods.config import default_config
+
+    return default_config("care").batch_size
+
+
+def rcan_volume_run(network: str, steps: int, seed: int = 0, size: int | None = None
+                    ) -> dict[str, Any]:
+    """CARE with a 3-D ``network`` on the volume part's simulated Z-stacks (``size``² central
+    crops of their planes when given): trained on ten, the eleventh scored."""
+    volumes = [volume_scene(k) for k in range(VOLUME_TRAINING + 1)]
+    noisy = np.stack([crop(n, size) for n, _ in volumes])
+    clean = np.stack([crop(c, size) for _, c in volumes])
+    # The 2-D runs' 16 patches of 64² per step as one 16×64×64 block (the same pixels).
+    batch = max(1, default_batch() // VOLUME_PATCH[0])
+    return _care_run(network, steps, seed, None, (noisy[:-1], clean[:-1]), "SZYX",
+                     (noisy[-1], clean[-1]), spatial="ZYX", batch_size=batch,
+                     patch_size=VOLUME_PATCH[-1])
+
+
+def interleaved_cost(ndim: int = 2, rounds: int = 5, steps: int = 3,
+                     size: int | None = None) -> dict[str, Any]:
+    """Seconds per training step and per prediction of the U-Net and RCAN networks as CARE
+    builds them, timed in alternating rounds so both see the same machine load.
+
+    A training step is the network's forward and backward pass and an Adam update on one
+    batch of CARE's default size (16 patches of 64², or one 16×64×64 block in 3-D), a
+    prediction one forward pass without gradients on a 256² plane (32×128×128 in 3-D; planes
+    of ``size``² when given, as the parts' crops); data
+    sampling, validation and tiling are left out; memory layouts (channels last) and the
+    folded batch norm for prediction are the engine's. Each round times ``steps`` steps of each
+    network in turn; the ratio RCAN / U-Net is taken per round, and its median kept.
+    """
+    import torch
+
+    from infocus.methods import create_scheme
+    from infocus.methods.config import default_config
+    from infocus.nets import channels_last, create_network, fused_for_inference
+
+    config, scheme = default_config("care"), create_scheme("care")
+    batch = (default_batch(), 1, 64, 64) if ndim == 2 else (
+        max(1, default_batch() // VOLUME_PATCH[0]), 1, *VOLUME_PATCH)
+    edge = size or (256 if ndim == 2 else VOLUME_SHAPE[-1])
+    whole = (1, 1, edge, edge) if ndim == 2 else (1, 1, VOLUME_SHAPE[0], edge, edge)
+    generator = torch.Generator().manual_seed(0)
+    # The layouts and folding of the training engine and of prediction.
+    x, y, image = (channels_last(torch.randn(shape, generator=generator), ndim)
+                   for shape in (batch, batch, whole))
+    networks, predictors, optimizers = {}, {}, {}
+    for name in RCAN_NETWORKS:
+        options = {"ndim": ndim, **scheme.network_options(1)}
+        if name == config.network:
+            options.update(config.network_options)
+        networks[name] = channels_last(create_network(name, **options), ndim)
+        predictors[name] = channels_last(fused_for_inference(networks[name]), ndim)
+        optimizers[name] = torch.optim.Adam(networks[name].parameters(), lr=1e-4)
+
+    def step(name: str) -> float:
+        network, optimizer = networks[name], optimizers[name]
+        started = time.perf_counter()
+        for _ in range(steps):
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(network(x), y).backward()
+            optimizer.step()
+        return (time.perf_counter() - started) / steps
+
+    def predict(name: str) -> float:
+        network = predictors[name]
+        started = time.perf_counter()
+        with torch.inference_mode():
+            network(image)
+        return time.perf_counter() - started
+
+    for name in RCAN_NETWORKS:  # warm-up: first calls allocate and pick kernels
+        step(name), predict(name)
+    timings: dict[str, dict[str, list[float]]] = {
+        name: {"step_seconds": [], "predict_seconds": []} for name in RCAN_NETWORKS}
+    load_before = os.getloadavg()[0]
+    for _ in range(rounds):
+        for name in RCAN_NETWORKS:
+            timings[name]["step_seconds"].append(step(name))
+            timings[name]["predict_seconds"].append(predict(name))
+    reference, other = RCAN_NETWORKS
+    ratios = {key: float(np.median([a / b for a, b in zip(
+        timings[other][key], timings[reference][key], strict=True)]))
+        for key in ("step_seconds", "predict_seconds")}
+    return {**timings, "rounds": rounds, "steps_per_round": steps, "batch": list(batch),
+            "predict_shape": list(whole[2:]), "step_time_ratio": ratios["step_seconds"],
+            "predict_time_ratio": ratios["predict_seconds"], "load_average_before": load_before,
+            "load_average_after": os.getloadavg()[0]}
+
+
+def rcan(context: Any, result: dict[str, Any], save: Any) -> None:
+    """CARE with RCAN against CARE with the U-Net, seed by seed (each run saved at once)."""
+    profile = context.profile
+    steps, size = profile.context_rcan_steps, profile.context_rcan_size
+    if result.get("steps", steps) != steps or result.get("size", size) != size:
+        raise SystemExit(f"The stored rcan part was measured with other steps or size "
+                         f"({result.get('steps')}, {result.get('size')}); remove it from the "
+                         f"results file to measure it with {steps}, {size}.")
+    result.update(steps=steps, size=size, photons=RCAN_PHOTONS, networks=list(RCAN_NETWORKS),
+                  seeds=list(profile.context_rcan_seeds))
+    noisy, reference = rcan_quadrants(size)
+    result["psnr_noisy"] = psnr(noisy[3], reference[3])
+    runs = result.setdefault("runs", {})
+    for seed in profile.context_rcan_seeds:
+        row = runs.setdefault(str(seed), {})
+        for network in RCAN_NETWORKS:
+            if network in row:
+                continue
+            row[network] = rcan_training_run(network, steps, seed, size=size)
+            context.log(f"  seed {seed} {network}: " + ", ".join(
+                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in row[network].items()))
+            save()
+    if "interleaved" not in result:
+        result["interleaved"] = interleaved_cost(2, size=size, **profile.context_rcan_cost)
+        context.log(f"  interleaved cost: {result['interleaved']}")
+        save()
+
+
+
+def rcan3d(context: Any, result: dict[str, Any], save: Any) -> None:
+    """The same comparison in 3-D on simulated volumes (fewer steps: 3-D steps are slow)."""
+    profile = context.profile
+    steps, size = profile.context_rcan3d_steps, profile.context_rcan3d_size
+    if result.get("steps", steps) != steps or result.get("size", size) != size:
+        raise SystemExit(f"The stored rcan3d part was measured with other steps or size "
+                         f"({result.get('steps')}, {result.get('size')}); remove it from the "
+                         f"results file to measure it with {steps}, {size}.")
+    noisy, clean = volume_scene(VOLUME_TRAINING)
+    noisy, clean = crop(noisy, size), crop(clean, size)
+    result.update(steps=steps, size=size, shape=list(noisy.shape), photons=DRIFT_PHOTONS,
+                  training_volumes=VOLUME_TRAINING, networks=list(RCAN_NETWORKS),
+                  seeds=list(profile.context_rcan3d_seeds), psnr_noisy=psnr(noisy, clean),
+                  reference=REFERENCE)
+    runs = result.setdefault("runs", {})
+    for seed in profile.context_rcan3d_seeds:
+        row = runs.setdefault(str(seed), {})
+        for network in RCAN_NETWORKS:
+            if network in row:
+                continue
+            row[network] = rcan_volume_run(network, steps, seed, size)
+            context.log(f"  3-D seed {seed} {network}: " + ", ".join(
+                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in row[network].items()))
+            save()
+    if "interleaved" not in result:
+        result["interleaved"] = interleaved_cost(3, size=size, **profile.context_rcan3d_cost)
+        context.log(f"  interleaved cost: {result['interleaved']}")
+        save()
+
+
 PARTS = {"captures": captures, "drift": drift, "drift_seeds": drift_seeds, "ratio": ratio,
-         "volume": volume, "spacetime": spacetime}
+         "volume": volume, "spacetime": spacetime, "rcan": rcan, "rcan3d": rcan3d}
 
 
 def run(context: Any) -> dict[str, Any]:
