@@ -1284,7 +1284,7 @@ class Report:
                  "the clean image's maximum before its background was added, not as the "
                  f"simulation scales it (up to {factor}× too bright in the signal), so they are "
                  "biased low. Every column shares that reference, so the comparison between "
-                 "columns stands; the absolute values await a re-run of this part.")
+                 "columns stands; the absolute values await a re-run of this part.", "")
 
     def _volume(self, part: dict[str, Any]) -> None:
         if "ZYX" not in part or "YX" not in part:
