@@ -114,6 +114,22 @@ class Context:
         return folder
 
 
+def run_parts(context: Context, parts: dict[str, Callable[..., None]]) -> dict[str, Any]:
+    """A suite made of resumable parts: each ``measure(context, partial, save)`` fills its
+    ``partial`` result and calls ``save()`` after every finished piece; a part marked complete
+    in the earlier result is skipped, an interrupted one gets its partial result back."""
+    result = {part: dict(value) for part, value in context.previous.items()}
+    for part, measure in parts.items():
+        partial = result.setdefault(part, {})
+        if partial.get("complete"):
+            continue
+        context.log(f"{part} ...")
+        measure(context, partial, lambda: context.save(result))
+        partial["complete"] = True
+        context.save(result)
+    return result
+
+
 def results_path(profile: Profile, when: date | None = None, folder: Path = RESULTS) -> Path:
     return folder / f"{(when or date.today()).isoformat()}-{profile.name}.json"
 

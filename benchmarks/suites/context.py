@@ -81,6 +81,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -696,65 +697,64 @@ def interleaved_cost(ndim: int = 2, rounds: int = 5, steps: int = 3,
             "load_average_after": os.getloadavg()[0]}
 
 
-def rcan(context: Any, result: dict[str, Any], save: Any) -> None:
-    """CARE with RCAN against CARE with the U-Net, seed by seed (each run saved at once)."""
-    profile = context.profile
-    steps, size = profile.context_rcan_steps, profile.context_rcan_size
+def _refuse_other_budget(result: dict[str, Any], part: str, steps: int, size: int) -> None:
+    """Stop rather than mix runs of another budget into a resumed part."""
     if result.get("steps", steps) != steps or result.get("size", size) != size:
-        raise SystemExit(f"The stored rcan part was measured with other steps or size "
+        raise SystemExit(f"The stored {part} part was measured with other steps or size "
                          f"({result.get('steps')}, {result.get('size')}); remove it from the "
                          f"results file to measure it with {steps}, {size}.")
-    result.update(steps=steps, size=size, photons=RCAN_PHOTONS, networks=list(RCAN_NETWORKS),
-                  seeds=list(profile.context_rcan_seeds))
-    noisy, reference = rcan_quadrants(size)
-    result["psnr_noisy"] = psnr(noisy[3], reference[3])
+
+
+def _network_runs(context: Any, result: dict[str, Any], save: Any, seeds: Sequence[int],
+                  run_one: Callable[[str, int], dict[str, Any]],
+                  alternating: Callable[[], dict[str, Any]]) -> None:
+    """Both networks of each seed back to back (each run saved at once), then their cost timed
+    in alternation; what the stored result holds is not measured again."""
     runs = result.setdefault("runs", {})
-    for seed in profile.context_rcan_seeds:
+    for seed in seeds:
         row = runs.setdefault(str(seed), {})
         for network in RCAN_NETWORKS:
             if network in row:
                 continue
-            row[network] = rcan_training_run(network, steps, seed, size=size)
+            row[network] = run_one(network, seed)
             context.log(f"  seed {seed} {network}: " + ", ".join(
                 f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                 for k, v in row[network].items()))
             save()
     if "interleaved" not in result:
-        result["interleaved"] = interleaved_cost(2, size=size, **profile.context_rcan_cost)
+        result["interleaved"] = alternating()
         context.log(f"  interleaved cost: {result['interleaved']}")
         save()
 
+
+def rcan(context: Any, result: dict[str, Any], save: Any) -> None:
+    """CARE with RCAN against CARE with the U-Net, seed by seed (each run saved at once)."""
+    profile = context.profile
+    steps, size = profile.context_rcan_steps, profile.context_rcan_size
+    _refuse_other_budget(result, "rcan", steps, size)
+    result.update(steps=steps, size=size, photons=RCAN_PHOTONS, networks=list(RCAN_NETWORKS),
+                  seeds=list(profile.context_rcan_seeds))
+    noisy, reference = rcan_quadrants(size)
+    result["psnr_noisy"] = psnr(noisy[3], reference[3])
+    _network_runs(context, result, save, profile.context_rcan_seeds,
+                  lambda network, seed: rcan_training_run(network, steps, seed, size=size),
+                  lambda: interleaved_cost(2, size=size, **profile.context_rcan_cost))
 
 
 def rcan3d(context: Any, result: dict[str, Any], save: Any) -> None:
     """The same comparison in 3-D on simulated volumes (fewer steps: 3-D steps are slow)."""
     profile = context.profile
     steps, size = profile.context_rcan3d_steps, profile.context_rcan3d_size
-    if result.get("steps", steps) != steps or result.get("size", size) != size:
-        raise SystemExit(f"The stored rcan3d part was measured with other steps or size "
-                         f"({result.get('steps')}, {result.get('size')}); remove it from the "
-                         f"results file to measure it with {steps}, {size}.")
+    _refuse_other_budget(result, "rcan3d", steps, size)
     noisy, clean = volume_scene(VOLUME_TRAINING)
     noisy, clean = crop(noisy, size), crop(clean, size)
     result.update(steps=steps, size=size, shape=list(noisy.shape), photons=DRIFT_PHOTONS,
                   training_volumes=VOLUME_TRAINING, networks=list(RCAN_NETWORKS),
                   seeds=list(profile.context_rcan3d_seeds), psnr_noisy=psnr(noisy, clean),
                   reference=REFERENCE)
-    runs = result.setdefault("runs", {})
-    for seed in profile.context_rcan3d_seeds:
-        row = runs.setdefault(str(seed), {})
-        for network in RCAN_NETWORKS:
-            if network in row:
-                continue
-            row[network] = rcan_volume_run(network, steps, seed, size)
-            context.log(f"  3-D seed {seed} {network}: " + ", ".join(
-                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                for k, v in row[network].items()))
-            save()
-    if "interleaved" not in result:
-        result["interleaved"] = interleaved_cost(3, size=size, **profile.context_rcan3d_cost)
-        context.log(f"  interleaved cost: {result['interleaved']}")
-        save()
+    _network_runs(context, result, save, profile.context_rcan3d_seeds,
+                  lambda network, seed: rcan_volume_run(network, steps, seed, size),
+                  lambda: interleaved_cost(3, size=size, **profile.context_rcan3d_cost))
 
 
 PARTS = {"captures": captures, "drift": drift, "drift_seeds": drift_seeds, "ratio": ratio,
@@ -763,13 +763,6 @@ PARTS = {"captures": captures, "drift": drift, "drift_seeds": drift_seeds, "rati
 
 def run(context: Any) -> dict[str, Any]:
     """Each part resumes where an interrupted run stopped (per configuration, per speed)."""
-    result = {part: dict(value) for part, value in context.previous.items()}
-    for part, measure in PARTS.items():
-        partial = result.setdefault(part, {})
-        if partial.get("complete"):
-            continue
-        context.log(f"{part} ...")
-        measure(context, partial, lambda: context.save(result))
-        partial["complete"] = True
-        context.save(result)
-    return result
+    from benchmarks.runner import run_parts
+
+    return run_parts(context, PARTS)

@@ -304,13 +304,6 @@ PARTS = {"deconoising": deconoising, "denoiseg": denoiseg,
 
 def run(context: Any) -> dict[str, Any]:
     """Each part resumes where an interrupted run stopped (per photon level, per label count)."""
-    result = {part: dict(value) for part, value in context.previous.items()}
-    for part, measure in PARTS.items():
-        partial_result = result.setdefault(part, {})
-        if partial_result.get("complete"):
-            continue
-        context.log(f"{part} ...")
-        measure(context, partial_result, lambda: context.save(result))
-        partial_result["complete"] = True
-        context.save(result)
-    return result
+    from benchmarks.runner import run_parts
+
+    return run_parts(context, PARTS)

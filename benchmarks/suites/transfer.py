@@ -143,13 +143,6 @@ PARTS = {"fine_tune": fine_tune}
 
 def run(context: Any) -> dict[str, Any]:
     """Each part resumes where an interrupted run stopped (per pair, per run)."""
-    result = {part: dict(value) for part, value in context.previous.items()}
-    for part, measure in PARTS.items():
-        partial = result.setdefault(part, {})
-        if partial.get("complete"):
-            continue
-        context.log(f"{part} ...")
-        measure(context, partial, lambda: context.save(result))
-        partial["complete"] = True
-        context.save(result)
-    return result
+    from benchmarks.runner import run_parts
+
+    return run_parts(context, PARTS)
