@@ -91,6 +91,10 @@ class Profile:
     #: configurations (empty: all twelve); steps and scene speeds of the drift curve.
     context_steps: int | None = None
     context_configurations: tuple[str, ...] = ()
+    #: Configurations on which deepcad's blind-spot variant is also measured (part
+    #: ``captures_blind_spot``): one per microscope and the two weakest of the shipped variant.
+    context_blind_spot_configurations: tuple[str, ...] = (
+        "Confocal_BPAE_G", "TwoPhoton_BPAE_B", "WideField_BPAE_G", "Confocal_MICE")
     context_drift_steps: int | None = 400
     context_drift_speeds: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0)
     #: The drift curve's seed spread: more scenes (each its own noise draw and training seed;
@@ -171,6 +175,7 @@ PROFILES: dict[str, Profile] = {
         out_of_core_memory_gib=1.5,
         context_steps=4,
         context_configurations=("Confocal_BPAE_B",),
+        context_blind_spot_configurations=("WideField_BPAE_G",),
         context_drift_steps=4,
         context_drift_speeds=(1.0,),
         context_drift_seed_scenes=(1,),
@@ -214,6 +219,7 @@ PROFILES: dict[str, Profile] = {
         out_of_core_frames=8,
         context_steps=300,
         context_configurations=("Confocal_MICE", "TwoPhoton_BPAE_R", "WideField_BPAE_B"),
+        context_blind_spot_configurations=("WideField_BPAE_B",),
         context_drift_steps=300,
         context_drift_speeds=(0.0, 2.0),
         context_drift_seed_scenes=(1,),

@@ -1527,6 +1527,25 @@ class Report:
                     1 if "seconds" in key else 2) for _, key in columns]
         body.append([f"**mean over {len(rows)} configurations**", *means])
         self.add(*_table(["configuration", *(label for label, _ in columns)], body))
+        self._captures_blind_spot(rows)
+
+    def _captures_blind_spot(self, shipped: dict[str, Any]) -> None:
+        probe = (_get(self.suite("context"), "captures_blind_spot", "configurations") or {})
+        rows = [[name, _f(shipped.get(name, {}).get("deepcad")), _f(r.get("blind_spot")),
+                 _f(r["blind_spot"] - shipped[name]["deepcad"])
+                 if "deepcad" in shipped.get(name, {}) else "–",
+                 _f(shipped.get(name, {}).get("noisy"))] for name, r in probe.items()]
+        if not rows:
+            return
+        self.add("", "The same stacks with the variant that also sees the frame through blind "
+                 "spots (`-p own_frame=blind_spot`, defaults otherwise), on some "
+                 "configurations: static repeated captures want the neighbours-only variant "
+                 "that auto picks for them, and on widefield captures, whose noise is "
+                 "correlated between neighbouring pixels, the blind-spot variant (which does "
+                 "not widen its blind spot for correlated noise as `n2v` does) learns the "
+                 "noise.", "")
+        self.add(*_table(["configuration", "deepcad (shipped)", "deepcad, own frame with blind "
+                          "spots", "difference", "noisy"], rows))
 
     def _drift(self, part: dict[str, Any]) -> None:
         speeds = part.get("speeds") or {}

@@ -164,6 +164,35 @@ def captures(context: Any, result: dict[str, Any], save: Any) -> None:
         save()
 
 
+def captures_blind_spot(context: Any, result: dict[str, Any], save: Any) -> None:
+    """deepcad with ``own_frame="blind_spot"`` (defaults otherwise) on some configurations'
+    four captures, beside the shipped variant of part ``captures``: which variant static
+    repeated captures want."""
+    from infocus.methods.config import default_config
+    from infocus.training.loop import train
+
+    profile = context.profile
+    stacks = _stacks()
+    configurations = result.setdefault("configurations", {})
+    for name in profile.context_blind_spot_configurations:
+        if name in configurations:
+            continue
+        stack, clean = stacks[name]
+        if profile.crop:
+            stack, clean = crop(stack, profile.crop), crop(clean, profile.crop)
+        config = default_config("deepcad").with_updates(
+            steps=profile.context_steps, scheme_options={"own_frame": "blind_spot"})
+        started = time.perf_counter()
+        model = train(stack, method="deepcad", axes="TYX", config=config, progress=False,
+                      log=lambda m: None)
+        fused = model.denoise(stack, axes="TYX")
+        configurations[name] = {
+            "blind_spot": float(np.mean([_psnr255(f, clean) for f in fused])),
+            "seconds": time.perf_counter() - started, "load_average": os.getloadavg()[0]}
+        context.log(f"  {name}: blind_spot {configurations[name]['blind_spot']:.2f}")
+        save()
+
+
 def drifting_stack(speed: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A scene of blobs and filaments moving ``speed`` px/frame along a diagonal, imaged by
     the simulated camera: (noisy, clean) in camera units, ``(T, Y, X)``; ``clean`` is the
@@ -757,7 +786,7 @@ def rcan3d(context: Any, result: dict[str, Any], save: Any) -> None:
                   lambda: interleaved_cost(3, size=size, **profile.context_rcan3d_cost))
 
 
-PARTS = {"captures": captures, "drift": drift, "drift_seeds": drift_seeds, "ratio": ratio,
+PARTS = {"captures": captures, "captures_blind_spot": captures_blind_spot, "drift": drift, "drift_seeds": drift_seeds, "ratio": ratio,
          "volume": volume, "spacetime": spacetime, "rcan": rcan, "rcan3d": rcan3d}
 
 
