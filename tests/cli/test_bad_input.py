@@ -385,6 +385,22 @@ def test_an_interruption_after_the_model_is_saved_says_so(tmp_path, noisy_tif, m
     assert (tmp_path / "m.zip").is_file() and not (tmp_path / "out.tif").exists()
 
 
+# Run in the child process: the CLI as `python -m infocus.cli`, with the non-local-means filter
+# slowed down so the signal always arrives mid-way (a fast CPU finished the real 120-frame job in
+# under 15 s, before the signal). The filter announces through a file that denoising has begun.
+_SLOW_CLI = """
+import pathlib, runpy, sys, time
+import infocus.classical.nlm as nlm
+started = pathlib.Path(sys.argv.pop(1))
+def slow_filter(block, **kwargs):
+    started.touch()
+    time.sleep(300)
+    return block
+nlm.denoise_nl_means = slow_filter
+runpy.run_module("infocus.cli", run_name="__main__")
+"""
+
+
 @pytest.mark.slow
 def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     """A real `infocus denoise` stopped with SIGTERM mid-way leaves no temporary output."""
@@ -394,23 +410,27 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     import sys
     import time
 
+    work = tmp_path / "work"
+    work.mkdir()
+    started = tmp_path / "started"
+    source = work / "stack.tif"
     rng = np.random.default_rng(0)
-    source = tmp_path / "stack.tif"
-    # 120 frames: still denoising after 15 s on an idle 2-core machine (40 took 13 s, and a
-    # SIGTERM then arrived during the quality summary, after the output was complete).
-    write_image(source, rng.poisson(30, (120, 256, 256)).astype(np.float32), axes="TYX")
-    out = tmp_path / "out.tif"
+    write_image(source, rng.poisson(30, (4, 64, 64)).astype(np.float32), axes="TYX")
     process = subprocess.Popen(
-        [sys.executable, "-m", "infocus.cli", "denoise", str(source), "-o", str(out), "-m",
-         "nl_means", "--axes", "TYX"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-c", _SLOW_CLI, str(started), "denoise", str(source), "-o",
+         str(work / "out.tif"), "-m", "nl_means", "--axes", "TYX"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})
-    time.sleep(15)  # imported (2-4 s) and denoising (about 40 s on 2 idle cores)
-    assert process.poll() is None, "denoising finished before it could be stopped"
+    deadline = time.monotonic() + 120
+    while not started.exists():
+        assert process.poll() is None, process.communicate()[0].decode()
+        assert time.monotonic() < deadline, "denoising did not start within 120 s"
+        time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     output = process.communicate(timeout=120)[0].decode()
     assert process.returncode == 130, output
     assert "Interrupted; no output was written." in " ".join(output.split())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["stack.tif"]
+    assert sorted(p.name for p in work.iterdir()) == ["stack.tif"]
 
 
 # -- damaged model folders and files -----------------------------------------------------------
