@@ -28,6 +28,11 @@ LEARNED_NAMES = {"care": "CARE", "care-split": "CARE (same sample)", "n2n": "Noi
                  "n2v": "N2V", "n2v2": "N2V2",
                  "n2s": "Noise2Self", "structn2v": "structN2V", "pn2v": "PN2V",
                  "divnoising": "DivNoising"}
+#: How much PSNR bfloat16 training may lose against float32 on any benchmark dataset and still
+#: be the default where the hardware has it (``precision="auto"``): below the seed-to-seed
+#: spread of one trained model (standard deviations of 0.13-0.17 dB over three seeds in the
+#: 3D-RCAN section of docs/benchmarks.md).
+PRECISION_TOLERANCE_DB = 0.1
 PROBABILISTIC = ("pn2v", "divnoising")
 
 
@@ -552,6 +557,51 @@ class Report:
                      "checkerboard texture in the crops above, which the one-pixel Noise2Self "
                      "does not show. `--blind-spot pixel` is the workaround until the estimator "
                      "measures on larger areas and corrects for structure.", "")
+
+    # ------------------------------------------------------------------------- precision
+    def precision(self) -> None:
+        suite = self.suite("precision")
+        parts = {name: suite.get(name) or {} for name in ("fmd", "simulated", "bsd68", "w2s")}
+        rows = [(name, key, row) for name, part in parts.items()
+                for key, row in (part.get("rows") or {}).items()
+                if isinstance(row, dict) and "difference" in row]
+        if not rows:
+            return
+        native = suite.get("native_bfloat16")
+        cpu = _get(self.data, "machine", "cpu") or "this CPU"
+        self.add("## Training in bfloat16 against float32", "",
+                 "`precision=\"auto\"` (the default of `infocus train`, `--precision`) trains "
+                 "the network in bfloat16 mixed precision where the hardware computes it "
+                 "natively (a CPU with AMX tiles, a CUDA GPU) and in float32 elsewhere; weights, "
+                 "optimizer and loss stay float32, and prediction is float32. Each row trains "
+                 "the same method on the same data with the same seed and steps twice, back to "
+                 "back, and both models predict the same images. FMD: four test_mix captures "
+                 "of one configuration, clamped, peak 255; simulated: the two fluorescence "
+                 "images at 20 photons (CARE trained on their top halves, scored on the bottom "
+                 f"halves); BSD68: σ = 25, peak 255, central {parts['bsd68'].get('crop', '–')}² "
+                 f"crops; W2S: scale-invariant PSNR, {parts['w2s'].get('images', '–')} images. "
+                 "Convallaria has no ground truth and is left out. "
+                 f"Measured on {cpu}, which "
+                 f"{'has' if native else 'has no'} bfloat16 units (AMX).", "")
+        body = []
+        for name, key, row in rows:
+            low, full = row["bfloat16"], row["float32"]
+            label = {"fmd": f"FMD {key}", "simulated": f"simulated, {key}",
+                     "bsd68": "BSD68", "w2s": "W2S"}[name]
+            body.append([label, row["method"], str(row["steps"]), _f(full["score"]),
+                         _f(low["score"]), f"{row['difference']:+.3f}",
+                         _seconds(full["train_seconds"]), _seconds(low["train_seconds"]),
+                         f"{row['speed_ratio']:.2f}×",
+                         f"{full['load_average']:.1f} / {low['load_average']:.1f}"])
+        self.add(*_table(["data", "method", "steps", "float32 (dB)", "bfloat16 (dB)",
+                          "Δ (dB)", "float32 train", "bfloat16 train", "speed-up",
+                          "load at start"], body))
+        worst = min(row["difference"] for _, _, row in rows)
+        ratios = [row["speed_ratio"] for _, _, row in rows]
+        within = worst >= -PRECISION_TOLERANCE_DB
+        self.add(f"Largest loss: {worst:+.3f} dB ({'within' if within else '**outside**'} the "
+                 f"stated tolerance of {PRECISION_TOLERANCE_DB} dB); training speed-up "
+                 f"{min(ratios):.2f}–{max(ratios):.2f}× (median {np.median(ratios):.2f}×).", "")
 
     def peers(self) -> None:
         peers = self.suite("peers")
@@ -1781,6 +1831,7 @@ class Report:
         self.overview_figure()
         for section in (self.fmd, self.simulated, self.bsd68, self.w2s, self.convallaria,
                         self.probabilistic, self.qc, self.joint, self.context, self.transfer,
+                        self.precision,
                         self.peers,
                         self.published,
                         self.roofline,

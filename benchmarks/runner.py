@@ -25,8 +25,8 @@ from benchmarks.profiles import Profile
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Suites in the order they run; each module has ``run(context) -> dict``.
-SUITES = ("classical", "learned", "probabilistic", "qc", "joint", "context", "transfer", "peers",
-          "roofline", "scaling")
+SUITES = ("classical", "learned", "probabilistic", "qc", "joint", "context", "transfer",
+          "precision", "peers", "roofline", "scaling")
 
 
 def _cpu_model() -> str:
@@ -45,6 +45,7 @@ def machine() -> dict[str, Any]:
     import torch
 
     from infocus import __version__
+    from infocus.nets.precision import native_bfloat16
 
     return {
         "cpu": _cpu_model(),
@@ -52,6 +53,7 @@ def machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "bfloat16_native": native_bfloat16("cpu"),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "versions": {"infocus": __version__, "numpy": np.__version__, "torch": torch.__version__},

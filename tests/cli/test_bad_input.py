@@ -108,6 +108,19 @@ def test_missing_output_folder_is_refused_before_the_work(tmp_path, noisy_tif):
     assert "does not exist; create it first" in said(result)
 
 
+@pytest.mark.parametrize(("method", "precision", "words"), [
+    ("n2v", "fp16", "precision must be 'auto', 'float32' or 'bfloat16' (got 'fp16')"),
+    ("divnoising", "bfloat16", "divnoising trains in float32 only; leave --precision at auto"),
+])
+def test_an_unusable_precision_is_refused_before_training(tmp_path, noisy_tif, method,
+                                                          precision, words):
+    result = run("train", method, noisy_tif, "-o", tmp_path / "model", "--steps", 2,
+                 "--precision", precision)
+    assert result.exit_code == 2, result.output
+    assert words in said(result)
+    assert not (tmp_path / "model").exists()
+
+
 # -- a model that can only give NaN is refused -------------------------------------------------
 def test_a_model_with_nan_weights_is_refused(tmp_path, noisy_tif):
     from safetensors.torch import load_file, save_file

@@ -276,6 +276,10 @@ class TrainingScheme:
     required_options : dict
         Options the method cannot train without, with an example value each (a PSF for
         DecoNoising); ``infocus methods`` shows them, and registry-wide tests use them.
+    mixed_precision : bool
+        Whether its network may train in bfloat16 (:mod:`infocus.nets.precision`); False for a
+        method whose network computes more than an image (DivNoising's variances and samples),
+        so ``precision="auto"`` trains it in float32.
     """
 
     name: str
@@ -296,6 +300,7 @@ class TrainingScheme:
     required_options: ClassVar[dict[str, Any]] = {}
     labels: ClassVar[bool] = False
     context_axis: ClassVar[str | None] = None
+    mixed_precision: ClassVar[bool] = True
 
     # ------------------------------------------------------------------------------ training
     @property

@@ -47,7 +47,14 @@ class TrainingConfig:
     validation_fraction : float
         Share of the data held out for the validation loss (never trained on).
     seed : int
-        Seeds patch sampling, masking and initial weights; CPU runs are bit-reproducible.
+        Seeds patch sampling, masking and initial weights; CPU runs are bit-reproducible (on
+        one kind of CPU: ``precision="auto"`` resolves by the hardware).
+    precision : ``"auto"``, ``"float32"`` or ``"bfloat16"``
+        Arithmetic of the network's forward and backward passes
+        (:mod:`infocus.nets.precision`): ``"auto"`` is bfloat16 mixed precision where the
+        hardware computes it natively (a CPU with AMX, a CUDA GPU), float32 elsewhere; weights,
+        optimizer and loss stay float32. Methods that need float32 throughout (DivNoising's
+        sampling) resolve ``"auto"`` to float32.
     """
 
     method: str
@@ -67,6 +74,7 @@ class TrainingConfig:
     validation_patches: int = 32
     augment: bool = True
     seed: int = 0
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     def __post_init__(self) -> None:
         checks = {
@@ -92,6 +100,9 @@ class TrainingConfig:
             raise InfocusInputError(
                 f"spatial must be 'auto', 'YX', 'ZYX' or 'TYX' (got {self.spatial!r})."
             )
+        if self.precision not in ("auto", "float32", "bfloat16"):
+            raise InfocusInputError(
+                f"precision must be 'auto', 'float32' or 'bfloat16' (got {self.precision!r}).")
         if self.schedule not in ("cosine", "plateau"):
             raise InfocusInputError(f"schedule must be 'cosine' or 'plateau' (got {self.schedule!r}).")
 

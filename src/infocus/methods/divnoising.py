@@ -101,6 +101,8 @@ class DivNoising(UsesNoiseModel, TrainingScheme):
     prediction_options: ClassVar[tuple[str, ...]] = ("samples",)
     outputs: ClassVar[frozenset[str]] = frozenset({"denoised", "uncertainty", "samples"})
     exportable: ClassVar[bool] = False
+    # The encoder's log-variances are exponentiated and sampled from: kept in float32.
+    mixed_precision: ClassVar[bool] = False
     not_exportable_because: ClassVar[str] = (
         "its prediction draws posterior samples from a variational autoencoder and averages "
         "them, which a deterministic graph cannot carry")

@@ -379,6 +379,7 @@ def train(
     checkpoint_dir = checkpoint_dir_for(output_path) if output_path is not None else None
     _check_request(scheme, config, targets, output_path, checkpoint_dir, resume, overwrite)
     _check_network(scheme, config)
+    _training_precision(config, scheme, select_device(device))
     data = _load_data(inputs, targets, axes, config, scheme)
     engine = _Engine(data, config, scheme, device=device, say=say, progress=progress,
                      checkpoint_dir=checkpoint_dir, validation=validation)
@@ -387,6 +388,7 @@ def train(
     trained = engine.run(resume=resume)
     trained.provenance.update(_provenance(config, data.loaded, engine.device, engine.seconds))
     trained.provenance["processes"] = engine.dist.world_size
+    trained.provenance["precision"] = engine.precision
     trained.provenance["data_signature"] = _signature(data, say)
     if base is not None:
         trained.provenance["fine_tuned_from"] = {
@@ -564,6 +566,19 @@ def diverged(val_loss: float, reference: float) -> bool:
     return val_loss - reference > DIVERGENCE_JUMP * max(abs(reference), 1.0)
 
 
+def _training_precision(config: TrainingConfig, scheme: TrainingScheme,
+                        device: torch.device) -> str:
+    """``"float32"`` or ``"bfloat16"``: the config's precision for this method on ``device``."""
+    from infocus.nets.precision import resolve_precision
+
+    if scheme.mixed_precision:
+        return resolve_precision(config.precision, device)
+    if config.precision == "bfloat16":
+        raise InfocusInputError(
+            f"{config.method} trains in float32 only; leave --precision at auto or float32.")
+    return "float32"
+
+
 class _Engine:
     """One training run: set up from the data and the method, optimise, hand back the model."""
 
@@ -576,6 +591,7 @@ class _Engine:
         self.config = config
         self.scheme = scheme
         self.device = select_device(device)
+        self.precision = _training_precision(config, scheme, self.device)
         self.dist = Distributed(self.device)
         self.say = say
         self.progress = progress
@@ -803,23 +819,27 @@ class _Engine:
     def _step(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer
               ) -> tuple[float, dict[str, float]]:
         """One optimiser step; the loss and the extra terms the method logs."""
-        from infocus.nets import channels_last
-
         x_np, y_np = self.sampler.sample(self.local_batch)
         x = self._tensor(x_np, self.input_norm)
         y = self._target_tensor(y_np) if y_np is not None else None
         batch = self.scheme.prepare(x, y, self.generator)
-        loss, logged = _split_loss(self.scheme.loss(
-            model(channels_last(batch.input, batch.input.ndim - 2)), batch))
+        loss, logged = _split_loss(self.scheme.loss(self._forward(model, batch.input), batch))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         return float(loss.detach()), logged
 
+    def _forward(self, model: torch.nn.Module, inputs: torch.Tensor) -> Any:
+        """The network's output in float32, computed in the run's precision."""
+        from infocus.nets import channels_last
+        from infocus.nets.precision import as_float32, autocast
+
+        with autocast(self.precision, self.device):
+            output = model(channels_last(inputs, inputs.ndim - 2))
+        return as_float32(output)
+
     def _validate(self) -> float:
         """Mean loss over the fixed validation patches (masks drawn from a fixed seed)."""
-        from infocus.nets import channels_last
-
         self.network.eval()
         generator = torch.Generator(device="cpu").manual_seed(self.config.seed + 104729)
         losses = []
@@ -829,7 +849,7 @@ class _Engine:
                 x = self.val_x[i : i + size]
                 y = self.val_y[i : i + size] if self.val_y is not None else None
                 batch = self.scheme.prepare(x, y, generator)
-                output = self.network(channels_last(batch.input, batch.input.ndim - 2))
+                output = self._forward(self.network, batch.input)
                 loss, _ = _split_loss(self.scheme.loss(output, batch))
                 losses.append(float(loss) * x.shape[0])
         self.network.train()
