@@ -81,7 +81,7 @@ class Profile:
     roofline_compile: bool = True
     scaling_megapixels: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0)
     #: Distributed prediction (dask): stack sizes and worker counts.
-    scaling_workers_megapixels: tuple[float, ...] = (4.0, 16.0)
+    scaling_workers_megapixels: tuple[float, ...] = (16.0, 64.0)
     scaling_workers: tuple[int, ...] = (1, 2, 4)
     #: Out-of-core stack: frames of 4096² uint16 (64 frames = 2 GiB) and the memory cap.
     out_of_core_frames: int = 64
@@ -132,10 +132,9 @@ class Profile:
     transfer_steps: int | None = None
     transfer_epoch_steps: int = 50
     # --- precision ------------------------------------------------------------------------
-    #: bfloat16 against float32 training: steps per run (None: each method's default; a third
-    #: of it keeps the fourteen float32 and bfloat16 runs under half an hour on 2 cores) and
-    #: the FMD configurations (one Noise2Void per configuration on its four captures).
-    precision_steps: int | None = 400
+    #: bfloat16 against float32 training: steps per run (None: each method's default) and the
+    #: FMD configurations (one Noise2Void per configuration on its four captures).
+    precision_steps: int | None = None
     precision_fmd_configurations: tuple[str, ...] = ("Confocal_MICE", "TwoPhoton_BPAE_R",
                                                      "WideField_BPAE_B")
     extra: dict[str, Any] = field(default_factory=dict)

@@ -16,6 +16,11 @@ both: only training differs). Parts:
 
 Convallaria has no ground truth and is left out. Each pair of runs records both training
 times and the machine load, and whether the CPU has bfloat16 units (AMX).
+
+One training seed differs from another by more than the tolerance on some data (Noise2Void
+on FMD's widefield captures moved by 1.9 dB between two seeds), so a row whose seed-0
+difference exceeds :data:`TOLERANCE_DB` is trained with :data:`EXTRA_SEEDS` in both precisions
+too, and the difference of the means over all its seeds decides.
 """
 
 from __future__ import annotations
@@ -32,28 +37,55 @@ from benchmarks.suites import _data
 from infocus.metrics import psnr, si_psnr
 
 PRECISIONS = ("float32", "bfloat16")
+#: How much PSNR bfloat16 training may lose against float32 on any benchmark dataset and still
+#: be the default where the hardware has it (``precision="auto"``): below the seed-to-seed
+#: spread of one trained model (standard deviations of 0.13-0.17 dB over three seeds in the
+#: 3D-RCAN section of docs/benchmarks.md).
+TOLERANCE_DB = 0.1
+#: Further training seeds of a row whose seed-0 difference exceeds the tolerance.
+EXTRA_SEEDS = (1, 2)
 
 
-def _pair(context: Context, method: str, noisy: np.ndarray, targets: np.ndarray | None,
-          score: Callable[[Any], float]) -> dict[str, Any]:
-    """Train ``method`` in each precision on ``noisy`` (``SYX``); score and time both."""
+def _train_both(context: Context, method: str, noisy: np.ndarray, targets: np.ndarray | None,
+                score: Callable[[Any], float], seed: int) -> dict[str, Any]:
+    """Train ``method`` with ``seed`` in each precision on ``noisy`` (``SYX``), back to back;
+    score and time both."""
     from infocus.methods.config import default_config
     from infocus.training.loop import train
 
-    config = default_config(method)
+    config = default_config(method).with_updates(seed=seed)
     if context.profile.precision_steps:
         config = config.with_updates(steps=context.profile.precision_steps)
-    row: dict[str, Any] = {"method": method, "steps": config.steps}
+    runs: dict[str, Any] = {"steps": config.steps}
     for precision in PRECISIONS:
         load = os.getloadavg()[0]
         started = time.perf_counter()
         model = train(noisy, targets=targets, axes="SYX",
                       config=config.with_updates(precision=precision), progress=False,
                       log=lambda m: None)
-        row[precision] = {"score": score(model), "train_seconds": time.perf_counter() - started,
-                          "load_average": load, "ran_as": model.provenance.get("precision")}
-    row["difference"] = row["bfloat16"]["score"] - row["float32"]["score"]
-    row["speed_ratio"] = row["float32"]["train_seconds"] / row["bfloat16"]["train_seconds"]
+        runs[precision] = {"score": score(model), "train_seconds": time.perf_counter() - started,
+                           "load_average": load, "ran_as": model.provenance.get("precision")}
+    return runs
+
+
+def _pair(context: Context, method: str, noisy: np.ndarray, targets: np.ndarray | None,
+          score: Callable[[Any], float]) -> dict[str, Any]:
+    """Seed 0 in both precisions, and the extra seeds when its difference exceeds the
+    tolerance; the difference of the means over the seeds run, and seed 0's speed-up."""
+    first = _train_both(context, method, noisy, targets, score, seed=0)
+    row: dict[str, Any] = {"method": method, "steps": first["steps"],
+                           "float32": first["float32"], "bfloat16": first["bfloat16"]}
+    seeds = {0: first}
+    if abs(first["bfloat16"]["score"] - first["float32"]["score"]) > TOLERANCE_DB:
+        for seed in EXTRA_SEEDS:
+            seeds[seed] = _train_both(context, method, noisy, targets, score, seed=seed)
+    row["seeds"] = {str(seed): {p: runs[p]["score"] for p in PRECISIONS}
+                    for seed, runs in seeds.items()}
+    means = {p: float(np.mean([runs[p]["score"] for runs in seeds.values()]))
+             for p in PRECISIONS}
+    row["mean"] = means
+    row["difference"] = means["bfloat16"] - means["float32"]
+    row["speed_ratio"] = first["float32"]["train_seconds"] / first["bfloat16"]["train_seconds"]
     return row
 
 

@@ -180,6 +180,43 @@ def test_the_blind_spot_variant_trains_and_predicts(rng):
     assert np.mean((denoised - clean) ** 2) < np.mean((noisy - clean) ** 2)
 
 
+def test_a_wider_blind_spot_hides_the_pattern_around_each_scored_pixel():
+    box = [[dy, dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+    scheme = create_scheme("deepcad", neighbours=2, own_frame="blind_spot", blind_spot=box)
+    frames = torch.rand(4, 1, 5, 32, 32)
+    batch = scheme.prepare(frames, None, torch.Generator().manual_seed(0))
+    own, mask = batch.input[:, :1], batch.mask
+    assert bool(mask.any())
+    # every pixel of the 3×3 around a scored pixel is hidden, and nothing further away
+    near = torch.nn.functional.max_pool2d(mask[:, 0].float(), 3, 1, 1).bool()[:, None]
+    assert not torch.isclose(own[near], batch.target[near]).any()
+    assert torch.equal(own[~near], batch.target[~near])
+    with pytest.raises(InfocusInputError, match="Unknown blind_spot"):
+        create_scheme("deepcad", blind_spot="wide")
+
+
+def test_the_frame_s_blind_spot_widens_for_correlated_noise_only(rng):
+    from infocus.noise import add_correlated_noise
+
+    clean, white = _drifting_stack(rng, frames=5, shape=(96, 96))
+    correlated = add_correlated_noise(clean, sigma=4.0, kernel=np.ones((3, 3)), rng=2)
+    patterns = {}
+    for name, stack in (("white", white), ("correlated", correlated)):
+        said: list[str] = []
+        config = _config(steps=2, scheme_options={"own_frame": "blind_spot"})
+        model = infocus.train(stack.astype(np.float32), method="deepcad", axes="TYX",
+                              config=config, progress=False, log=said.append)
+        patterns[name] = model.config.scheme_options["blind_spot"]
+        assert any("blind spots hide" in line for line in said) == bool(patterns[name])
+    assert patterns["white"] == []
+    assert [0, 1] in patterns["correlated"] and [1, 1] in patterns["correlated"]
+    # -p blind_spot=pixel keeps one-pixel blind spots whatever was measured
+    config = _config(steps=2, scheme_options={"own_frame": "blind_spot", "blind_spot": "pixel"})
+    model = infocus.train(correlated.astype(np.float32), method="deepcad", axes="TYX",
+                          config=config, progress=False, log=lambda m: None)
+    assert model.config.scheme_options["blind_spot"] == []
+
+
 def test_context_maps_to_the_network_s_axes_and_refuses_what_the_data_lack(rng):
     from infocus.methods.config import TrainingConfig
 

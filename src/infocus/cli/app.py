@@ -275,7 +275,7 @@ BlindSpotOption = Annotated[
     str | None,
     typer.Option(
         "--blind-spot",
-        help="Blind-spot methods that measure it (n2v, n2v2, pn2v, deconoising, denoiseg): 'auto' (default) widens the "
+        help="Blind-spot methods that measure it (n2v, n2v2, pn2v, deconoising, denoiseg, and deepcad when it sees the frame itself): 'auto' (default) widens the "
         "blind spot where the noise is spatially correlated; 'pixel' keeps the classic "
         "one-pixel blind spot.",
     ),

@@ -224,6 +224,12 @@ class TemporalNoise2Noise(TrainingScheme):
         predates the choice, the frame is hidden.
     loss_kind : {"mse", "l1"}
         Pixel loss over every pixel of the predicted frame (registry option ``loss``).
+    blind_spot : "auto", "pixel" or a list of (dy, dx) offsets
+        When the network sees its own frame: the pixels hidden around each blind spot besides
+        itself. ``"auto"`` measures the noise's spatial correlation at :meth:`fit` and hides the
+        correlated neighbours, as Noise2Void does (:mod:`infocus.methods.blind_spot`): with
+        correlated noise a one-pixel blind spot lets the network read the hidden pixel's noise
+        off its neighbours and learn the identity.
 
     Examples
     --------
@@ -237,6 +243,7 @@ class TemporalNoise2Noise(TrainingScheme):
     neighbours: int = 4
     loss_kind: LossKind = "mse"
     own_frame: OwnFrame = "auto"
+    blind_spot: Any = "auto"
     name: str = "deepcad"
 
     summary: ClassVar[str] = (
@@ -270,6 +277,25 @@ class TemporalNoise2Noise(TrainingScheme):
                 "frame too, with blind spots) or 'alone' (the frame with blind spots, no "
                 "neighbours)."
             )
+        from infocus.methods.blind_spot import _pattern
+
+        _pattern(self.blind_spot)  # an unknown word or malformed offsets fail here
+
+    @property
+    def _struct(self) -> Any:
+        """The pattern hidden around each blind spot (None: the blind spot is one pixel)."""
+        from infocus.methods.blind_spot import _pattern
+
+        return _pattern(self.blind_spot)
+
+    @property
+    def rotation_invariant(self) -> bool:
+        """Whether a 90° turn maps the hidden pattern onto itself (else patches are not turned)."""
+        struct = self._struct
+        if struct is None:
+            return True
+        offsets = set(struct.for_ndim(2))
+        return {(dx, dy) for dy, dx in offsets} == offsets
 
     @property
     def _sees_own_frame(self) -> bool:
@@ -311,7 +337,7 @@ class TemporalNoise2Noise(TrainingScheme):
                      f"from the other {neighbours}.")
         from infocus.methods.blind_spot import measure_noise_correlation
 
-        _, _, correlation = measure_noise_correlation(data)
+        combined, _, correlation = measure_noise_correlation(data)
         if correlation["correlated"]:
             data.say("The noise is correlated between neighbouring pixels: the noise model "
                      "reads it too low, so the frames' own pixels are not fused in.")
@@ -319,6 +345,9 @@ class TemporalNoise2Noise(TrainingScheme):
         state: dict[str, Any] = {"neighbours": neighbours, "noise_correlation": correlation}
         if data.options.get("own_frame", "auto") == "auto":
             options["own_frame"], state["motion"] = _choose_own_frame(data, axis)
+        options["blind_spot"] = _resolved_blind_spot(
+            data, data.options.get("blind_spot", "auto"), combined,
+            seen=options.get("own_frame", self.own_frame) in ("blind_spot", "alone"))
         return Fitted(options=options, state=state)
 
     def network_options(self, channels: int) -> dict[str, Any]:
@@ -349,12 +378,23 @@ class TemporalNoise2Noise(TrainingScheme):
             target_frames[:, :0])
         if not self._sees_own_frame:
             return Batch(input=frames, target=target_frames, mask=None)
-        from infocus.methods.blind_spot import replace_uniform, stratified_mask
+        from infocus.methods.blind_spot import (
+            _MEASURED_FILL,
+            apply_struct_mask,
+            max_fraction,
+            radius_for_pattern,
+            replace_uniform,
+            stratified_mask,
+        )
 
-        mask = stratified_mask(target_frames.shape[2:], _BLIND_FRACTION, generator,
-                               noisy.device, radius=_BLIND_RADIUS,
-                               batch_shape=target_frames.shape[:2])
-        hidden = replace_uniform(target_frames, mask, _BLIND_RADIUS, generator)
+        struct = self._struct
+        radius = radius_for_pattern(_BLIND_RADIUS, struct)
+        fraction = min(_BLIND_FRACTION, max_fraction(radius, struct, 2))
+        mask = stratified_mask(target_frames.shape[2:], fraction, generator, noisy.device,
+                               radius=radius, struct=struct, batch_shape=target_frames.shape[:2])
+        hidden = replace_uniform(target_frames, mask, radius, generator, struct=struct)
+        if struct is not None:
+            hidden = apply_struct_mask(hidden, mask, struct, generator, fill=_MEASURED_FILL)
         return Batch(input=torch.cat([hidden, frames], dim=1), target=target_frames, mask=mask)
 
     def loss(self, prediction: Tensor, batch: Batch) -> Tensor:
@@ -576,6 +616,25 @@ def _motion_window(block: Any) -> np.ndarray:
     return np.asarray(block[:, t : t + frames, y : y + h, x : x + w], dtype=np.float64)
 
 
+def _resolved_blind_spot(data: FitData, choice: Any, correlation: Any, *, seen: bool
+                         ) -> list[list[int]]:
+    """The offsets hidden around each blind spot: ``choice``'s, or for ``"auto"`` those the
+    measured noise correlation reaches (said to the user when the frame is seen)."""
+    from infocus.methods.blind_spot import _pattern
+    from infocus.noise.correlation import describe_pattern
+
+    if not isinstance(choice, str):
+        struct = _pattern(choice)
+        return [list(o) for o in struct.offsets] if struct is not None else []
+    if choice.lower() == "pixel":
+        return []
+    pattern = [list(o) for o in correlation.blind_pattern()]
+    if pattern and seen:
+        data.say(f"The frame's blind spots hide {describe_pattern(pattern)} around each, for the "
+                 "correlated noise (pass -p blind_spot=pixel for one-pixel blind spots).")
+    return pattern
+
+
 def _choose_own_frame(data: FitData, axis: str) -> tuple[OwnFrame, dict[str, Any]]:
     """``own_frame="auto"``: the variant for the measured motion (said to the user), and what
     was measured. The median over stacks and channels decides."""
@@ -646,7 +705,8 @@ class _EveryFrame(nn.Module):
 
 
 @SCHEMES.register("deepcad")
-def _deepcad(*, neighbours: int = 4, own_frame: OwnFrame = "auto", loss: LossKind = "mse"
-             ) -> TemporalNoise2Noise:
+def _deepcad(*, neighbours: int = 4, own_frame: OwnFrame = "auto", loss: LossKind = "mse",
+             blind_spot: Sequence[Sequence[int]] | str = "auto") -> TemporalNoise2Noise:
     """Temporal Noise2Noise: each frame predicted from its nearest frames."""
-    return TemporalNoise2Noise(neighbours=neighbours, loss_kind=loss, own_frame=own_frame)
+    return TemporalNoise2Noise(neighbours=neighbours, loss_kind=loss, own_frame=own_frame,
+                               blind_spot=blind_spot)
