@@ -120,7 +120,8 @@ def run_parts(context: Context, parts: dict[str, Callable[..., None]]) -> dict[s
     """A suite made of resumable parts: each ``measure(context, partial, save)`` fills its
     ``partial`` result and calls ``save()`` after every finished piece; a part marked complete
     in the earlier result is skipped, an interrupted one gets its partial result back."""
-    result = {part: dict(value) for part, value in context.previous.items()}
+    result = {part: dict(value) if isinstance(value, dict) else value
+              for part, value in context.previous.items()}
     for part, measure in parts.items():
         partial = result.setdefault(part, {})
         if partial.get("complete"):

@@ -23,7 +23,9 @@ Protocol (also in ``benchmarks/peers/README.md``):
 * Scores: PSNR per image with the range of the reference as peak (Laine et al. 2021, Box 1),
   averaged over the eight images; training steps/s = optimizer steps / wall time of the whole
   training call (set-up, validation and checkpoints included); prediction MP/s = input
-  megapixels / wall time of the prediction call; peak RSS of the whole process.
+  megapixels / the median wall time of three prediction calls on the same input (the first
+  also builds each tool's prediction set-up; every call's time is in the JSON); peak RSS of
+  the whole process.
 * CAREamics validates 8 patches after every epoch (here every step); that time is measured
   and a second steps/s ratio leaves it out of CAREamics' time (infocus's two validations of
   32 patches stay in its time, so that ratio is conservative for infocus).

@@ -188,7 +188,9 @@ def captures_blind_spot(context: Any, result: dict[str, Any], save: Any) -> None
         fused = model.denoise(stack, axes="TYX")
         configurations[name] = {
             "blind_spot": float(np.mean([_psnr255(f, clean) for f in fused])),
-            "seconds": time.perf_counter() - started, "load_average": os.getloadavg()[0]}
+            "seconds": time.perf_counter() - started, "load_average": os.getloadavg()[0],
+            "hidden_pattern": model.config.scheme_options.get("blind_spot"),
+            "precision": model.provenance.get("precision")}
         context.log(f"  {name}: blind_spot {configurations[name]['blind_spot']:.2f}")
         save()
 

@@ -190,3 +190,38 @@ def test_the_ratio_section_checks_what_the_issue_expects(tmp_path, bench):
     assert "✓ independent: the reported interval held the true error for 92 %" in text
     assert "✗ **does not hold:** joint: the reported interval held the true error for 75 %" \
         in text
+
+
+def _precision_row(seeds: dict[str, tuple[float, float]], speed: float = 2.0) -> dict:
+    first = seeds["0"]
+    mean = {p: sum(v[i] for v in seeds.values()) / len(seeds)
+            for i, p in enumerate(("float32", "bfloat16"))}
+    return {"method": "n2v", "steps": 1200,
+            "float32": {"score": first[0], "train_seconds": 2 * speed, "load_average": 1.0},
+            "bfloat16": {"score": first[1], "train_seconds": 2.0, "load_average": 1.0},
+            "seeds": {k: {"float32": v[0], "bfloat16": v[1]} for k, v in seeds.items()},
+            "mean": mean, "difference": mean["bfloat16"] - mean["float32"],
+            "speed_ratio": speed}
+
+
+def test_the_precision_verdict_weighs_a_loss_against_its_seed_spread(tmp_path, bench):
+    _, report, _ = bench
+    rows = {
+        "steady": _precision_row({"0": (30.0, 29.98)}),
+        "unstable": _precision_row({"0": (31.7, 30.2), "1": (29.4, 32.1), "2": (27.1, 24.8)}),
+        "worse": _precision_row({"0": (30.0, 29.0), "1": (30.1, 29.1), "2": (29.9, 28.9)}),
+    }
+    results = {"date": "2026-01-01", "profile": {"name": "full"},
+               "machine": {"cpu": "test CPU"},
+               "suites": {"precision": {"complete": True, "result": {
+                   "native_bfloat16": True, "fmd": {"rows": rows, "complete": True}}}}}
+    path = tmp_path / "2026-01-01-full.json"
+    path.write_text(json.dumps(results))
+    text = " ".join(report.write(path, tmp_path / "benchmarks.md").read_text().split())
+    assert "which has bfloat16 units (AMX)" in text
+    assert "| FMD steady | n2v | 1200 | 30.00 | 29.98 | -0.020 |" in text
+    # a loss far inside its seeds' spread is said to be unresolved, a steady one to be outside
+    assert "FMD unstable -0.37 dB, within two standard errors of its seeds" in text
+    assert "FMD worse -1.00 dB, **outside** the tolerance" in text
+    assert "steady" not in text.split("Within the stated tolerance")[1]
+    assert "0: 31.70 / 30.20; 1: 29.40 / 32.10; 2: 27.10 / 24.80" in text
