@@ -670,6 +670,20 @@ class Report:
         if goal:
             self.add("**Against the goal of twice CAREamics' speed** (prediction MP/s and "
                      "training steps/s, this run): " + ", ".join(goal) + ".", "")
+        full = peers.get("infocus_float32") or {}
+        if full:
+            self.add("Without bfloat16 (infocus trained with `--precision float32`, as it does "
+                     "on a CPU without AMX; infocus alone, run on the same idle machine minutes "
+                     "after the runs above, against their CAREamics figures): training steps/s "
+                     + ", ".join(f"{m} {r['train_steps_per_second_ratio']:.2f}×"
+                                 for m, r in full.items())
+                     + " CAREamics', ΔPSNR "
+                     + ", ".join(f"{m} {r['psnr_difference_db']:+.2f} dB"
+                                 for m, r in full.items())
+                     + (". Twice CAREamics' training speed holds in float32 too."
+                        if all(r["train_steps_per_second_ratio"] >= 2 for r in full.values())
+                        else ". In float32 the training falls short of twice CAREamics' "
+                        "speed; the bfloat16 units make the difference."), "")
         losses = []
         for method, entry in (peers.get("methods") or {}).items():
             q = entry.get("ratios", {})

@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--predict-repeats", type=int, default=3,
                         help="prediction calls timed; their median is the rate")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                        help="infocus's training precision (default: its own default)")
     parser.add_argument("--output-dir", type=Path, required=True)
     return parser.parse_args(argv)
 
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         batch_size=args.batch_size,
         patch_size=args.patch_size,
         seed=args.seed,
+        precision=args.precision,
         network_options={**config.network_options, "depth": 2, "base_filters": 32},
     )
 
