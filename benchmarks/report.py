@@ -143,6 +143,11 @@ class Report:
         self.figures: list[Path] = []
 
     # ------------------------------------------------------------------------- helpers
+    def suite_cpu(self, name: str) -> str | None:
+        """The CPU the suite's last run measured on."""
+        entry = self.data.get("suites", {}).get(name) or {}
+        return entry.get("cpu") or _get(self.data, "machine", "cpu")
+
     def suite(self, name: str) -> dict[str, Any]:
         return self.suites.get(name) or {}
 
@@ -190,11 +195,14 @@ class Report:
             load = entry.get("load_average_start")
             rows.append([name, "yes" if entry.get("complete") else "**partial**",
                          _seconds(entry.get("wall_seconds")), _f(load, 1),
-                         entry.get("updated", "–")])
+                         entry.get("updated", "–"), entry.get("cpu") or machine.get("cpu", "?")])
         self.add("Wall time per suite (the load average at its start shows whether other work "
-                 "shared the cores; timings are upper bounds when it exceeds the core count):", "")
-        self.add(*_table(["suite", "complete", "wall time", "load at start", "finished"], rows,
-                         "llrrl"))
+                 "shared the cores; timings are upper bounds when it exceeds the core count) "
+                 "and the CPU its last run measured on (a resumed file can gather suites from "
+                 "different machines of the same size; a section re-measured in part says "
+                 "which part):", "")
+        self.add(*_table(["suite", "complete", "wall time", "load at start", "finished", "CPU"],
+                         rows, "llrrll"))
         self.add("How the training defaults were chosen (PSNR against optimizer steps, mask "
                  "density, network width) is in [choosing-defaults.md](choosing-defaults.md).", "")
 
@@ -563,7 +571,7 @@ class Report:
         if not rows:
             return
         native = suite.get("native_bfloat16")
-        cpu = _get(self.data, "machine", "cpu") or "this CPU"
+        cpu = suite.get("cpu") or _get(self.data, "machine", "cpu") or "this CPU"
         self.add("## Training in bfloat16 against float32", "",
                  "`precision=\"auto\"` (the default of `infocus train`, `--precision`) trains "
                  "the network in bfloat16 mixed precision where the hardware computes it "
@@ -603,6 +611,8 @@ class Report:
                           "Δ (dB)", "float32 train", "bfloat16 train", "speed-up",
                           "load at start", "seeds (float32 / bfloat16)"], body))
         ratios = [row["speed_ratio"] for _, _, row in rows]
+        loads = [row[p]["load_average"] for _, _, row in rows for p in ("float32", "bfloat16")]
+        cores = _get(self.data, "machine", "cpu_count") or 2
         verdicts = []
         for name, key, row in rows:
             if row["difference"] >= -TOLERANCE_DB:
@@ -621,8 +631,11 @@ class Report:
                   + "; ".join(verdicts) + "." if verdicts else
                   f"Every row is within the stated tolerance of {TOLERANCE_DB} dB.")
                  + f" Training speed-up {min(ratios):.2f}–{max(ratios):.2f}× (median "
-                 f"{np.median(ratios):.2f}×; at the loads shown: another job on the 2 cores "
-                 "slows either precision).", "")
+                 f"{np.median(ratios):.2f}×)"
+                 + (f"; these runs shared the {cores} cores with other jobs (loads at start "
+                    f"up to {max(loads):.1f}), so the speed-ups are not a measure: the "
+                    "CAREamics section times both precisions on an idle machine."
+                    if loads and max(loads) >= cores else "."), "")
 
     def peers(self) -> None:
         peers = self.suite("peers")
@@ -826,7 +839,8 @@ class Report:
                      f"Zarr under a {big['memory_cap_gib']} GiB cap, {state}: {outcome} in "
                      f"{_seconds(big['seconds'])} ({_f(big.get('megapixels_per_second'))} MP/s), "
                      f"peak resident memory **{_f((big.get('peak_rss_mib') or 0) / 1024, 2)} "
-                     "GiB**.", "")
+                     "GiB**" + (f" (measured on {big['cpu']})" if big.get("cpu") and
+                                big["cpu"] != self.suite_cpu("scaling") else "") + ".", "")
         self._scaling_workers(scaling.get("workers") or [])
 
     def _scaling_workers(self, rows: list[dict[str, Any]]) -> None:
@@ -1647,8 +1661,12 @@ class Report:
                     "hide the correlated neighbours too, as `n2v`'s do ("
                     + ", ".join(f"{name}: {what}" for name, what in widened.items()) + "). "
                     if widened else "")
-                 + (f"{', '.join(unmeasured)}: measured before the blind spots widened for "
-                    "correlated noise (one-pixel blind spots)." if unmeasured else ""), "")
+                 + (f"{', '.join(unmeasured)}: measured before the blind spots could widen "
+                    "(one-pixel blind spots). " if unmeasured else "")
+                 + "".join(f"{name} was re-measured later ({r.get('cpu', 'another CPU')}, "
+                           f"training in {r['precision']}) beside the shipped column of the "
+                           "first run. " for name, r in probe.items()
+                           if r.get("precision") not in (None, "float32")), "")
         self.add(*_table(["configuration", "deepcad (shipped)", "deepcad, own frame with blind "
                           "spots", "difference", "noisy"], rows))
 

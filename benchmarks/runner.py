@@ -29,7 +29,8 @@ SUITES = ("classical", "learned", "probabilistic", "qc", "joint", "context", "tr
           "precision", "peers", "roofline", "scaling")
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -48,7 +49,7 @@ def machine() -> dict[str, Any]:
     from infocus.nets.precision import native_bfloat16
 
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
@@ -178,7 +179,7 @@ def run(
             data["suites"][name] = {
                 "complete": False, "result": partial, "load_average_start": load,
                 "wall_seconds": time.perf_counter() - started,
-                "updated": datetime.now().isoformat(timespec="seconds"),
+                "updated": datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(),
             }
             _store(path, data, name)
 
@@ -192,6 +193,8 @@ def run(
             "load_average_end": os.getloadavg()[0],
             "wall_seconds": time.perf_counter() - started,
             "updated": datetime.now().isoformat(timespec="seconds"),
+            # A resumed file may gather suites measured on different machines.
+            "cpu": cpu_model(),
         }
         _store(path, data, name)
         log(f"[{name}] done in {time.perf_counter() - started:.0f} s (all runs) -> {path}")

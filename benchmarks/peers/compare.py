@@ -55,8 +55,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks import datasets
+from benchmarks.runner import cpu_model
 from infocus import __version__
 from infocus.metrics import psnr
+from infocus.nets.precision import native_bfloat16
 from infocus.noise import simulate_poisson_gaussian
 from infocus.noise.simulate import scale_to_photons
 
@@ -234,7 +236,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"{p['batch_size']} patches of {p['patch_size']}², U-Net depth 2 / 32 filters, "
         f"8 images 256² at {CAMERA['photons']:g} peak photons (noisy input "
         f"{results['data']['noisy_psnr_mean']:.2f} dB); "
-        f"{results['machine']['cpu_count']} CPU cores.",
+        f"{results['machine']['cpu_count']} CPU cores"
+        + (f" ({results['machine']['cpu']}"
+           + (", with bfloat16 units (AMX)" if results["machine"].get("bfloat16_native") else "")
+           + ")" if results["machine"].get("cpu") else "") + ".",
         "",
         "| method | tool | PSNR (dB) | train s | of which validation s | steps/s | "
         "predict s | MP/s | peak RSS (MiB) |",
@@ -340,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
             "date": date.today().isoformat(),
             "quick": args.quick,
             "machine": {
+                "cpu": cpu_model(),
+                "bfloat16_native": native_bfloat16("cpu"),
                 "cpu_count": os.cpu_count(),
                 "platform": platform.platform(),
                 "processor": platform.processor() or platform.machine(),

@@ -167,8 +167,10 @@ PARTS = {"fmd": fmd, "simulated": simulated, "bsd68": bsd68, "w2s": w2s}
 
 
 def run(context: Context) -> dict[str, Any]:
+    from benchmarks.runner import cpu_model
     from infocus.nets.precision import native_bfloat16
 
     result = run_parts(context, PARTS)
     result["native_bfloat16"] = native_bfloat16("cpu")
+    result["cpu"] = cpu_model()
     return result

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.runner import Context
+from benchmarks.runner import Context, cpu_model
 
 FRAME = 1024
 _RSS = re.compile(r"Maximum resident set size \(kbytes\):\s*(\d+)")
@@ -193,6 +193,7 @@ def _out_of_core(context: Context, folder: Path, model: Path) -> dict[str, Any]:
         "memory_cap_gib": profile.out_of_core_memory_gib,
         "cap_enforced": group is not None,
         "megapixels_per_second": profile.out_of_core_frames * side * side / 1e6 / big["seconds"],
+        "cpu": cpu_model(),
     })
     context.log(f"out of core: {big['stack_gib']:.2f} GiB stack, cap "
                 f"{big['memory_cap_gib']} GiB ({'enforced' if group else 'not enforced'}): "
