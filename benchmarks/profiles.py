@@ -82,6 +82,9 @@ class Profile:
     scaling_megapixels: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0)
     #: Distributed prediction (dask): stack sizes and worker counts.
     scaling_workers_megapixels: tuple[float, ...] = (16.0, 64.0)
+    #: Longest wait, before each distributed run, for the load left by the previous run's
+    #: workers to fall below 1 (0: start at once).
+    scaling_settle_seconds: float = 150.0
     scaling_workers: tuple[int, ...] = (1, 2, 4)
     #: Out-of-core stack: frames of 4096² uint16 (64 frames = 2 GiB) and the memory cap.
     out_of_core_frames: int = 64
@@ -177,6 +180,7 @@ PROFILES: dict[str, Profile] = {
         scaling_megapixels=(0.06, 0.25),
         scaling_workers_megapixels=(0.25,),
         scaling_workers=(1, 2),
+        scaling_settle_seconds=0.0,
         out_of_core_frames=2,
         out_of_core_memory_gib=1.5,
         context_steps=4,

@@ -907,11 +907,17 @@ class Report:
         if not fits:
             return
         cores = _get(self.data, "machine", "cpu_count") or 0
-        load = max((r.get("load_average") or 0.0) for r in rows_w)
-        if cores and load > cores:
+        # The load before each run shows other jobs; at its end it also counts the run's own
+        # workers (older results only have that one).
+        before = all("load_average_before" in r for r in rows_w)
+        load = max((r.get("load_average_before" if before else "load_average") or 0.0)
+                   for r in rows_w)
+        if cores and load >= cores:
             self.add(f"Not extrapolated: these runs shared the machine with other jobs (load "
-                     f"average up to {_f(load, 1)} on {cores} cores), so rates fitted to their "
-                     "wall times would measure the other jobs as much as the workers.", "")
+                     f"average up to {_f(load, 1)} on {cores} cores "
+                     f"{'before a run started' if before else 'as a run ended'}), so rates "
+                     "fitted to their wall times would measure the other jobs as much as the "
+                     "workers.", "")
             return
         per_gib = 2**30 / 2 / 1e6  # megapixels in a GiB of uint16
         model = [[f"{gib} GiB", *(_seconds(start + gib * per_gib / rate)
@@ -923,6 +929,13 @@ class Report:
                  + " for " + ", ".join(f"{w}" for w in fits) + " worker(s)); every block is "
                  "independent, so time is linear in the frames:", "")
         self.add(*_table(["input", *[f"{w} worker(s)" for w in fits]], model))
+        peaks = [r["peak_rss_mib"] for r in rows_w if r.get("peak_rss_mib")]
+        if peaks:
+            self.add(f"Memory per worker: the largest process of any distributed run stayed "
+                     f"between {_f(min(peaks), 0)} and {_f(max(peaks), 0)} MiB from "
+                     f"{_f(small, 0)} to {_f(large, 0)} MP (each worker holds one block and its "
+                     "halo at a time), so the model takes it as constant for any input size.",
+                     "")
 
     def overview_figure(self) -> None:
         """PSNR per method and dataset, and quality against time on FMD."""

@@ -38,6 +38,18 @@ def blobs_image(shape: tuple[int, ...], rng: np.random.Generator, n_blobs: int =
 
 
 @pytest.fixture
+def noisy_stack(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Three 64×64 blob images at 30 photons under a camera (gain 2, offset 100, read noise 3):
+    the noisy stack and its expectation."""
+    from infocus.noise import simulate_poisson_gaussian
+
+    clean = np.stack([blobs_image((64, 64), rng, n_blobs=20) for _ in range(3)])
+    noisy, _ = simulate_poisson_gaussian(clean, photons=30, gain=2, offset=100, read_noise=3,
+                                         rng=1)
+    return noisy, clean * 60 + 100
+
+
+@pytest.fixture
 def blobs_2d(rng: np.random.Generator) -> np.ndarray:
     """A 128x128 smooth fluorescence-like image in [0, 1]."""
     return blobs_image((128, 128), rng)

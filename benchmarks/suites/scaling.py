@@ -125,6 +125,8 @@ def predict(model: Path, source: Path, output: Path, *, cgroup: Path | None = No
         # Join the capped group before exec, so everything the command allocates counts.
         procs = cgroup / "cgroup.procs"
         command = ["sh", "-c", f'echo $$ > "{procs}" && exec "$@"', "sh", *command]
+    # Before the run: at its end the load also counts the run's own worker processes.
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False,
                           env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
@@ -137,10 +139,22 @@ def predict(model: Path, source: Path, output: Path, *, cgroup: Path | None = No
         # time, it hardly changes with what else runs on a shared machine.
         "cpu_seconds": sum(float(c) for c in cpu[-2:]) if len(cpu) >= 2 else None,
         "load_average": os.getloadavg()[0],  # over the last minute, as the run ended
+        "load_average_before": load_before,
         "peak_rss_mib": int(rss[-1]) / 1024 if rss else None,
         "exit_status": done.returncode,
         "error": None if done.returncode == 0 else done.stderr[-600:],
     }
+
+
+def settle(limit: float = 1.0, timeout: float = 150.0) -> float:
+    """Wait until the 1-minute load average is below ``limit`` (at most ``timeout`` seconds),
+    so a run does not start in the wake of the previous run's own worker processes; the
+    load then."""
+    waited = 0.0
+    while os.getloadavg()[0] > limit and waited < timeout:
+        time.sleep(5.0)
+        waited += 5.0
+    return os.getloadavg()[0]
 
 
 def _geometry(megapixels: float) -> tuple[int, int]:
@@ -215,6 +229,7 @@ def _workers(context: Context, folder: Path, model: Path) -> list[dict[str, Any]
         stack = folder / f"dist-{megapixels:g}.zarr"
         _zarr_stack(stack, frames, size)
         for workers in (0, *context.profile.scaling_workers):
+            settle(timeout=context.profile.scaling_settle_seconds)
             out = folder / f"dist-{megapixels:g}-{workers}.zarr"
             if workers == 0:
                 row = predict(model, stack, out, prediction_only=True)

@@ -166,7 +166,7 @@ def test_blind_spot_option(tmp_path, noisy_npy):
         (["denoise", "{x}", "-o", "{o}", "-m", "gaussian", "--blind-spot", "pixel"],
          "apply to learned methods only"),
         (["denoise", "{x}", "-o", "{o}", "-m", "n2s", "--blind-spot", "pixel"],
-         "applies to deconoising, denoiseg, n2v, n2v2, pn2v only"),
+         "applies to deconoising, deepcad, denoiseg, n2v, n2v2, pn2v only"),
         (["train", "n2v", "{x}", "-o", "{o}", "--blind-spot", "wide"], "Unknown blind_spot"),
     ],
 )

@@ -6,13 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import blobs_image
 from infocus._errors import InfocusInputError
 from infocus.methods.config import TrainingConfig, default_config
 from infocus.metrics import psnr
 from infocus.nets import create_network
 from infocus.nets.precision import as_float32, autocast, native_bfloat16, resolve_precision
-from infocus.noise import simulate_poisson_gaussian
 from infocus.training.loop import train
 
 
@@ -53,14 +51,6 @@ def test_autocast_runs_convolutions_in_bfloat16_and_hands_back_float32():
     # bfloat16 keeps 8 mantissa bits: close to float32, but not equal.
     difference = (low.float() - full).abs().max() / full.abs().max()
     assert 0 < difference < 0.05
-
-
-@pytest.fixture
-def noisy_stack(rng):
-    clean = np.stack([blobs_image((64, 64), rng, n_blobs=20) for _ in range(3)])
-    noisy, _ = simulate_poisson_gaussian(clean, photons=30, gain=2, offset=100, read_noise=3,
-                                         rng=1)
-    return noisy, clean * 60 + 100
 
 
 def _train(noisy, precision, steps=150):

@@ -23,14 +23,6 @@ def tiny(method: str = "n2v", **changes) -> TrainingConfig:
     return default_config(method).with_updates(**{**settings, **changes})
 
 
-@pytest.fixture
-def noisy_stack(rng):
-    clean = np.stack([blobs_image((64, 64), rng, n_blobs=20) for _ in range(3)])
-    noisy, _ = simulate_poisson_gaussian(clean, photons=30, gain=2, offset=100, read_noise=3,
-                                         rng=1)
-    return noisy, clean * 60 + 100
-
-
 def _weights(model):
     return {k: v.clone() for k, v in model.network.state_dict().items()}
 

@@ -790,7 +790,8 @@ def train_command(
         str,
         typer.Option(help="auto, float32 or bfloat16: the network's arithmetic while training. "
                      "auto is bfloat16 mixed precision where the hardware has it (a CPU with "
-                     "AMX, a CUDA GPU), several times faster there, and float32 elsewhere."),
+                     "AMX, a CUDA GPU; whole training runs took 1.7-2.6x less time there in "
+                     "docs/benchmarks.md) and float32 elsewhere."),
     ] = "auto",
     processes: Annotated[
         int,
