@@ -103,7 +103,7 @@ class Profile:
     #: The drift curve's seed spread: more scenes (each its own noise draw and training seed;
     #: scene 0 is the curve's own) at these speeds, N2V and deepcad's default only.
     context_drift_seed_scenes: tuple[int, ...] = (1, 2)
-    context_drift_seed_speeds: tuple[float, ...] = (4.0, 8.0)
+    context_drift_seed_speeds: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0)
     #: Steps of the 3-D and plane-by-plane Noise2Void on simulated volumes (3-D steps are slow).
     context_volume_steps: int = 400
     #: TCZYX stacks whose prediction memory is measured: their time points, the edge of their

@@ -283,3 +283,26 @@ def test_separable_bank_is_the_valid_2d_correlation(rng):
         for plane, got in zip(planes, result, strict=True):
             expected = correlate2d(plane, np.outer(rows, cols), mode="valid")
             np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_the_parameters_error_matches_their_spread_over_noise_draws():
+    """The covariance of (gain, intercept) from the fit predicts how far another noise draw of
+    the scene moves them: standardised errors of the mean variance over draws have a spread
+    near 1 (not far below: an interval from it would be too narrow)."""
+    from infocus.noise import estimate_noise_with_error, simulate_poisson_gaussian
+
+    rng = np.random.default_rng(0)
+    clean = ndimage.gaussian_filter(rng.uniform(0, 1, (256, 256)), 6)
+    clean = (clean - clean.min()) / np.ptp(clean)
+    truth = 2.0 * (clean * 50 * 1.0) + 100.0
+    scores = []
+    for seed in range(12):
+        noisy, noise = simulate_poisson_gaussian(clean, photons=50, gain=2.0, offset=100.0,
+                                                 read_noise=3.0, rng=seed)
+        params, covariance = estimate_noise_with_error(noisy)
+        gradient = np.array([truth.mean(), 1.0])
+        error = params.gain * truth.mean() + params.variance_intercept - noise.variance(
+            truth).mean()
+        scores.append(error / math.sqrt(gradient @ covariance @ gradient))
+    assert 0.5 < float(np.std(scores)) < 2.0
+    assert abs(float(np.mean(scores))) < 1.5

@@ -5,7 +5,8 @@
   and its exact unbiased inverse (Mäkitalo & Foi 2013).
 * :func:`simulate_poisson_gaussian`, :func:`add_emccd_noise`, :func:`add_stripe_noise`,
   :func:`add_correlated_noise`, :func:`scale_to_photons`: camera-noise simulation.
-* :func:`estimate_noise`, :func:`noise_level_function`: single-image noise estimation in the
+* :func:`estimate_noise`, :func:`estimate_noise_with_error`, :func:`noise_level_function`:
+  single-image noise estimation (with the parameters' covariance) in the
   spirit of Foi et al. (2008).
 * :func:`estimate_noise_correlation`: the noise's spatial correlation, from the noisy image alone
   (decides how wide a blind spot must be).
@@ -15,7 +16,12 @@ from __future__ import annotations
 
 from infocus.noise._params import NoiseParams
 from infocus.noise.correlation import NoiseCorrelation, estimate_noise_correlation
-from infocus.noise.estimate import NoiseLevelPoints, estimate_noise, noise_level_function
+from infocus.noise.estimate import (
+    NoiseLevelPoints,
+    estimate_noise,
+    estimate_noise_with_error,
+    noise_level_function,
+)
 from infocus.noise.simulate import (
     add_correlated_noise,
     add_emccd_noise,
@@ -34,6 +40,7 @@ __all__ = [
     "add_stripe_noise",
     "estimate_noise",
     "estimate_noise_correlation",
+    "estimate_noise_with_error",
     "generalized_anscombe",
     "inverse_generalized_anscombe",
     "noise_level_function",

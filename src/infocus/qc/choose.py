@@ -299,7 +299,7 @@ def choose_denoiser(
     y = check_image(noisy, axes, name="noisy image", dtype=np.float64)
     names = _candidates(candidates, axes)
     say = log or (lambda _message: None)
-    params = _noise_per_channel(y, axes, noise)
+    params, _ = _noise_per_channel(y, axes, noise)
     # One noise model for the methods when there is one channel: every re-run then denoises
     # with the same model instead of estimating it again from the perturbed image.
     method_noise = noise if noise is not None or "C" in axes else params[0]

@@ -4,7 +4,8 @@
 output of any denoiser (classical, trained, or another tool's):
 
 * an estimate of the output's PSNR against the unknown clean image, with a 95 % interval
-  (:mod:`infocus.qc.risk`: SURE when the denoiser can be run again, the Noise2Noise identity when
+  (:mod:`infocus.qc.risk`: SURE when the denoiser can be run again, its interval widened by the
+  error of a noise model estimated from the image; the Noise2Noise identity when
   other captures of the scene exist, else bounds from the output and noise model alone);
 * consistency with the measurement: a map of regions where the residual is not noise
   (:mod:`infocus.qc.consistency`);
@@ -249,7 +250,7 @@ def quality_check(
     f = _same_shape(denoised, y, "denoised image", axes)
     extra = [_same_shape(c, y, "other capture", axes) for c in captures]
     truth = None if ground_truth is None else _same_shape(ground_truth, y, "ground truth", axes)
-    params = _noise_per_channel(y, axes, noise)
+    params, noise_covariance = _noise_per_channel(y, axes, noise)
     if isinstance(reference, str):
         reference_method = reference
         # The noise model the tests divide by; one per channel is left to the denoiser.
@@ -259,7 +260,7 @@ def quality_check(
     _check_units(y, f, axes)
     risk = estimate_mse(y, f, _variance_function(params, axes, f, floored=False),
                         denoiser=denoiser, capture=extra or None, probes=probes, seed=seed,
-                        axes=axes,
+                        axes=axes, noise_covariance=noise_covariance,
                         # The captures' estimate needs no noise model, correlated or not.
                         correlation=None if extra else estimate_noise_correlation(y, axes))
     peak = _data_range(data_range, truth, f)
@@ -328,10 +329,13 @@ def _reference_output(reference: np.ndarray, noisy: np.ndarray, axes: str) -> np
 
 
 def _noise_per_channel(noisy: np.ndarray, axes: str,
-                       noise: NoiseParams | Sequence[NoiseParams] | None) -> list[NoiseParams]:
+                       noise: NoiseParams | Sequence[NoiseParams] | None
+                       ) -> tuple[list[NoiseParams], list[np.ndarray] | None]:
+    """The noise model of every channel, and the covariance of each one's parameters where
+    they were estimated here (None for a noise model that was given)."""
     channels = noisy.shape[axes.index("C")] if "C" in axes else 1
     if isinstance(noise, NoiseParams):
-        return [noise] * channels
+        return [noise] * channels, None
     if noise is not None:
         params = list(noise)
         if len(params) != channels or not all(isinstance(p, NoiseParams) for p in params):
@@ -339,21 +343,22 @@ def _noise_per_channel(noisy: np.ndarray, axes: str,
                 f"Give one noise model for all channels or one per channel ({channels}); got "
                 f"{len(params)}."
             )
-        return params
-    from infocus.noise import estimate_noise
+        return params, None
+    from infocus.noise import estimate_noise_with_error
 
     rest = axes.replace("C", "")
-    estimates = []
+    estimates, covariances = [], []
     for index in range(channels):
         plane = np.take(noisy, index, axis=axes.index("C")) if "C" in axes else noisy
         try:
-            params = estimate_noise(plane, axes=rest)
+            params, covariance = estimate_noise_with_error(plane, axes=rest)
         except InfocusInputError as error:
             raise _no_noise_model(str(error)) from None
         if params.gain * float(np.median(plane)) + params.variance_intercept <= 0:
             raise _no_noise_model("the image shows no noise")
         estimates.append(params)
-    return estimates
+        covariances.append(covariance)
+    return estimates, covariances
 
 
 def _no_noise_model(reason: str) -> InfocusInputError:

@@ -98,6 +98,7 @@ def estimate_mse(
     seed: int = 0,
     axes: str | None = None,
     correlation: NoiseCorrelation | None = None,
+    noise_covariance: np.ndarray | Sequence[np.ndarray] | None = None,
 ) -> RiskEstimate:
     r"""Estimate :math:`\frac1N\lVert f(y) - \theta\rVert^2` without the clean image.
 
@@ -129,6 +130,12 @@ def estimate_mse(
         :math:`\mathrm{E}[n^\top f(y)] = \mathrm{tr}(J_f C)` with
         :math:`C_{ij} = \sqrt{v_i v_j}\,\rho(i - j)`; the probes are correlated accordingly.
         None: independent pixels.
+    noise_covariance : ndarray (2, 2) or sequence of them, optional
+        Covariance of the noise model's ``(gain, variance_intercept)`` when they were
+        estimated (:func:`~infocus.noise.estimate_noise_with_error`), one for all pixels or one
+        per channel (axis ``C``). The SURE interval then also holds the noise model's own
+        error (:func:`_noise_model_error`); None: the noise model counts as exact (a
+        calibrated camera).
 
     Returns
     -------
@@ -186,7 +193,41 @@ def estimate_mse(
     terms = base + 2.0 * divergence
     mse = float(np.mean(terms))
     spread = _block_standard_error(terms, axes)
+    if noise_covariance is not None:
+        slope = np.divide(divergence, weights, out=np.zeros_like(divergence),
+                          where=weights > 1e-12 * max(float(weights.max()), 1e-300))
+        spread = math.hypot(spread, _noise_model_error(y, f, slope, noise_covariance, axes))
     return RiskEstimate(mse=mse, low=mse - Z95 * spread, high=mse + Z95 * spread, method="sure")
+
+
+def _noise_model_error(y: np.ndarray, f: np.ndarray, slope: np.ndarray,
+                       covariance: np.ndarray | Sequence[np.ndarray], axes: str) -> float:
+    r"""Standard error of the SURE estimate caused by the noise model's estimated parameters.
+
+    With :math:`v(x) = a x + b` and :math:`D_i = \partial f_i / \partial y_i`, the estimate
+    :math:`\frac1N \sum_i (f_i - y_i)^2 - v(y_i) + 2 v(f_i) D_i` moves with the parameters
+    along :math:`g = \frac1N \sum_i (2 f_i D_i - y_i,\; 2 D_i - 1)`, so its variance from
+    them is :math:`g^\top \Sigma g` (first order), summed over channels with their own
+    :math:`\Sigma`. A denoiser that averages many pixels (:math:`D \approx 0`) inherits the
+    noise model's whole error: its estimate subtracts the mean noise variance.
+    """
+    channels = y.shape[axes.index("C")] if "C" in axes else 1
+    covariances = ([np.asarray(covariance, np.float64)] * channels
+                   if np.ndim(covariance) == 2 else [np.asarray(c, np.float64) for c in covariance])
+    if len(covariances) != channels or any(c.shape != (2, 2) for c in covariances):
+        raise InfocusInputError(
+            f"noise_covariance must be one 2×2 matrix or one per channel ({channels}); got "
+            f"{len(covariances)} of shape {[c.shape for c in covariances]}."
+        )
+    per_channel = [(y, f, slope)] if "C" not in axes else [
+        tuple(np.take(a, index, axis=axes.index("C")) for a in (y, f, slope))
+        for index in range(channels)]
+    total = 0.0
+    for (y_c, f_c, slope_c), sigma in zip(per_channel, covariances, strict=True):
+        gradient = np.array([np.sum(2.0 * f_c * slope_c - y_c),
+                             np.sum(2.0 * slope_c - 1.0)]) / y.size
+        total += float(gradient @ sigma @ gradient)
+    return math.sqrt(max(total, 0.0))
 
 
 def _variance_function(noise: NoiseParams) -> Callable[[np.ndarray], np.ndarray]:
