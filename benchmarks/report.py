@@ -74,6 +74,18 @@ def _get(data: Any, *keys: str) -> Any:
     return data
 
 
+def _interval_half_width(rows: list[dict[str, Any]]) -> str:
+    """Median half-width in dB of the rows' 95 % intervals (an interval reaching an MSE of 0
+    is infinitely wide on the dB scale)."""
+    widths = [(r["sure"]["high"] - r["sure"]["low"]) / 2 for r in rows
+              if r.get("sure") and r["sure"].get("high") is not None
+              and r["sure"].get("low") is not None]
+    if not widths:
+        return "–"
+    middle = float(np.median(widths))
+    return "∞" if np.isinf(middle) else _f(middle)
+
+
 def _f(value: Any, digits: int = 2, suffix: str = "") -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "–"
@@ -1284,6 +1296,7 @@ class Report:
                           + " photons)"], rows))
 
     def _qc_estimates(self, simulated: dict[str, Any], fmd: dict[str, Any]) -> None:
+        """The PSNR estimates' accuracy per data set, then their median error per denoiser."""
         blocks = [(f"simulated, {float(level):g} photons", block)
                   for level, block in simulated.items() if isinstance(block, dict)
                   and "within_1db" in block]
@@ -1294,7 +1307,8 @@ class Report:
         if not blocks:
             return
         rows = [[label, str(b["cases"]), f"{_f(100 * b['within_1db'], 0)} %",
-                 _f(b["median_abs_error_db"]), f"{_f(100 * b['interval_coverage'], 0)} %",
+                 _f(b["median_abs_error_db"]), _interval_half_width(b.get("rows") or []),
+                 f"{_f(100 * b['interval_coverage'], 0)} %",
                  f"{_f(100 * b['ranking'], 0)} %",
                  *([f"{_f(100 * b['bounds_coverage'], 0)} %", _f(b["bounds_low_gap_db"])]
                    if "captures" not in label else ["–", "–"])] for label, b in blocks]
@@ -1304,8 +1318,14 @@ class Report:
                  "captures' differences); *ranking* is the share of denoiser pairs of one "
                  "image ordered as the truth orders them; *bounds* is the output-only interval "
                  "(no denoiser, no capture) and how far its lower end lies below the truth. "
-                 "FMD images are central 256² crops.", "")
+                 "FMD images are central 256² crops. The noise model is estimated from each "
+                 "image by the check itself, as a user without a calibrated camera gets it, "
+                 "and SURE's interval also holds the error of that estimate (the covariance of "
+                 "its parameters, where results record it). The interval's half-width is the "
+                 "estimate's own uncertainty: where it exceeds 1 dB, no single estimate can be "
+                 "trusted to 1 dB, whatever its bias.", "")
         self.add(*_table(["data", "outputs", "within 1 dB", "median abs. error (dB)",
+                          "95 % interval half-width, median (dB)",
                           "95 % interval holds truth", "ranking", "bounds hold truth",
                           "bounds: truth − lower end (dB)"], rows))
         names = list(dict.fromkeys(n for _, b in blocks for n in b.get("median_error_db", {})))
@@ -1772,7 +1792,7 @@ class Report:
                          f"{means['deepcad_auto'] - means[best]:+.2f}"])
         if not body:
             return
-        self.add("", "Each method's PSNR (dB) averaged over the scenes that measured all four; "
+        self.add("Each method's PSNR (dB) averaged over the scenes that measured all four; "
                  "the last column is auto against the better of the two neighbour variants "
                  "(negative: auto's choice cost that much on average).", "")
         self.add(*_table(["motion (px/frame)", "scenes", *(name for _, name in labels),

@@ -73,9 +73,10 @@ The neighbours-only variant is kept for a scene measured static: the figure at m
 repeated captures within ±0.05), or its interval :math:`d \pm 2\sigma` reaching zero. Any
 measurable change between frames is an error that variant cannot see, since it never sees the
 frame, while the blind-spot variant can correct it from the frame's own pixels: on the
-benchmark's drifting blobs at 1 px/frame (reading 0.18 ± 0.06) the neighbours-only variant fell
-to frame-by-frame Noise2Void's level (29.60 against 29.63 dB, and 29.62 against 29.70 on another
-scene) while the blind-spot variant gained 1.2–1.8 dB over both. For a static scene the choice
+benchmark's drifting blobs at 1 px/frame (reading 0.15–0.18 ± 0.06) the neighbours-only
+variant fell to frame-by-frame Noise2Void's level (29.60 against 29.63 dB; 29.62 against 29.70
+and 29.65 against 29.88 on two other scenes) while the blind-spot variant gained 1.2–1.9 dB
+over both. For a static scene the choice
 is closer and depends on the data: on FMD's four-capture stacks the neighbours-only variant
 wins (36.91 against 36.21 dB on Confocal_BPAE_G, 33.33 against 32.23 on TwoPhoton_BPAE_B; its
 Noise2Noise loss scores every pixel, the blind spots 4 % of them), on 12 static frames of the
