@@ -55,7 +55,7 @@ class Profile:
     #: FMD configurations of the probabilistic suite, in the order they run (empty: all 12).
     probabilistic_fmd_configurations: tuple[str, ...] = ()
     # --- qc (ground-truth-free estimates and flags) ----------------------------------------
-    qc_parts: tuple[str, ...] = ("page", "planted", "simulated", "fmd", "auto")
+    qc_parts: tuple[str, ...] = ("page", "planted", "simulated", "fmd", "auto", "good_outputs")
     #: Scenes per photon level for the estimates, and seeds per level for the planted defects.
     qc_images: int = 4
     qc_defect_seeds: int = 20

@@ -1252,6 +1252,7 @@ class Report:
                  "other tables.", "")
         self._qc_page(_get(suite, "page") or {})
         self._qc_planted(_get(suite, "planted") or {})
+        self._qc_good_outputs(_get(suite, "good_outputs") or {})
         self._qc_estimates(_get(suite, "simulated") or {}, _get(suite, "fmd") or {})
         self._qc_auto(_get(suite, "auto") or {})
 
@@ -1294,6 +1295,31 @@ class Report:
         self.add(*_table(["case", *[f"{float(level):g} photons" for level in levels],
                           "flags elsewhere (" + " / ".join(f"{float(level):g}" for level in levels)
                           + " photons)"], rows))
+
+    def _qc_good_outputs(self, part: dict[str, Any]) -> None:
+        """What the good outputs truly do to the total intensity: a flag is a finding where
+        the change exceeds the measured total's noise."""
+        levels = [k for k, v in part.items() if isinstance(v, dict) and "bm3d" in v]
+        if not levels:
+            return
+        labels = [("noisy", "the noisy image itself"), ("blur", "0.7 px blur of truth"),
+                  ("bm3d", "BM3D output")]
+        rows = []
+        for key, label in labels:
+            cells = []
+            for level in levels:
+                entry = part[level].get(key)
+                cells.append("–" if not entry else
+                             f"{100 * entry['median_relative_change']:+.1f} % "
+                             f"({entry['beyond_noise']} of {entry['cases']})")
+            rows.append([label, *cells])
+        self.add("Are the good outputs good? Their true change of the total intensity (the "
+                 "summed signal above the camera offset, against the clean image's; median "
+                 "over the scenes), and in how many scenes that change exceeds "
+                 f"{_f(part.get('visible_z'), 1)} noise standard errors of the measured total, "
+                 "so that the measurement itself shows it. On those outputs a flag of the "
+                 "intensity check is a finding, not a false alarm.", "")
+        self.add(*_table(["output", *[f"{float(level):g} photons" for level in levels]], rows))
 
     def _qc_estimates(self, simulated: dict[str, Any], fmd: dict[str, Any]) -> None:
         """The PSNR estimates' accuracy per data set, then their median error per denoiser."""

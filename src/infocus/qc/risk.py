@@ -135,7 +135,8 @@ def estimate_mse(
         estimated (:func:`~infocus.noise.estimate_noise_with_error`), one for all pixels or one
         per channel (axis ``C``). The SURE interval then also holds the noise model's own
         error (:func:`_noise_model_error`); None: the noise model counts as exact (a
-        calibrated camera).
+        calibrated camera). The second-capture estimate needs no noise model; the bounds
+        are not widened.
 
     Returns
     -------
