@@ -225,3 +225,31 @@ def test_the_precision_verdict_weighs_a_loss_against_its_seed_spread(tmp_path, b
     assert "FMD worse -1.00 dB, **outside** the tolerance" in text
     assert "steady" not in text.split("Within the stated tolerance")[1]
     assert "0: 31.70 / 30.20; 1: 29.40 / 32.10; 2: 27.10 / 24.80" in text
+
+
+def test_the_qc_section_says_which_good_outputs_truly_changed_the_intensity(tmp_path, bench):
+    _, report, _ = bench
+    planted = {kind: {"rate": 0.5, "elsewhere": 0.1, "cases": 4}
+               for kind in ("added", "erased", "scaled", "good blur", "good bm3d")}
+    good = {"bm3d": {"median_relative_change": 0.052, "beyond_noise": 4, "cases": 4},
+            "blur": {"median_relative_change": 0.0004, "beyond_noise": 0, "cases": 4},
+            "noisy": {"median_relative_change": -0.001, "beyond_noise": 0, "cases": 4}}
+    row = {"image": 0, "denoiser": "bm3d", "true": 30.0,
+           "sure": {"estimate": 30.5, "low": 29.0, "high": 32.0}, "bounds": {}}
+    simulated = {"cases": 1, "within_1db": 1.0, "median_abs_error_db": 0.5,
+                 "interval_coverage": 1.0, "ranking": 1.0, "bounds_coverage": 1.0,
+                 "bounds_low_gap_db": 2.0, "median_error_db": {"bm3d": 0.5}, "rows": [row]}
+    results = {
+        "date": "2026-01-01", "profile": {"name": "quick"}, "machine": {"cpu": "test CPU"},
+        "suites": {"qc": {"complete": True, "result": {
+            "budget": {}, "planted": {"5.0": planted},
+            "good_outputs": {"visible_z": 3.2, "5.0": good},
+            "simulated": {"5.0": simulated}}}},
+    }
+    path = tmp_path / "2026-01-01-quick.json"
+    path.write_text(json.dumps(results))
+    text = report.write(path, tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "| BM3D output | +5.2 % (4 of 4) |" in text
+    assert "| 0.7 px blur of truth | +0.0 % (0 of 4) |" in text
+    # the interval's half-width: (32.0 - 29.0) / 2
+    assert "| simulated, 5 photons | 1 | 100 % | 0.50 | 1.50 | 100 % |" in text
