@@ -1586,7 +1586,21 @@ class Report:
                  "scored volume. A short budget, since 3-D steps are slow on 2 cores: it ranks "
                  "the networks at this budget only.", "")
         self._network_pairs(volume)
+        self._shorter_budget(_get(self.suite("context"), "rcan3d_short") or {})
         self._reference_caveat(volume, "1.05")
+
+    def _shorter_budget(self, part: dict[str, Any]) -> None:
+        """The 3-D pair at an earlier, shorter budget: how the gap moves with the steps."""
+        pairs = [(row["unet"]["psnr"], row["rcan"]["psnr"])
+                 for row in (part.get("runs") or {}).values()
+                 if "psnr" in row.get("unet", {}) and "psnr" in row.get("rcan", {})]
+        if not pairs:
+            return
+        unet, rcan = (float(np.mean(v)) for v in zip(*pairs, strict=True))
+        self.add(f"At a shorter budget ({part.get('steps')} steps, {len(pairs)} seeds, an "
+                 "earlier run against the earlier clean reference, which biases both columns "
+                 f"alike) the U-Net reached {_f(unet)} dB and RCAN {_f(rcan)} dB "
+                 f"({_f(rcan - unet)} dB).", "")
 
     def _network_pairs(self, part: dict[str, Any]) -> None:
         """Per-seed table of the U-Net and RCAN runs of ``part``, the spread and the cost."""

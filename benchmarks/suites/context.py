@@ -623,6 +623,7 @@ def _care_run(network: str, steps: int, seed: int, options: dict[str, Any] | Non
         "load_average_before": load_before,
         "load_average_after": os.getloadavg()[0],
         "threads": torch.get_num_threads(),
+        "precision": model.provenance.get("precision"),
     }
 
 
