@@ -59,12 +59,19 @@ def test_drift_seeds_trains_each_scene_with_its_own_seed_and_resumes(context_sui
     result: dict[str, Any] = {"scenes": {"1": {"4": dict(done)}}}
     context_suite.drift_seeds(context, result, lambda: None)
     trained = [(t["method"], t["seed"], t.get("own_frame")) for t in context_suite.trained]
-    # scene 1 at 4 px/frame was measured already; the rest, N2V and auto, seed = scene
-    assert trained == [("n2v", 1, None), ("deepcad", 1, "auto"),
-                       ("n2v", 2, None), ("deepcad", 2, "auto"),
-                       ("n2v", 2, None), ("deepcad", 2, "auto")]
-    assert result["scenes"]["1"]["4"] == done
-    assert set(result["scenes"]) == {"1", "2"} and set(result["scenes"]["2"]) == {"4", "8"}
+    every = [("n2v", None), ("deepcad", "hidden"), ("deepcad", "blind_spot"),
+             ("deepcad", "auto")]
+    speeds = context.profile.context_drift_seed_speeds
+    # every variant of the curve at every speed, seed = scene; scene 1 at 4 px/frame had N2V
+    # and auto already, so only the two fixed variants are trained there
+    expected = [(method, scene, own_frame)
+                for scene in (1, 2) for speed in speeds for method, own_frame in every
+                if not (scene == 1 and speed == 4 and own_frame in (None, "auto"))]
+    assert trained == expected
+    assert {k: result["scenes"]["1"]["4"][k] for k in done} == done
+    assert {"deepcad", "deepcad_blind_spot"} <= set(result["scenes"]["1"]["4"])
+    assert set(result["scenes"]) == {"1", "2"}
+    assert set(result["scenes"]["2"]) == {f"{s:g}" for s in speeds}
     assert result["scenes"]["2"]["8"]["auto_choice"] == "alone"
     assert {t["steps"] for t in context_suite.trained} == {context.profile.context_drift_steps}
 
