@@ -33,7 +33,8 @@ def context_suite(monkeypatch):
         # The "denoised" image is the clean one plus a seed- and network-dependent offset.
         shift = config.seed + (0.5 if config.network == "rcan" else 0.0)
         return SimpleNamespace(config=config, network=torch.nn.Linear(3, 2),
-                               denoise=lambda x, axes: x * 0 + shift)
+                               denoise=lambda x, axes: x * 0 + shift,
+                               provenance={"precision": "bfloat16"})
 
     monkeypatch.setattr(infocus.training.loop, "train", train)
     monkeypatch.setattr(context, "interleaved_cost",
@@ -68,6 +69,7 @@ def test_rcan_runs_both_networks_per_seed_back_to_back_and_resumes(context_suite
     assert run["parameters"] == 8 and run["seed"] == 2 and run["predict_shape"] == [256, 256]
     assert run["steps_per_second"] == pytest.approx(300 / run["train_seconds"])
     assert np.isfinite(run["psnr"]) and run["load_average_before"] >= 0
+    assert run["precision"] == "bfloat16"
     assert len(saved) == 6  # every run reaches the file at once, then the timing
     assert result["interleaved"] == {"ndim": 2}
 
