@@ -1290,8 +1290,9 @@ class Report:
         self.add("### Planted defects", "",
                  "A defect counts as found when a flag (consistency map or object intensity) "
                  "touches it; *elsewhere* is how often a flag also appears more than 15 px "
-                 "away (half the largest test window). For good outputs the rate is the false "
-                 "flag rate (the issue asks ≥ 90 % found, ≤ 10 % false).", "")
+                 "away (half the largest test window). For good outputs the rate is the share "
+                 "flagged (the issue asks ≥ 90 % found, ≤ 10 % false; whether a flag on a "
+                 "good output is false, the next table says).", "")
         self.add(*_table(["case", *[f"{float(level):g} photons" for level in levels],
                           "flags elsewhere (" + " / ".join(f"{float(level):g}" for level in levels)
                           + " photons)"], rows))
@@ -1347,7 +1348,7 @@ class Report:
                  "FMD images are central 256² crops. The noise model is estimated from each "
                  "image by the check itself, as a user without a calibrated camera gets it, "
                  "and SURE's interval also holds the error of that estimate (the covariance of "
-                 "its parameters, where results record it). The interval's half-width is the "
+                 "its parameters). The interval's half-width is the "
                  "estimate's own uncertainty: where it exceeds 1 dB, no single estimate can be "
                  "trusted to 1 dB, whatever its bias.", "")
         self.add(*_table(["data", "outputs", "within 1 dB", "median abs. error (dB)",
