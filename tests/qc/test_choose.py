@@ -141,3 +141,17 @@ def test_a_trained_candidate_is_scored_with_its_weights_fixed(monkeypatch):
     assert choice.output.shape == (64, 64)
     np.testing.assert_allclose(choice.denoiser(scene.noisy), choice.output, rtol=1e-5,
                                atol=1e-3)
+
+
+def test_correlated_noise_is_said_beside_the_choice(scene):
+    """Noise correlated between pixels makes the estimates unreliable: the verdict says so,
+    and white noise gets no such warning."""
+    from scipy import ndimage
+
+    white = choose_denoiser(scene.noisy, candidates=["gaussian"])
+    assert not white.correlated_noise and "correlated" not in white.reason()
+    rng = np.random.default_rng(4)
+    smooth = ndimage.gaussian_filter(rng.normal(0, 6, scene.expected.shape), 1.0) * 3.0
+    correlated = choose_denoiser(scene.expected + smooth, candidates=["gaussian"])
+    assert correlated.correlated_noise and correlated.to_dict()["correlated_noise"]
+    assert "correlated between neighbouring pixels" in correlated.reason()

@@ -170,6 +170,10 @@ class Choice:
     denoiser : callable
         ``image -> output`` of the kept candidate (a trained network held fixed), e.g. for a
         full quality report that re-runs it.
+    correlated_noise : bool
+        The noise was measured to be correlated between neighbouring pixels: the estimates
+        that ranked the candidates may then be far off (docs/qc.md), and :meth:`reason` says
+        so.
     """
 
     method: str
@@ -179,13 +183,24 @@ class Choice:
     data_range: float
     budget: float
     denoiser: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    correlated_noise: bool = False
 
     @property
     def best(self) -> Ranked:
         return self.ranking[0]
 
     def reason(self) -> str:
-        """One sentence: which candidate was kept and how clearly it won."""
+        """Which candidate was kept and how clearly it won, and a warning where the noise is
+        correlated between pixels."""
+        if not self.correlated_noise:
+            return self._kept()
+        return self._kept() + (
+            " The noise is correlated between neighbouring pixels, which the estimates do not "
+            "fully account for (on widefield images they were up to 8 dB off and the choice "
+            "lost 8 dB): check the result, or name the method (n2v hides correlated "
+            "neighbours).")
+
+    def _kept(self) -> str:
         best = self.best
         text = (f"Kept {best.method}: the highest estimated PSNR, {_db(best.psnr)} dB "
                 f"({best.estimator})")
@@ -204,6 +219,7 @@ class Choice:
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "reason": self.reason(), "data_range": self.data_range,
+                "correlated_noise": self.correlated_noise,
                 "budget_seconds": self.budget,
                 "ranking": [r.to_dict() for r in self.ranking],
                 "skipped": [{"method": s.method, "reason": s.reason} for s in self.skipped]}
@@ -352,7 +368,7 @@ def choose_denoiser(
     ranking = tuple(sorted(ranked, key=lambda r: r.mse))
     return Choice(method=ranking[0].method, output=best[1].astype(np.float32, copy=False),
                   ranking=ranking, skipped=tuple(skipped), data_range=peak, budget=seconds,
-                  denoiser=best[2])
+                  denoiser=best[2], correlated_noise=bool(correlation.blind_pattern()))
 
 
 def _candidates(candidates: Sequence[str | tuple[str, dict[str, Any]]] | None, axes: str
