@@ -173,18 +173,12 @@ def _ratio_entry(true_error: float, standard_error: float, coverage: float) -> d
 
 def test_the_ratio_section_checks_what_the_issue_expects(tmp_path, bench):
     _, report, _ = bench
-    results = {
-        "date": "2026-01-01", "profile": {"name": "quick"}, "machine": {"cpu": "test CPU"},
-        "suites": {"context": {"complete": True, "result": {"ratio": {
-            "steps": 400, "nominal_coverage": 0.95,
-            "independent": _ratio_entry(0.038, 0.039, 0.92),
-            "joint": _ratio_entry(0.034, 0.039, 0.75),
-            "joint_without_large_scales": _ratio_entry(0.045, 0.039, 0.92),
-        }}}},
-    }
-    path = tmp_path / "2026-01-01-quick.json"
-    path.write_text(json.dumps(results))
-    text = report.write(path, tmp_path / "docs" / "benchmarks.md").read_text()
+    text = _report_text(tmp_path, report, {"context": {"complete": True, "result": {"ratio": {
+        "steps": 400, "nominal_coverage": 0.95,
+        "independent": _ratio_entry(0.038, 0.039, 0.92),
+        "joint": _ratio_entry(0.034, 0.039, 0.75),
+        "joint_without_large_scales": _ratio_entry(0.045, 0.039, 0.92),
+    }}}})
     assert "| true error inside the reported interval | 0.92 | 0.75 | 0.92 |" in text
     assert "✓ joint channels keep the ratios at least as well as independent ones" in text
     assert "✓ independent: the reported interval held the true error for 92 %" in text
@@ -239,17 +233,20 @@ def test_the_qc_section_says_which_good_outputs_truly_changed_the_intensity(tmp_
     simulated = {"cases": 1, "within_1db": 1.0, "median_abs_error_db": 0.5,
                  "interval_coverage": 1.0, "ranking": 1.0, "bounds_coverage": 1.0,
                  "bounds_low_gap_db": 2.0, "median_error_db": {"bm3d": 0.5}, "rows": [row]}
-    results = {
-        "date": "2026-01-01", "profile": {"name": "quick"}, "machine": {"cpu": "test CPU"},
-        "suites": {"qc": {"complete": True, "result": {
-            "budget": {}, "planted": {"5.0": planted},
-            "good_outputs": {"visible_z": 3.2, "5.0": good},
-            "simulated": {"5.0": simulated}}}},
-    }
-    path = tmp_path / "2026-01-01-quick.json"
-    path.write_text(json.dumps(results))
-    text = report.write(path, tmp_path / "docs" / "benchmarks.md").read_text()
+    text = _report_text(tmp_path, report, {"qc": {"complete": True, "result": {
+        "budget": {}, "planted": {"5.0": planted},
+        "good_outputs": {"visible_z": 3.2, "5.0": good},
+        "simulated": {"5.0": simulated}}}})
     assert "| BM3D output | +5.2 % (4 of 4) |" in text
     assert "| 0.7 px blur of truth | +0.0 % (0 of 4) |" in text
     # the interval's half-width: (32.0 - 29.0) / 2
     assert "| simulated, 5 photons | 1 | 100 % | 0.50 | 1.50 | 100 % |" in text
+
+
+def _report_text(tmp_path: Path, report, suites: dict) -> str:
+    """The report written from a results file holding ``suites`` (a quick profile)."""
+    results = {"date": "2026-01-01", "profile": {"name": "quick"},
+               "machine": {"cpu": "test CPU"}, "suites": suites}
+    path = tmp_path / "2026-01-01-quick.json"
+    path.write_text(json.dumps(results))
+    return report.write(path, tmp_path / "docs" / "benchmarks.md").read_text()
