@@ -117,7 +117,7 @@ class Profile:
     context_rcan_seeds: tuple[int, ...] = (0, 1, 2)
     context_rcan_size: int | None = None
     #: The same in 3-D on the volume part's simulated Z-stacks: steps, seeds, plane crop edge.
-    context_rcan3d_steps: int = 100
+    context_rcan3d_steps: int = 400
     context_rcan3d_seeds: tuple[int, ...] = (0, 1)
     context_rcan3d_size: int | None = None
     #: Rounds and steps per round of the interleaved timing of both networks, 2-D and 3-D.

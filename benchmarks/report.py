@@ -1584,7 +1584,7 @@ class Report:
                  f"trained on {volume.get('training_volumes')} volumes, a further one scored "
                  f"(noisy: {_f(volume.get('psnr_noisy'))} dB), {volume.get('steps')} steps of "
                  "one 16×64×64 patch (the 2-D runs' pixels per step), prediction timed on the "
-                 "scored volume. A short budget, since 3-D steps are slow on 2 cores: it ranks "
+                 "scored volume. A modest budget, since 3-D steps are slow on 2 cores: it ranks "
                  "the networks at this budget only.", "")
         self._network_pairs(volume)
         self._shorter_budget(_get(self.suite("context"), "rcan3d_short") or {})
@@ -1631,8 +1631,13 @@ class Report:
                           "RCAN predict (s)", "load, U-Net run", "load, RCAN run"], body))
         sizes = {name: next((row[name].get("parameters") for row in runs.values()
                              if name in row), None) for name in (reference, other)}
-        self.add(f"Parameters: U-Net {_f(sizes[reference], 0)}, RCAN {_f(sizes[other], 0)}.",
-                 "")
+        precisions = sorted({str(row[name]["precision"]) for row in runs.values()
+                             for name in (reference, other)
+                             if row.get(name, {}).get("precision")})
+        trained_in = (f" Training ran in {', '.join(precisions)} (the machine's default)."
+                      if precisions else "")
+        self.add(f"Parameters: U-Net {_f(sizes[reference], 0)}, RCAN {_f(sizes[other], 0)}."
+                 + trained_in, "")
         missing = [str(seed) for seed in part.get("seeds", seeds)
                    if not all(n in (runs.get(str(seed)) or {}) for n in (reference, other))]
         if missing:
@@ -1654,7 +1659,7 @@ class Report:
                      f"{interleaved.get('steps_per_round')} steps of each network in turn, so "
                      "both see the same load; load "
                      f"{_load(interleaved)}): one training step (forward, backward and Adam "
-                     f"on a {batch} batch; no data sampling or validation) takes "
+                     f"on a {batch} batch in float32; no data sampling or validation) takes "
                      f"{_f(interleaved['step_time_ratio'], 1)}× the U-Net's time, one forward "
                      f"pass on {shape} {_f(interleaved['predict_time_ratio'], 1)}× (medians of "
                      "the per-round ratios; U-Net "

@@ -158,7 +158,7 @@ def test_report_names_missing_seeds_and_adds_the_3d_case(context_suite, tmp_path
     assert "RCAN trains at 0.20× the U-Net's steps per second" in text
     assert ("Timed in alternation instead (3 rounds of 2 steps of each network in turn, so "
             "both see the same load; load 2.0–2.5): one training step (forward, backward and "
-            "Adam on a 1×1×16×64×64 batch; no data sampling or validation) takes 4.5× the "
+            "Adam on a 1×1×16×64×64 batch in float32; no data sampling or validation) takes 4.5× the "
             "U-Net's time, one forward pass on 32×128×128 3.2× (medians of the per-round "
             "ratios; U-Net 0.200 s per step, RCAN 0.900 s).") in text
 
