@@ -9,7 +9,8 @@
   single-image noise estimation (with the parameters' covariance) in the
   spirit of Foi et al. (2008).
 * :func:`estimate_noise_correlation`: the noise's spatial correlation, from the noisy image alone
-  (decides how wide a blind spot must be).
+  (decides how wide a blind spot must be); :func:`correct_for_correlation` turns a noise
+  estimate made as if the noise were white into the per-pixel variance of correlated noise.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from infocus.noise._params import NoiseParams
 from infocus.noise.correlation import NoiseCorrelation, estimate_noise_correlation
 from infocus.noise.estimate import (
     NoiseLevelPoints,
+    correct_for_correlation,
+    detail_share,
     estimate_noise,
     estimate_noise_with_error,
     noise_level_function,
@@ -38,6 +41,8 @@ __all__ = [
     "add_correlated_noise",
     "add_emccd_noise",
     "add_stripe_noise",
+    "correct_for_correlation",
+    "detail_share",
     "estimate_noise",
     "estimate_noise_correlation",
     "estimate_noise_with_error",

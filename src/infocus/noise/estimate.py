@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -28,7 +28,17 @@ from infocus._validate import check_image
 from infocus.axes import check_axes, yx_planes
 from infocus.noise._params import NoiseParams
 
-__all__ = ["NoiseLevelPoints", "estimate_noise", "estimate_noise_with_error", "noise_level_function"]
+if TYPE_CHECKING:
+    from infocus.noise.correlation import NoiseCorrelation
+
+__all__ = [
+    "NoiseLevelPoints",
+    "correct_for_correlation",
+    "detail_share",
+    "estimate_noise",
+    "estimate_noise_with_error",
+    "noise_level_function",
+]
 
 # Discrete Legendre polynomials of degree 1, 2, 3 on four points, normalised to unit energy.
 _P1 = np.array([-3.0, -1.0, 1.0, 3.0]) / math.sqrt(20.0)
@@ -636,7 +646,8 @@ def estimate_noise(
     image resampled for registration, some sCMOS read-outs, widefield FMD data) is partly taken
     for signal and its variance is read low: a half-pixel shift of simulated data read 1.25
     where the truth was 4.67. Check :func:`~infocus.noise.estimate_noise_correlation` (or
-    ``infocus estimate-noise``, which prints both) first.
+    ``infocus estimate-noise``, which prints both) first, and correct the estimate with
+    :func:`correct_for_correlation` where the noise is correlated.
 
     Raises
     ------
@@ -693,3 +704,97 @@ def estimate_noise_with_error(
     return NoiseParams(
         gain=a, variance_intercept=b, offset=offset, read_noise=math.sqrt(max(b + a * offset, 0.0))
     ), covariance
+
+
+def detail_share(correlation: NoiseCorrelation) -> float:
+    r"""The share :math:`\kappa` of a correlated noise's variance that the detail filters see.
+
+    A detail filter :math:`w` of unit energy applied to noise of variance :math:`v` and
+    correlation :math:`\rho` has output variance
+    :math:`v \sum_{p,q} w_p w_q\,\rho(p - q) = \kappa_w v`: 1 for white noise, less for
+    noise correlated between neighbours (it is smooth, and high-pass filters see less of it).
+    :math:`\kappa` is the mean of :math:`\kappa_w` over the six filters, whose squared outputs
+    are pooled with equal weight.
+
+    Parameters
+    ----------
+    correlation : NoiseCorrelation
+        The noise's correlation (:func:`~infocus.noise.estimate_noise_correlation`); offsets it
+        does not hold count as uncorrelated.
+
+    Returns
+    -------
+    float
+        :math:`\kappa`, floored at 0.05 (an estimate of the correlation this strong is not
+        trusted further).
+
+    Examples
+    --------
+    >>> from infocus.noise import NoiseCorrelation
+    >>> detail_share(NoiseCorrelation(((0, 1),), (0.0,), 64))
+    1.0
+    >>> round(detail_share(NoiseCorrelation(((0, 1),), (0.5,), 64)), 2)
+    0.58
+    """
+    lags = np.arange(-(_SUPPORT - 1), _SUPPORT)
+    rho = np.array([[correlation.at(int(dy), int(dx)) for dx in lags] for dy in lags])
+    shares = []
+    for filter_y, filter_x in _FILTERS:
+        weights = np.outer(filter_y, filter_x)
+        # Σ_p Σ_q w_p w_q ρ(q − p): the filter's autocorrelation weighted by the noise's.
+        autocorrelation = np.array([[float(np.sum(
+            weights[max(0, -dy):_SUPPORT - max(0, dy), max(0, -dx):_SUPPORT - max(0, dx)]
+            * weights[max(0, dy):_SUPPORT - max(0, -dy), max(0, dx):_SUPPORT - max(0, -dx)]))
+            for dx in lags] for dy in lags])
+        shares.append(float(np.sum(autocorrelation * rho)))
+    return max(float(np.mean(shares)), 0.05)
+
+
+def correct_for_correlation(
+    params: NoiseParams, correlation: NoiseCorrelation, covariance: np.ndarray | None = None
+) -> tuple[NoiseParams, np.ndarray | None]:
+    r"""The per-pixel noise variance from an estimate made as if the noise were white.
+
+    :func:`estimate_noise` measures the variance through high-pass filters, which see only the
+    share :math:`\kappa` (:func:`detail_share`) of a correlated noise; the variance of a pixel
+    is the estimate divided by :math:`\kappa`: gain and intercept (and their covariance, by
+    :math:`\kappa^2`) are scaled, the offset kept.
+
+    Accuracy, measured on FMD's widefield captures (true variance from the four captures of
+    each field of view, 256² crops): the white-noise estimate read 0.13–0.17 of the truth,
+    :math:`\kappa` came out 0.19–0.20, the corrected variance 0.68–0.90 of the truth (the
+    correlation estimate reads correlation two and more pixels away low). Confocal and
+    two-photon captures (:math:`\kappa \approx 0.96`) are barely changed.
+
+    Parameters
+    ----------
+    params : NoiseParams
+        An estimate from :func:`estimate_noise` of the same image.
+    correlation : NoiseCorrelation
+        Its noise correlation (:func:`~infocus.noise.estimate_noise_correlation`).
+    covariance : ndarray (2, 2), optional
+        The covariance of ``(gain, variance_intercept)``
+        (:func:`estimate_noise_with_error`), scaled along.
+
+    Returns
+    -------
+    params : NoiseParams
+    covariance : ndarray (2, 2) or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from infocus.noise import add_correlated_noise, estimate_noise, estimate_noise_correlation
+    >>> noisy = add_correlated_noise(np.full((256, 256), 100.0), sigma=5.0,
+    ...                              kernel=np.ones((2, 2)), rng=0)
+    >>> white = estimate_noise(noisy)
+    >>> corrected, _ = correct_for_correlation(white, estimate_noise_correlation(noisy))
+    >>> bool(white.variance_intercept < 15 < corrected.variance_intercept)   # truth: 25
+    True
+    """
+    share = detail_share(correlation)
+    read_noise = None if params.read_noise is None else params.read_noise / math.sqrt(share)
+    corrected = NoiseParams(gain=params.gain / share,
+                            variance_intercept=params.variance_intercept / share,
+                            offset=params.offset, read_noise=read_noise)
+    return corrected, None if covariance is None else np.asarray(covariance) / share**2

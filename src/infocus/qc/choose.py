@@ -39,7 +39,12 @@ from infocus._errors import InfocusInputError
 from infocus._validate import check_image
 from infocus.axes import check_axes, default_axes
 from infocus.noise import NoiseParams, estimate_noise_correlation
-from infocus.qc.quality import _noise_per_channel, _variance_function, channel_planes
+from infocus.qc.quality import (
+    _noise_per_channel,
+    _variance_function,
+    channel_planes,
+    per_pixel_noise,
+)
 from infocus.qc.risk import RiskEstimate, estimate_mse, estimated_psnr
 
 __all__ = [
@@ -315,12 +320,14 @@ def choose_denoiser(
     y = check_image(noisy, axes, name="noisy image", dtype=np.float64)
     names = _candidates(candidates, axes)
     say = log or (lambda _message: None)
-    params, _ = _noise_per_channel(y, axes, noise)
+    estimated, covariances = _noise_per_channel(y, axes, noise)
     # One noise model for the methods when there is one channel: every re-run then denoises
-    # with the same model instead of estimating it again from the perturbed image.
-    method_noise = noise if noise is not None or "C" in axes else params[0]
-    variance = _variance_function(params, axes, y, floored=False)
+    # with the same model instead of estimating it again from the perturbed image. It is the
+    # model `infocus denoise` would give them; the scores use the per-pixel variance.
+    method_noise = noise if noise is not None or "C" in axes else estimated[0]
     correlation = estimate_noise_correlation(y, axes)
+    params, _ = per_pixel_noise(estimated, covariances, correlation)
+    variance = _variance_function(params, axes, y, floored=False)
     peak = reference_peak(y, axes) if data_range is None else _checked_peak(data_range)
     started = time.perf_counter()
     ranked: list[Ranked] = []
