@@ -62,6 +62,22 @@ def test_estimate_noise_json(noisy_tif):
     assert params["gain"] == pytest.approx(2.0, rel=0.25)
     # Simulated camera noise is white: no correlation with the next pixel.
     assert abs(params["correlation_x"]) < 0.15 and abs(params["correlation_y"]) < 0.15
+    assert params["per_pixel_gain"] == params["gain"]
+    assert params["per_pixel_variance_intercept"] == params["variance_intercept"]
+
+
+def test_estimate_noise_reports_the_per_pixel_variance_of_correlated_noise(tmp_path):
+    from infocus.noise import add_correlated_noise
+
+    path = tmp_path / "correlated.tif"
+    tifffile.imwrite(path, add_correlated_noise(np.full((256, 256), 100.0), sigma=5.0,
+                                                kernel=np.ones((2, 2)), rng=1))
+    result = run("estimate-noise", path, "--json")
+    assert result.exit_code == 0, result.output
+    params = json.loads(result.stdout)
+    assert params["correlation_x"] > 0.3
+    assert params["variance_intercept"] < 0.6 * 25.0
+    assert 0.7 * 25.0 < params["per_pixel_variance_intercept"] < 1.2 * 25.0
 
 
 def test_denoise_then_evaluate_improves(tmp_path, clean_tif, noisy_tif):

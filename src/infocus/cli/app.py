@@ -229,7 +229,10 @@ def estimate_noise_command(
 
     Uses one image (all planes of a stack are pooled). A neighbour correlation above about 0.3
     means the noise is spatially correlated (camera binning or interpolation, sCMOS rows):
-    n2v/n2v2 then widen their blind spot automatically.
+    n2v/n2v2 then widen their blind spot automatically. The gain and intercept are measured
+    through high-pass filters, which see only part of correlated noise; per_pixel_gain and
+    per_pixel_variance_intercept are corrected for the measured correlation (the variance of
+    one pixel, as infocus qc uses it; the same values where the noise is white).
 
     Example: [cyan]infocus estimate-noise noisy.tif --json[/]
     """
@@ -263,12 +266,18 @@ def _channels(image: Any) -> list[tuple[str, np.ndarray, str]]:
 
 
 def _noise_values(data: np.ndarray, axes: str, offset: float | None) -> dict[str, float]:
-    from infocus.noise import estimate_noise, estimate_noise_correlation
+    """The white-noise estimate, the correlation, and the per-pixel variance: the estimate
+    corrected for the correlation where it is strong enough to widen a blind spot, the same
+    values elsewhere."""
+    from infocus.noise import correct_for_correlation, estimate_noise, estimate_noise_correlation
 
     params = estimate_noise(data, axes=axes, offset=offset)
     correlation = estimate_noise_correlation(data, axes)
+    per_pixel = (correct_for_correlation(params, correlation)[0]
+                 if correlation.blind_pattern() else params)
     return {**params.to_dict(), "correlation_x": correlation.at(0, 1),
-            "correlation_y": correlation.at(1, 0)}
+            "correlation_y": correlation.at(1, 0), "per_pixel_gain": per_pixel.gain,
+            "per_pixel_variance_intercept": per_pixel.variance_intercept}
 
 
 BlindSpotOption = Annotated[
