@@ -106,6 +106,8 @@ class Profile:
     context_drift_seed_speeds: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0)
     #: Steps of the 3-D and plane-by-plane Noise2Void on simulated volumes (3-D steps are slow).
     context_volume_steps: int = 400
+    #: Further training seeds of that comparison (seed 0 is its main row), for the spread.
+    context_volume_seeds: tuple[int, ...] = (1, 2)
     #: TCZYX stacks whose prediction memory is measured: their time points, the edge of their
     #: planes (2 channels × 16 planes each), and the steps of the model that predicts them.
     context_spacetime_frames: tuple[int, ...] = (4, 8, 16, 32)
@@ -191,6 +193,7 @@ PROFILES: dict[str, Profile] = {
         context_drift_seed_scenes=(1,),
         context_drift_seed_speeds=(1.0,),
         context_volume_steps=2,
+        context_volume_seeds=(),
         context_spacetime_frames=(8,),
         context_spacetime_size=32,
         context_spacetime_steps=2,
@@ -237,6 +240,7 @@ PROFILES: dict[str, Profile] = {
         context_drift_seed_scenes=(1,),
         context_drift_seed_speeds=(2.0,),
         context_volume_steps=100,
+        context_volume_seeds=(),
         context_spacetime_frames=(4, 16),
         context_rcan_seeds=(0,),
         context_rcan3d_seeds=(0,),

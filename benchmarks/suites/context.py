@@ -30,7 +30,8 @@ variant's mean over the scenes.
 8 peak photons, the simulated camera), ten for training and one scored. Noise2Void with a 3-D
 network on the ZYX volumes against the same method with a 2-D network plane by plane, same
 steps and the same pixels per step (one 16×64×64 patch against sixteen 64×64 patches); PSNR
-against the clean volume. Ten volumes, because the engine holds out whole blocks from five
+against the clean volume; seed 0 is the main row, further training seeds give the spread.
+Ten volumes, because the engine holds out whole blocks from five
 on (one volume, or 32 of the 320 planes: 10 % for both), whereas with fewer it holds out a
 patch-thick slab of each, half of a 32-plane volume for the 3-D network.
 
@@ -336,23 +337,31 @@ def volume(context: Any, result: dict[str, Any], save: Any) -> None:
     plane_pixels = VOLUME_PATCH[1] * VOLUME_PATCH[2]
     # The 2-D network's batch as the 3-D patches: its default batch of planes, as volumes.
     batches = {"ZYX": max(1, planar_batch // VOLUME_PATCH[0]), "YX": planar_batch}
-    for spatial, batch in batches.items():
-        if spatial in result:
-            continue
-        config = default_config("n2v").with_updates(
-            steps=steps, spatial=spatial, batch_size=batch, patch_size=VOLUME_PATCH[-1])
-        started = time.perf_counter()
-        model = train(train_noisy, method="n2v", axes="SZYX", config=config, progress=False,
-                      log=lambda m: None)
-        seconds = time.perf_counter() - started
-        depth = VOLUME_PATCH[0] if spatial == "ZYX" else 1
-        result[spatial] = {"psnr": psnr(model.denoise(test_noisy, axes="ZYX"), test_clean),
-                           "train_seconds": seconds, "steps": model.config.steps,
-                           "batch_size": batch, "pixels_per_step": batch * depth * plane_pixels,
-                           "masked_fraction": create_scheme("n2v").defaults_for(
-                               len(spatial))["fraction"]}
-        context.log(f"  n2v {spatial}: {result[spatial]}")
-        save()
+    seeds = result.setdefault("seeds", {})
+    for seed in (0, *context.profile.context_volume_seeds):
+        # Seed 0 is the main row (result["ZYX"], result["YX"]); others go to result["seeds"].
+        for spatial, batch in batches.items():
+            if (spatial in result) if seed == 0 else (spatial in seeds.get(str(seed), {})):
+                continue
+            config = default_config("n2v").with_updates(
+                steps=steps, spatial=spatial, batch_size=batch, patch_size=VOLUME_PATCH[-1],
+                seed=seed)
+            started = time.perf_counter()
+            model = train(train_noisy, method="n2v", axes="SZYX", config=config,
+                          progress=False, log=lambda m: None)
+            seconds = time.perf_counter() - started
+            depth = VOLUME_PATCH[0] if spatial == "ZYX" else 1
+            row = {"psnr": psnr(model.denoise(test_noisy, axes="ZYX"), test_clean),
+                   "train_seconds": seconds, "steps": model.config.steps, "batch_size": batch,
+                   "pixels_per_step": batch * depth * plane_pixels,
+                   "masked_fraction": create_scheme("n2v").defaults_for(
+                       len(spatial))["fraction"]}
+            if seed == 0:
+                result[spatial] = row
+            else:
+                seeds.setdefault(str(seed), {})[spatial] = row
+            context.log(f"  n2v {spatial}, seed {seed}: {row}")
+            save()
 
 
 #: Channels and planes of one time point (the profile sets the edge of the planes).

@@ -105,7 +105,8 @@ def test_run_keeps_finished_parts_of_an_earlier_run(joint, tmp_path):
     done = {**_stored_curve(), "5": {"denoiseg": 0.6, "segmentation_only": 0.57},
             "10": {"denoiseg": 0.61, "segmentation_only": 0.6}}
     previous = {"deconoising": {"steps": 300, "images": 4, "levels": levels},
-                "denoiseg": done, "denoiseg_seed1": {**done, "complete": True}}
+                "denoiseg": done,
+                **{f"denoiseg_seed{k}": {**done, "complete": True} for k in (1, 2, 3)}}
     context, _ = _context(tmp_path, previous)
     result = joint.run(context)
     assert joint.trained == []  # nothing measured again

@@ -150,7 +150,8 @@ def test_report_draws_the_denoiseg_curve_and_says_where_it_wins(tmp_path, bench)
         "date": "2026-01-01", "profile": {"name": "quick"}, "machine": {"cpu": "test CPU"},
         "suites": {"joint": {"complete": True, "result": {
             "denoiseg": curve([0.6, 0.62], [0.5, 0.63], 0.55, 0),
-            "denoiseg_seed1": curve([0.58, 0.6], [0.52, 0.55], 0.5, 1)}}},
+            "denoiseg_seed1": curve([0.58, 0.6], [0.52, 0.55], 0.5, 1),
+            "denoiseg_seed2": curve([0.62, 0.64], [0.54, 0.6], 0.52, 2)}}},
     }
     path = tmp_path / "2026-01-01-quick.json"
     path.write_text(json.dumps(results))
@@ -160,7 +161,11 @@ def test_report_draws_the_denoiseg_curve_and_says_where_it_wins(tmp_path, bench)
     assert ("✓ with 1 labelled image DenoiSeg (0.600) beats segmentation only (0.500) and "
             "N2V + watershed (0.550)") in text
     assert "✗ **does not hold:** with 2 labelled images DenoiSeg (0.620)" in text
-    assert "another training seed (1)" in text
+    assert "another training seed (1)" in text and "another training seed (2)" in text
+    # the mean over the three curves, and on how many each count wins
+    assert "| 1 | 0.600 | 0.520 | 0.523 | 3 of 3 |" in text
+    assert "| 2 | 0.620 | 0.593 | 0.523 | 2 of 3 |" in text
+    assert "✓ on the mean, with 2 labelled images DenoiSeg (0.620)" in text
 
 
 def _ratio_entry(true_error: float, standard_error: float, coverage: float) -> dict:
