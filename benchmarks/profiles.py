@@ -129,11 +129,13 @@ class Profile:
                                                                           "steps": 2})
     # --- transfer -------------------------------------------------------------------------
     #: Fine-tuning against training from scratch: (source, target) FMD configurations (another
-    #: structure on the same microscope; the same kind of sample on another microscope), the
-    #: from-scratch steps (None: the method's default; fine-tuning takes its share of them),
-    #: and the steps between two validations (the points of the curves).
+    #: structure on the same microscope; the same kind of sample on another microscope; the
+    #: first pair's target from the same structure on another microscope), the from-scratch
+    #: steps (None: the method's default; fine-tuning takes its share of them), and the steps
+    #: between two validations (the points of the curves).
     transfer_pairs: tuple[tuple[str, str], ...] = (("Confocal_BPAE_B", "Confocal_BPAE_G"),
-                                                   ("Confocal_MICE", "TwoPhoton_MICE"))
+                                                   ("Confocal_MICE", "TwoPhoton_MICE"),
+                                                   ("TwoPhoton_BPAE_G", "Confocal_BPAE_G"))
     transfer_steps: int | None = None
     transfer_epoch_steps: int = 50
     # --- precision ------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def test_the_summary_has_the_documented_keys_and_is_valid_json(scene):
     summary = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert summary["format"] == QC_FORMAT
     for key in ("psnr_estimate", "psnr_interval", "flagged", "checks", "estimate_method",
-                "noise", "axes", "shape", "ground_truth"):
+                "noise", "noise_correlation_share", "axes", "shape", "ground_truth"):
         assert key in summary
     assert {c["name"] for c in summary["checks"]} == {"consistency", "intensity"}
     assert all(isinstance(c["passed"], bool) for c in summary["checks"])
@@ -81,7 +81,9 @@ def test_correlated_noise_is_measured_per_pixel_and_improves_the_estimate():
     white = estimate_noise(noisy)
     uncorrected = quality_check(noisy, output, denoiser=denoiser, noise=white,
                                 data_range=float(np.ptp(clean)))
-    assert uncorrected.noise[0] == white
+    assert uncorrected.noise[0] == white and uncorrected.noise_correlation_share is None
+    assert 0.2 < corrected.noise_correlation_share < 0.7
+    assert corrected.to_dict()["noise_correlation_share"] == corrected.noise_correlation_share
     assert 0.7 * 25 < corrected.noise[0].variance_intercept < 1.2 * 25
     assert abs(corrected.psnr[0] - truth) < abs(uncorrected.psnr[0] - truth)
     # Measured: 32.6 dB (31.8–33.6) against the true 33.1; uncorrected 25.1.

@@ -249,6 +249,11 @@ def _page(report: QualityReport, summary: dict[str, Any], plane: int, title: str
                  f"<tr><td>SSIM</td><td></td><td>{report.truth['ssim']:.4f}</td></tr></table>"
                  '<img src="profile.png" alt="line profile: noisy, ground truth, denoised">')
     noise = "".join(f"<li>{html.escape(_noise_text(p))}</li>" for p in summary["noise"])
+    if report.noise_correlation_share is not None:
+        noise += ("<li>The noise is correlated between neighbouring pixels: the estimate "
+                  f"measured {100 * report.noise_correlation_share:.0f} % of its variance "
+                  "through high-pass filters and was corrected for that (it may still read "
+                  "the variance somewhat low).</li>")
     flagged = report.intensity.flagged_objects[:20]
     objects = ""
     if flagged:

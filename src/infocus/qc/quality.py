@@ -38,6 +38,7 @@ from infocus.noise import (
     NoiseCorrelation,
     NoiseParams,
     correct_for_correlation,
+    detail_share,
     estimate_noise_correlation,
 )
 from infocus.qc.consistency import ALPHA, Consistency, check_consistency
@@ -93,6 +94,10 @@ class QualityReport:
     disagreement : Disagreement or None
         With a ``reference`` output: where the output differs from it beyond chance (maps in
         the images' own axes order).
+    noise_correlation_share : float or None
+        Where the noise model was estimated here and the noise reads correlated between
+        pixels: the share of its variance the estimator's high-pass filters saw
+        (:func:`~infocus.noise.detail_share`), by which ``noise`` was corrected; else None.
     """
 
     axes: str
@@ -106,6 +111,7 @@ class QualityReport:
     alpha: float = ALPHA
     ratio_flags: np.ndarray | None = None
     disagreement: Disagreement | None = None
+    noise_correlation_share: float | None = None
 
     @property
     def psnr(self) -> tuple[float, float, float]:
@@ -164,6 +170,7 @@ class QualityReport:
             "checks": [{"name": c.name, "passed": c.passed, "summary": c.summary,
                         **c.figures} for c in self.checks],
             "noise": [params.to_dict() for params in self.noise],
+            "noise_correlation_share": self.noise_correlation_share,
             "axes": self.axes,
             "shape": list(self.consistency.flags.shape),
             "ground_truth": self.truth,
@@ -258,6 +265,7 @@ def quality_check(
     estimated, covariance = _noise_per_channel(y, axes, noise)
     correlation = estimate_noise_correlation(y, axes)
     params, noise_covariance = per_pixel_noise(estimated, covariance, correlation)
+    correlation_share = None if params is estimated else detail_share(correlation)
     if isinstance(reference, str):
         reference_method = reference
         # The noise model `infocus denoise` would give the method; one per channel is left to
@@ -306,7 +314,7 @@ def quality_check(
                          consistency=consistency, intensity=intensity, checks=checks,
                          ratio_flags=ratio_flags, disagreement=disagreement,
                          truth=None if truth is None else _truth(f, truth, axes, peak),
-                         alpha=alpha)
+                         alpha=alpha, noise_correlation_share=correlation_share)
 
 
 def _same_shape(image: np.ndarray, noisy: np.ndarray, name: str, axes: str) -> np.ndarray:
