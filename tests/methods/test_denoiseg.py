@@ -123,3 +123,19 @@ def test_the_border_class_weighs_more_in_the_loss():
 def test_the_scheme_asks_for_its_labelled_share():
     assert create_scheme("denoiseg").labelled_share() == 0.5
     assert create_scheme("denoiseg", labelled_fraction=0.25).labelled_share() == 0.25
+
+
+@pytest.mark.parametrize(("labelled", "warned"), [(1, True), (2, False)])
+def test_a_single_labelled_image_is_warned_about(rng, labelled, warned):
+    from infocus.methods.denoiseg import ONE_LABEL_WARNING
+
+    data = [nuclei(seed, size=64, count=6) for seed in range(4)]
+    noisy = [rng.poisson(c).astype(np.float32) for _, c in data]
+    targets = [labels if i < labelled else None for i, (labels, _) in enumerate(data)]
+    config = default_config("denoiseg").with_updates(
+        steps=2, steps_per_epoch=2, patch_size=32, batch_size=2,
+        network_options={"depth": 1, "base_filters": 4})
+    said: list[str] = []
+    infocus.train(noisy, targets=targets, method="denoiseg", axes="YX", config=config,
+                  progress=False, log=said.append)
+    assert (ONE_LABEL_WARNING in said) is warned
