@@ -136,6 +136,9 @@ class Profile:
     transfer_pairs: tuple[tuple[str, str], ...] = (("Confocal_BPAE_B", "Confocal_BPAE_G"),
                                                    ("Confocal_MICE", "TwoPhoton_MICE"),
                                                    ("TwoPhoton_BPAE_G", "Confocal_BPAE_G"))
+    #: Pairs that are also fine-tuned (defaults otherwise) for as many steps as from scratch:
+    #: when, if ever, the fine-tuned curve reaches the from-scratch result.
+    transfer_long_pairs: tuple[tuple[str, str], ...] = (("TwoPhoton_BPAE_G", "Confocal_BPAE_G"),)
     transfer_steps: int | None = None
     transfer_epoch_steps: int = 50
     # --- precision ------------------------------------------------------------------------
@@ -209,6 +212,7 @@ PROFILES: dict[str, Profile] = {
         context_rcan3d_cost={"rounds": 1, "steps": 1},
         transfer_pairs=(("Confocal_BPAE_B", "WideField_BPAE_G"),),
         transfer_steps=8,
+        transfer_long_pairs=(),
         transfer_epoch_steps=4,
         precision_steps=4,
         precision_fmd_configurations=("WideField_BPAE_B",),
@@ -247,6 +251,7 @@ PROFILES: dict[str, Profile] = {
         context_rcan_seeds=(0,),
         context_rcan3d_seeds=(0,),
         transfer_steps=400,
+        transfer_long_pairs=(),
         precision_steps=100,
     ),
     "full": Profile(

@@ -1921,7 +1921,9 @@ class Report:
                 for label, key in (("from scratch", "scratch"), ("fine-tuned", "fine_tuned"),
                                    ("fine-tuned, encoder frozen", "fine_tuned_frozen"),
                                    ("fine-tuned, method's learning rate",
-                                    "fine_tuned_full_rate")):
+                                    "fine_tuned_full_rate"),
+                                   ("fine-tuned, as many steps as scratch",
+                                    "fine_tuned_long")):
                     curve = np.asarray((row.get(key) or {}).get("curve") or [], dtype=float)
                     if curve.size:
                         ax.plot(curve[:, 0], curve[:, 1], marker=".", label=label)
@@ -1931,6 +1933,16 @@ class Report:
 
         self.figure("fine-tune", draw, (5.5 * len(pairs), 3.6),
                     "PSNR against training steps, fine-tuned and from scratch")
+        for name, row in pairs.items():
+            longer = row.get("fine_tuned_long")
+            if isinstance(longer, dict):
+                self.add(f"{name.replace(' -> ', ' → ')}, fine-tuned with the defaults but as "
+                         f"many steps as from scratch ({longer.get('steps')}): "
+                         f"{_f(longer.get('psnr'))} dB against scratch's "
+                         f"{_f(row['scratch'].get('psnr'))}; its curve reaches scratch's "
+                         "final PSNR at "
+                         f"{_reached(longer.get('reaches_scratch_at'), row['scratch'].get('steps'))}.",
+                         "")
         loads = [row[k].get("load_average") for row in pairs.values()
                  for k in ("scratch", "fine_tuned") if isinstance(row.get(k), dict)]
         loads = [v for v in loads if v is not None]

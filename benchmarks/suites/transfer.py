@@ -13,7 +13,10 @@ used in training):
   learning rate, :func:`infocus.training.loop.fine_tuning_config`);
 * *fine-tuned, encoder frozen*: the same with ``--freeze encoder``;
 * *fine-tuned at the method's learning rate*: the fine-tuning steps with the learning rate of
-  training from scratch (``--learning-rate``), to see whether a tenth of it is the right default.
+  training from scratch (``--learning-rate``), to see whether a tenth of it is the right default;
+* *fine-tuned as long as from scratch* (the profile's ``transfer_long_pairs`` only): the
+  fine-tuning defaults with all of scratch's steps (``--steps``), to see when, if ever, the
+  fine-tuned curve reaches the from-scratch result where a quarter of the steps does not.
 
 Every run validates every ``transfer_epoch_steps`` steps; the curve is the PSNR of the full
 prediction (normalisation, network, pixel fusion) of the four target captures against their
@@ -101,7 +104,8 @@ def fine_tune(context: Any, result: dict[str, Any], save: Any) -> None:
     pairs = result.setdefault("pairs", {})
     for source_name, target_name in profile.transfer_pairs:
         row = pairs.setdefault(f"{source_name} -> {target_name}", {})
-        if set(FINE_TUNED) | {"scratch"} <= set(row):
+        long = (source_name, target_name) in profile.transfer_long_pairs
+        if set(FINE_TUNED) | {"scratch"} | ({"fine_tuned_long"} if long else set()) <= set(row):
             continue
         source, _ = _captures(source_name, profile.crop)
         target, truth = _captures(target_name, profile.crop)
@@ -122,6 +126,9 @@ def fine_tune(context: Any, result: dict[str, Any], save: Any) -> None:
                 # the fine-tuning steps at the method's own learning rate, not a tenth of it
                 "fine_tuned_full_rate": {"init": base, "learning_rate": config.learning_rate},
                 "scratch": {}}
+        if long:
+            # the fine-tuning defaults but as many steps as from scratch
+            runs["fine_tuned_long"] = {"init": base, "steps": config.steps}
         for label, options in runs.items():
             if label in row:
                 continue
@@ -129,7 +136,7 @@ def fine_tune(context: Any, result: dict[str, Any], save: Any) -> None:
             _, row[label] = _run(target, truth, config, **options)
             save()
         scratch_final = row["scratch"]["curve"][-1][1] if row["scratch"]["curve"] else None
-        for label in FINE_TUNED:
+        for label in (k for k in (*FINE_TUNED, "fine_tuned_long") if k in row):
             row[label]["reaches_scratch_at"] = (
                 None if scratch_final is None
                 else first_step_reaching(row[label]["curve"], scratch_final))
