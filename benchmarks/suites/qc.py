@@ -326,25 +326,42 @@ def report_page(context: Any) -> dict[str, Any]:
     return {"report": folder.name, "screenshot": screenshot.name}
 
 
-def auto_choice(context: Any) -> dict[str, Any]:
-    """``--method auto`` against the truth: the embedded sample simulated, then FMD."""
+def auto_choice(context: Any, done: dict[str, Any] | None = None,
+                save: Any = lambda: None) -> dict[str, Any]:
+    """``--method auto`` against the truth: the embedded sample simulated, then FMD.
+
+    Each image's row goes into ``done`` (keyed by its case) and ``save()`` is called, so an
+    interrupted run resumes at the next image instead of measuring the part again.
+    """
     from benchmarks.datasets import DatasetMissing
     from infocus.demo import load_sample
     from infocus.noise import simulate_poisson_gaussian
 
+    done = {} if done is None else done
     profile = context.profile
     size = profile.qc_auto_crop
+
+    def measured(key: str, case: Any) -> dict[str, Any]:
+        if key not in done:
+            done[key] = case()
+            save()
+        return done[key]
+
     sample = load_sample().astype(np.float64)
     corners = _crop_corners(sample.shape, size, profile.qc_auto_scenes)
     rows = []
     for photons in profile.qc_auto_photon_levels:
         for index, (top, left) in enumerate(corners):
-            image = sample[top:top + size, left:left + size]
-            seed = 100 * index + int(photons)
-            noisy, _ = simulate_poisson_gaussian(image, photons=photons, rng=seed, **CAMERA)
-            clean = image / image.max() * photons * CAMERA["gain"] + CAMERA["offset"]
-            rows.append({"photons": photons, "crop": [top, left],
-                         **_auto_case(noisy, clean, float(clean.max() - clean.min()), profile)})
+            def case(top: int = top, left: int = left, index: int = index,
+                     photons: float = photons) -> dict[str, Any]:
+                image = sample[top:top + size, left:left + size]
+                seed = 100 * index + int(photons)
+                noisy, _ = simulate_poisson_gaussian(image, photons=photons, rng=seed, **CAMERA)
+                clean = image / image.max() * photons * CAMERA["gain"] + CAMERA["offset"]
+                return {"photons": photons, "crop": [top, left],
+                        **_auto_case(noisy, clean, float(clean.max() - clean.min()), profile)}
+
+            rows.append(measured(f"sample {photons:g} {top} {left}", case))
     result: dict[str, Any] = {"budget_seconds": profile.qc_auto_budget_seconds, "crop": size,
                               "simulated": {f"{photons:g}": _auto_summary(
                                   [r for r in rows if r["photons"] == photons])
@@ -360,8 +377,12 @@ def auto_choice(context: Any) -> dict[str, Any]:
     rows = []
     for name, noisy, clean in list(zip(data.names, data.noisy, data.clean,
                                        strict=True))[: profile.qc_auto_fmd_images]:
-        noisy, clean = (_data.crop(a.astype(np.float64), size) for a in (noisy, clean))
-        rows.append({"image": name, **_auto_case(noisy, clean, 255.0, profile)})
+        def fmd_case(name: str = name, noisy: np.ndarray = noisy,
+                     clean: np.ndarray = clean) -> dict[str, Any]:
+            cropped, truth = (_data.crop(a.astype(np.float64), size) for a in (noisy, clean))
+            return {"image": name, **_auto_case(cropped, truth, 255.0, profile)}
+
+        rows.append(measured(f"fmd {name}", fmd_case))
     result["fmd"] = _auto_summary(rows)
     context.log(f"auto, fmd: best kept in {result['fmd']['picked_best']:.0%}, "
                 f"{result['fmd']['mean_given_up_db']:.2f} dB given up on average")
@@ -434,7 +455,13 @@ def run(context: Any) -> dict[str, Any]:
             continue
         context.log(f"{part} ...")
         try:
-            result[part] = PARTS[part](context)
+            if part == "auto":
+                # resumable image by image: the rows measured so far are kept until it is done
+                done = result.setdefault("auto_rows", {})
+                result[part] = auto_choice(context, done, lambda: context.save(result))
+                del result["auto_rows"]
+            else:
+                result[part] = PARTS[part](context)
         except DatasetMissing as missing:
             context.log(f"skipped: {missing}")
             result[part] = {"skipped": str(missing)}
