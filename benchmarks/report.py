@@ -1936,13 +1936,19 @@ class Report:
         for name, row in pairs.items():
             longer = row.get("fine_tuned_long")
             if isinstance(longer, dict):
+                reached = longer.get("reaches_scratch_at")
+                curve, scratch_curve = longer.get("curve") or [], row["scratch"].get("curve") or []
+                best = max((v for _, v in curve), default=None)
+                final = scratch_curve[-1][1] if scratch_curve else None
                 self.add(f"{name.replace(' -> ', ' → ')}, fine-tuned with the defaults but as "
                          f"many steps as from scratch ({longer.get('steps')}): "
                          f"{_f(longer.get('psnr'))} dB against scratch's "
-                         f"{_f(row['scratch'].get('psnr'))}; its curve reaches scratch's "
-                         "final PSNR at "
-                         f"{_reached(longer.get('reaches_scratch_at'), row['scratch'].get('steps'))}.",
-                         "")
+                         f"{_f(row['scratch'].get('psnr'))}; "
+                         + (f"its curve reaches scratch's final PSNR at "
+                            f"{_reached(reached, row['scratch'].get('steps'))}."
+                            if reached is not None else
+                            f"its curve never reaches scratch's final PSNR (at best "
+                            f"{_f(best)} dB against {_f(final)})."), "")
         loads = [row[k].get("load_average") for row in pairs.values()
                  for k in ("scratch", "fine_tuned") if isinstance(row.get(k), dict)]
         loads = [v for v in loads if v is not None]
