@@ -172,7 +172,7 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def fmd_estimates(context: Any) -> dict[str, Any]:
-    from infocus.noise import estimate_noise
+    from infocus.noise import estimate_pixel_noise
 
     data = _data.fmd(context.profile, context.profile.qc_fmd_configurations)
     configs = _data.fmd_configurations(data.names)
@@ -182,7 +182,8 @@ def fmd_estimates(context: Any) -> dict[str, Any]:
     for index, (config, noisy, clean) in enumerate(zip(configs, noisy_all, clean_all,
                                                        strict=True)):
         others = [noisy_all[j] for j, c in enumerate(configs) if c == config and j != index]
-        noise = estimate_noise(noisy)
+        # the noise model the classical denoisers estimate for themselves
+        noise = estimate_pixel_noise(noisy)
         for name, function in (("gaussian 1", _classical("gaussian", sigma=1.0)),
                                ("bm3d", _classical("bm3d"))):
             def denoiser(x, f=function, n=noise):

@@ -180,3 +180,19 @@ def test_check_positive_rejects(bad):
 def test_check_odd_size_rejects(bad):
     with pytest.raises(InfocusInputError, match="odd"):
         check_odd_size("size", bad)
+
+
+def test_correlated_noise_sets_the_per_pixel_sigma(rng, make_blobs):
+    """Noise correlated between pixels (σ = 5 through a 2×2 kernel): the estimated σ is the
+    per-pixel one (the white-noise estimate reads about half of it), and the wavelet
+    denoiser then removes far more of the noise."""
+    from infocus.noise import add_correlated_noise, estimate_noise
+
+    clean = 100.0 + 50.0 * make_blobs((256, 256), rng)
+    noisy = add_correlated_noise(clean, sigma=5.0, kernel=np.ones((2, 2)), rng=rng)
+    assert math.sqrt(estimate_noise(noisy).variance_intercept) < 3.5
+    domain = choose_domain(noisy, axes="YX")
+    assert not domain.vst and 4.0 < domain.sigma < 6.0
+    white = wavelet(noisy, axes="YX", noise=estimate_noise(noisy))
+    per_pixel = wavelet(noisy, axes="YX")
+    assert np.mean((per_pixel - clean) ** 2) < 0.8 * np.mean((white - clean) ** 2)

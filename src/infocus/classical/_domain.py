@@ -41,7 +41,7 @@ from infocus._validate import check_image
 from infocus.axes import apply_blockwise, check_axes, spatial_axes
 from infocus.noise import (
     NoiseParams,
-    estimate_noise,
+    estimate_pixel_noise,
     generalized_anscombe,
     inverse_generalized_anscombe,
 )
@@ -274,7 +274,8 @@ def choose_domain(
     axes : str
         Axes of ``image``.
     noise : NoiseParams, optional
-        The noise model; estimated from ``image`` with :func:`infocus.noise.estimate_noise` if omitted.
+        The noise model; estimated from ``image`` with :func:`infocus.noise.estimate_pixel_noise`
+        (corrected where the noise is correlated between pixels) if omitted.
     vst : bool, optional
         Force (``True``) or forbid (``False``) the generalized Anscombe transform; by default it is
         used when the noise is signal-dependent at the median level :math:`\tilde{x}`.
@@ -287,7 +288,7 @@ def choose_domain(
     """
     x = check_image(image, axes)
     if noise is None:
-        noise = estimate_noise(x, axes=axes)
+        noise = estimate_pixel_noise(x, axes=axes)
     elif not isinstance(noise, NoiseParams):
         raise InfocusInputError(
             f"noise must be a NoiseParams (got {type(noise).__name__}); build one with "

@@ -10,13 +10,18 @@
   spirit of Foi et al. (2008).
 * :func:`estimate_noise_correlation`: the noise's spatial correlation, from the noisy image alone
   (decides how wide a blind spot must be); :func:`correct_for_correlation` turns a noise
-  estimate made as if the noise were white into the per-pixel variance of correlated noise.
+  estimate made as if the noise were white into the per-pixel variance of correlated noise, and
+  :func:`estimate_pixel_noise` does both (the noise model the classical denoisers estimate).
 """
 
 from __future__ import annotations
 
 from infocus.noise._params import NoiseParams
-from infocus.noise.correlation import NoiseCorrelation, estimate_noise_correlation
+from infocus.noise.correlation import (
+    NoiseCorrelation,
+    estimate_noise_correlation,
+    estimate_pixel_noise,
+)
 from infocus.noise.estimate import (
     NoiseLevelPoints,
     correct_for_correlation,
@@ -46,6 +51,7 @@ __all__ = [
     "estimate_noise",
     "estimate_noise_correlation",
     "estimate_noise_with_error",
+    "estimate_pixel_noise",
     "generalized_anscombe",
     "inverse_generalized_anscombe",
     "noise_level_function",

@@ -321,12 +321,12 @@ def choose_denoiser(
     names = _candidates(candidates, axes)
     say = log or (lambda _message: None)
     estimated, covariances = _noise_per_channel(y, axes, noise)
-    # One noise model for the methods when there is one channel: every re-run then denoises
-    # with the same model instead of estimating it again from the perturbed image. It is the
-    # model `infocus denoise` would give them; the scores use the per-pixel variance.
-    method_noise = noise if noise is not None or "C" in axes else estimated[0]
     correlation = estimate_noise_correlation(y, axes)
     params, _ = per_pixel_noise(estimated, covariances, correlation)
+    # One noise model for the methods when there is one channel: every re-run then denoises
+    # with the same model instead of estimating it again from the perturbed image. It is the
+    # per-pixel one the scores use, as `infocus denoise` would estimate it (estimate_pixel_noise).
+    method_noise = noise if noise is not None or "C" in axes else params[0]
     variance = _variance_function(params, axes, y, floored=False)
     peak = reference_peak(y, axes) if data_range is None else _checked_peak(data_range)
     started = time.perf_counter()

@@ -268,10 +268,11 @@ def quality_check(
     correlation_share = None if params is estimated else detail_share(correlation)
     if isinstance(reference, str):
         reference_method = reference
-        # The noise model `infocus denoise` would give the method; one per channel is left to
-        # the denoiser.
+        # The noise model the tests divide by, which is also the one `infocus denoise` would
+        # estimate for the method (estimate_pixel_noise); one per channel is left to the
+        # denoiser.
         reference = classical_reference(y, reference, axes=axes,
-                                        noise=estimated[0] if len(estimated) == 1 else None)
+                                        noise=params[0] if len(params) == 1 else None)
     classical = None if reference is None else _reference_output(reference, y, axes)
     _check_units(y, f, axes)
     risk = estimate_mse(y, f, _variance_function(params, axes, f, floored=False),
