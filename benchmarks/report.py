@@ -236,7 +236,9 @@ class Report:
                  "the top halves of all 48 captures and is scored on the bottom halves, and the "
                  "other way round (the usual CARE setting: pairs from the same microscope). The "
                  "best Gaussian filter picks "
-                 "its σ per image with the ground truth, an oracle no user has.", "")
+                 "its σ per image with the ground truth, an oracle no user has."
+                 + (" Classical rows: " + note + "."
+                    if (note := _get(self.suite("classical"), "fmd_rerun_note")) else ""), "")
         rows = []
         for method, entry in classical.items():
             if not isinstance(entry, dict) or "psnr" not in entry:
