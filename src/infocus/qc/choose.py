@@ -202,8 +202,8 @@ class Choice:
         return self._kept() + (
             " The noise is correlated between neighbouring pixels, which the estimates only "
             "partly account for (on widefield images classical methods' estimates were up to "
-            "2.4 dB high and n2v's up to 3.4 dB low): check the result, or name the method "
-            "(n2v hides correlated neighbours).")
+            "2.9 dB high and n2v's up to 3.4 dB low, and the choice lost up to 2.2 dB): check "
+            "the result, or name the method (n2v hides correlated neighbours).")
 
     def _kept(self) -> str:
         best = self.best
