@@ -393,7 +393,7 @@ def estimate_pixel_noise(image: np.ndarray, axes: str | None = None) -> NoisePar
     :func:`~infocus.noise.estimate_noise` itself. This is the noise model infocus's
     classical denoisers and ``infocus qc`` estimate when none is given: on FMD's widefield
     captures it raised BM3D by 2.3–3.3 dB, non-local means by 5.3–6.5 dB and the wavelet
-    denoiser by 2.5–3.2 dB (one capture of each of the three configurations, 512²).
+    denoiser by 2.5–3.2 dB (two captures of each of the three configurations, 512²).
 
     Parameters
     ----------
