@@ -101,6 +101,18 @@ def test_a_second_capture_estimates_the_mse_without_the_denoiser():
         estimate_mse(first, first, noise, capture=second[:-1])
 
 
+def test_a_capture_identical_to_another_is_refused():
+    """Two copies of one capture carry no noise between them (FMD test_mix holds such a pair)."""
+    rng = np.random.default_rng(3)
+    clean = blobs_image((64, 64), rng, n_blobs=8)
+    first, noise = simulate_poisson_gaussian(clean, photons=20.0, rng=1, **CAMERA)
+    second, _ = simulate_poisson_gaussian(clean, photons=20.0, rng=2, **CAMERA)
+    with pytest.raises(InfocusInputError, match="Capture 1 is identical to the noisy image"):
+        estimate_mse(first, first, noise, capture=first.copy())
+    with pytest.raises(InfocusInputError, match="Capture 2 is identical to capture 1"):
+        estimate_mse(first, first, noise, capture=[second, second.copy()])
+
+
 def test_the_identity_and_gaussian_noise_are_exact_cases():
     rng = np.random.default_rng(5)
     clean = gaussian_filter(rng.uniform(50, 150, (128, 128)), 4)

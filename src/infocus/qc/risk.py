@@ -256,6 +256,15 @@ def _from_captures(y: np.ndarray, f: np.ndarray, captures: list[np.ndarray], axe
             )
     images = [y, *captures]
     pairs = [(j, k) for j in range(len(images)) for k in range(j + 1, len(images))]
+    for j, k in pairs:
+        # Two copies of one capture have no noise between them: the identity would read the
+        # noise variance as 0 and the output's distance to the copy as its error.
+        if np.array_equal(images[j], images[k]):
+            first = "the noisy image" if j == 0 else f"capture {j}"
+            raise InfocusInputError(
+                f"Capture {k} is identical to {first} (the same file twice?); give other "
+                "captures of the scene, each with its own noise."
+            )
     noise_variance = sum((images[j] - images[k]) ** 2 for j, k in pairs) / (2 * len(pairs))
     squared = sum((f - capture) ** 2 for capture in captures) / len(captures)
     terms = squared - noise_variance
