@@ -399,3 +399,14 @@ def test_a_given_variant_is_kept_and_two_frames_are_too_few_to_measure(rng):
     assert any("needs 3 images along T" in line for line in said)
     with pytest.raises(InfocusInputError, match="choose 'auto'"):
         create_scheme("deepcad", own_frame="moving")
+
+
+@pytest.mark.parametrize("copy", [True, False])
+def test_a_frame_saved_twice_is_said(rng, copy):
+    _, noisy = _drifting_stack(rng, frames=4)
+    if copy:
+        noisy[1] = noisy[0]
+    said: list[str] = []
+    infocus.train(noisy, method="deepcad", axes="TYX", config=_config(steps=2, steps_per_epoch=2),
+                  progress=False, log=said.append)
+    assert any("identical" in line for line in said) is copy

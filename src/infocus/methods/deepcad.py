@@ -340,6 +340,7 @@ class TemporalNoise2Noise(TrainingScheme):
                 f"holds besides the predicted one ({frames - 1}); give -p neighbours="
                 f"{frames - 1} or less, or leave it out to use what the stack has."
             )
+        _warn_about_copies(data, axis)
         neighbours = min(self.neighbours, frames - 1)
         if neighbours < self.neighbours:
             data.say(f"The shortest stack has {frames} images along {axis}: each is predicted "
@@ -719,3 +720,16 @@ def _deepcad(*, neighbours: int = 4, own_frame: OwnFrame = "auto", loss: LossKin
     """Temporal Noise2Noise: each frame predicted from its nearest frames."""
     return TemporalNoise2Noise(neighbours=neighbours, loss_kind=loss, own_frame=own_frame,
                                blind_spot=blind_spot)
+
+
+def _warn_about_copies(data: FitData, axis: str) -> None:
+    """Say so when two of the sampled images along ``axis`` are the same image (a capture saved
+    twice; FMD test_mix holds such a pair): predicting an image from its copy carries no noise
+    between them, so the network learns to copy the noise there."""
+    crops = data.planes(role="inputs", size=256, max_planes=32)
+    images = [crops[:, p] for p in range(crops.shape[1])]
+    if any(np.array_equal(images[p], images[q])
+           for p in range(len(images)) for q in range(p + 1, len(images))):
+        data.say(f"Two images along {axis} are identical (the same capture saved twice?): "
+                 "an image predicted from its copy teaches the network to keep the noise; "
+                 "remove the copy.")
