@@ -1331,7 +1331,7 @@ class Report:
                   and "within_1db" in block]
         blocks += [(label, fmd[key]) for key, label in
                    (("single", "FMD test_mix, image alone"),
-                    ("captures", "FMD test_mix, with the 3 other captures"))
+                    ("captures", "FMD test_mix, with the other captures (3; 2 where one is a copy)"))
                    if isinstance(fmd.get(key), dict) and fmd[key].get("cases")]
         if not blocks:
             return
