@@ -161,3 +161,22 @@ def test_fmd_widefield_noise_is_correlated_and_confocal_is_not(shared_data):
         correlation = estimate_noise_correlation(read(config), "SYX")
         assert correlation.neighbour < 0.2, config  # truth 0.05–0.14
         assert correlation.blind_pattern() == ()
+
+
+def test_a_given_noise_model_ranks_the_blocks_as_the_estimated_one_would():
+    """Passing the white-noise estimate the caller already has changes nothing but the work."""
+    from scipy import ndimage
+
+    from infocus.noise import estimate_noise
+
+    rng = np.random.default_rng(2)
+    clean = 100.0 + 40.0 * ndimage.gaussian_filter(rng.uniform(0, 1, (2, 128, 128)), (0, 4, 4))
+    noisy = add_correlated_noise(clean, sigma=4.0, kernel=np.ones((1, 2)), rng=3)
+    stacks = [noisy[0], np.stack([noisy[0], noisy[1]], axis=0)]
+    for image, axes in zip(stacks, ("YX", "CYX"), strict=True):
+        models = (estimate_noise(image, axes=axes) if axes == "YX" else
+                  [estimate_noise(image[c]) for c in range(2)])
+        assert (estimate_noise_correlation(image, axes, noise=models)
+                == estimate_noise_correlation(image, axes))
+    with pytest.raises(InfocusInputError, match="one per channel"):
+        estimate_noise_correlation(stacks[1], "CYX", noise=[models[0]] * 3)

@@ -376,3 +376,12 @@ def test_correction_keeps_the_offset_and_scales_the_read_noise():
     assert corrected.offset == 100.0
     assert corrected.gain == pytest.approx(2.0 / share)
     assert corrected.read_noise == pytest.approx(5.0 / math.sqrt(share))
+
+
+def test_a_weak_correlation_leaves_the_estimate_as_it_is():
+    """Readings below the blind-spot rule are mostly the image's own structure: no correction."""
+    from infocus.noise import NoiseCorrelation, correct_for_correlation
+
+    params = NoiseParams(gain=2.0, variance_intercept=10.0)
+    weak = NoiseCorrelation(((0, 1), (1, 0)), (0.15, 0.1), 10)
+    assert correct_for_correlation(params, weak, np.eye(2))[0] is params

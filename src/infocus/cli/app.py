@@ -272,9 +272,8 @@ def _noise_values(data: np.ndarray, axes: str, offset: float | None) -> dict[str
     from infocus.noise import correct_for_correlation, estimate_noise, estimate_noise_correlation
 
     params = estimate_noise(data, axes=axes, offset=offset)
-    correlation = estimate_noise_correlation(data, axes)
-    per_pixel = (correct_for_correlation(params, correlation)[0]
-                 if correlation.blind_pattern() else params)
+    correlation = estimate_noise_correlation(data, axes, noise=params)
+    per_pixel, _ = correct_for_correlation(params, correlation)
     return {**params.to_dict(), "correlation_x": correlation.at(0, 1),
             "correlation_y": correlation.at(1, 0), "per_pixel_gain": per_pixel.gain,
             "per_pixel_variance_intercept": per_pixel.variance_intercept}

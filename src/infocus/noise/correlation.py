@@ -279,8 +279,10 @@ def _per_block(blocks: np.ndarray, block: int, max_lag: int) -> tuple[np.ndarray
     return values, energy / (block * block - basis.shape[1]), varied
 
 
-def _flattest(blocks: np.ndarray, variance: np.ndarray, stack: np.ndarray) -> np.ndarray:
-    """Indices of the blocks whose residual variance is lowest *relative to the noise model*.
+def _flattest(blocks: np.ndarray, variance: np.ndarray, stack: np.ndarray,
+              noise: NoiseParams | None = None) -> np.ndarray:
+    """Indices of the blocks whose residual variance is lowest *relative to the noise model*
+    (``noise``, estimated from ``stack`` when None).
 
     Structure adds variance to a block, so the blocks closest to the noise floor at their own
     brightness hold the least of it. The Poisson–Gaussian model only ranks blocks of different
@@ -291,7 +293,8 @@ def _flattest(blocks: np.ndarray, variance: np.ndarray, stack: np.ndarray) -> np
 
     means = blocks.mean(axis=1)
     try:
-        params = estimate_noise(stack, axes="SYX" if stack.ndim == 3 else "YX")
+        params = (noise if noise is not None
+                  else estimate_noise(stack, axes="SYX" if stack.ndim == 3 else "YX"))
         expected = params.gain * means + params.variance_intercept
     except InfocusInputError:
         expected = np.ones_like(means)
@@ -318,7 +321,8 @@ def share_correlated(
 
 
 def estimate_noise_correlation(
-    image: np.ndarray, axes: str | None = None, *, max_lag: int = 3
+    image: np.ndarray, axes: str | None = None, *, max_lag: int = 3,
+    noise: NoiseParams | Sequence[NoiseParams] | None = None,
 ) -> NoiseCorrelation:
     r"""Estimate the spatial correlation of the noise at offsets up to ``max_lag`` pixels.
 
@@ -331,6 +335,10 @@ def estimate_noise_correlation(
         measured separately and the largest correlation per offset is reported.
     max_lag : int
         Largest offset along Y and X (1 to 4).
+    noise : NoiseParams or sequence of them, optional
+        The white-noise estimate (:func:`~infocus.noise.estimate_noise`) of the image, or one
+        per channel, when the caller has it already: it ranks the blocks (its scale does not
+        matter). Estimated here when None.
 
     Returns
     -------
@@ -361,7 +369,14 @@ def estimate_noise_correlation(
     offsets = tuple(_half_plane(max_lag))
     best = np.full(len(offsets), -np.inf)
     total = 0
-    for stack in _planes(image, axes):
+    stacks = _planes(image, axes)
+    models = [noise] * len(stacks) if noise is None or isinstance(noise, NoiseParams) else list(noise)
+    if len(models) != len(stacks):
+        raise InfocusInputError(
+            f"Give one noise model for all channels or one per channel ({len(stacks)}); got "
+            f"{len(models)}."
+        )
+    for stack, model in zip(stacks, models, strict=True):
         if min(stack.shape[-2:]) < _BLOCK:
             continue
         stack = stack.astype(np.float64)
@@ -369,17 +384,12 @@ def estimate_noise_correlation(
         values, variance, varied = _per_block(blocks, _BLOCK, max_lag)
         if values.shape[0] == 0:
             continue
-        flat = _flattest(blocks[varied], variance, stack)
+        flat = _flattest(blocks[varied], variance, stack, model)
         total += flat.size
         best = np.maximum(best, np.median(values[flat], axis=0))
     if total == 0:
         return NoiseCorrelation(offsets, (0.0,) * len(offsets), 0)
     return NoiseCorrelation(offsets, tuple(float(v) for v in best), total)
-
-
-#: Planes (evenly spaced) and the central crop on which estimate_pixel_noise measures the
-#: correlation.
-_PIXEL_NOISE_PLANES, _PIXEL_NOISE_CROP = 8, 1024
 
 
 def estimate_pixel_noise(image: np.ndarray, axes: str | None = None) -> NoiseParams:
@@ -418,18 +428,7 @@ def estimate_pixel_noise(image: np.ndarray, axes: str | None = None) -> NoisePar
     from infocus.noise.estimate import correct_for_correlation, estimate_noise
 
     params = estimate_noise(image, axes=axes)
-    array = check_image(image, axes)
-    planes = yx_planes(array, check_axes(axes or "YX", array.shape))
-    # The correlation is a property of the camera: a few planes measure it (as n2v's fit does).
-    chosen = np.unique(np.linspace(0, len(planes) - 1, min(len(planes), _PIXEL_NOISE_PLANES))
-                       .round().astype(int))
-    height, width = planes.shape[-2:]
-    top, left = max(0, (height - _PIXEL_NOISE_CROP) // 2), max(0, (width - _PIXEL_NOISE_CROP) // 2)
-    sample = planes[chosen, top:top + _PIXEL_NOISE_CROP, left:left + _PIXEL_NOISE_CROP]
-    correlation = estimate_noise_correlation(sample, "SYX")
-    if not correlation.blind_pattern():
-        return params
-    return correct_for_correlation(params, correlation)[0]
+    return correct_for_correlation(params, estimate_noise_correlation(image, axes, noise=params))[0]
 
 
 def _max_lag_reached(pattern: Sequence[Sequence[int]]) -> int:

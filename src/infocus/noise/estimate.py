@@ -736,17 +736,14 @@ def detail_share(correlation: NoiseCorrelation) -> float:
     >>> round(detail_share(NoiseCorrelation(((0, 1),), (0.5,), 64)), 2)
     0.58
     """
+    from scipy.signal import correlate2d
+
     lags = np.arange(-(_SUPPORT - 1), _SUPPORT)
     rho = np.array([[correlation.at(int(dy), int(dx)) for dx in lags] for dy in lags])
-    shares = []
-    for filter_y, filter_x in _FILTERS:
-        weights = np.outer(filter_y, filter_x)
-        # Σ_p Σ_q w_p w_q ρ(q − p): the filter's autocorrelation weighted by the noise's.
-        autocorrelation = np.array([[float(np.sum(
-            weights[max(0, -dy):_SUPPORT - max(0, dy), max(0, -dx):_SUPPORT - max(0, dx)]
-            * weights[max(0, dy):_SUPPORT - max(0, -dy), max(0, dx):_SUPPORT - max(0, -dx)]))
-            for dx in lags] for dy in lags])
-        shares.append(float(np.sum(autocorrelation * rho)))
+    # Σ_p Σ_q w_p w_q ρ(q − p): each filter's autocorrelation (lags −3..3) weighted by the
+    # noise's; both are even functions of the lag.
+    shares = [float(np.sum(correlate2d(w, w, mode="full") * rho))
+              for w in (np.outer(a, b) for a, b in _FILTERS)]
     return max(float(np.mean(shares)), 0.05)
 
 
@@ -758,7 +755,10 @@ def correct_for_correlation(
     :func:`estimate_noise` measures the variance through high-pass filters, which see only the
     share :math:`\kappa` (:func:`detail_share`) of a correlated noise; the variance of a pixel
     is the estimate divided by :math:`\kappa`: gain and intercept (and their covariance, by
-    :math:`\kappa^2`) are scaled, the offset kept.
+    :math:`\kappa^2`) are scaled, the offset kept. Only where the correlation is strong enough
+    to widen a blind spot (:meth:`~infocus.noise.NoiseCorrelation.blind_pattern`): weaker
+    readings are mostly the image's own structure, and ``params`` and ``covariance`` are then
+    returned as they are.
 
     Accuracy, measured on FMD's widefield captures (true variance from the four captures of
     each field of view, 256² crops): the white-noise estimate read 0.13–0.17 of the truth,
@@ -792,6 +792,8 @@ def correct_for_correlation(
     >>> bool(white.variance_intercept < 15 < corrected.variance_intercept)   # truth: 25
     True
     """
+    if not correlation.blind_pattern():
+        return params, covariance
     share = detail_share(correlation)
     read_noise = None if params.read_noise is None else params.read_noise / math.sqrt(share)
     corrected = NoiseParams(gain=params.gain / share,

@@ -321,8 +321,8 @@ def choose_denoiser(
     names = _candidates(candidates, axes)
     say = log or (lambda _message: None)
     estimated, covariances = _noise_per_channel(y, axes, noise)
-    correlation = estimate_noise_correlation(y, axes)
-    params, _ = per_pixel_noise(estimated, covariances, correlation)
+    correlation = estimate_noise_correlation(y, axes, noise=estimated)
+    params, _, _ = per_pixel_noise(estimated, covariances, correlation)
     # One noise model for the methods when there is one channel: every re-run then denoises
     # with the same model instead of estimating it again from the perturbed image. It is the
     # per-pixel one the scores use, as `infocus denoise` would estimate it (estimate_pixel_noise).

@@ -263,9 +263,9 @@ def quality_check(
     extra = [_same_shape(c, y, "other capture", axes) for c in captures]
     truth = None if ground_truth is None else _same_shape(ground_truth, y, "ground truth", axes)
     estimated, covariance = _noise_per_channel(y, axes, noise)
-    correlation = estimate_noise_correlation(y, axes)
-    params, noise_covariance = per_pixel_noise(estimated, covariance, correlation)
-    correlation_share = None if params is estimated else detail_share(correlation)
+    correlation = estimate_noise_correlation(y, axes, noise=estimated)
+    params, noise_covariance, correlation_share = per_pixel_noise(estimated, covariance,
+                                                                  correlation)
     if isinstance(reference, str):
         reference_method = reference
         # The noise model the tests divide by, which is also the one `infocus denoise` would
@@ -380,18 +380,20 @@ def _noise_per_channel(noisy: np.ndarray, axes: str,
 
 def per_pixel_noise(params: list[NoiseParams], covariances: list[np.ndarray] | None,
                     correlation: NoiseCorrelation
-                    ) -> tuple[list[NoiseParams], list[np.ndarray] | None]:
+                    ) -> tuple[list[NoiseParams], list[np.ndarray] | None, float | None]:
     """The noise models estimated here corrected to the per-pixel variance where the noise is
     correlated between pixels (:func:`~infocus.noise.correct_for_correlation`: on FMD's
     widefield captures the white-noise estimate reads 0.13–0.17 of the variance, corrected
-    0.68–0.90). A given model (``covariances`` None) is the user's and is kept; so is an
-    estimate where the correlation is too weak to widen a blind spot, by the rule the risk
-    estimate uses for its probes."""
+    0.68–0.90), their covariances, and the share of the variance the estimate saw (None where
+    nothing was corrected). A given model (``covariances`` None) is the user's and is kept; so
+    is an estimate where the correlation is too weak to widen a blind spot, by the rule the
+    risk estimate uses for its probes."""
     if covariances is None or not correlation.blind_pattern():
-        return params, covariances
+        return params, covariances, None
     corrected = [correct_for_correlation(p, correlation, c)
                  for p, c in zip(params, covariances, strict=True)]
-    return [p for p, _ in corrected], [c for _, c in corrected]
+    return ([p for p, _ in corrected], [c for _, c in corrected],
+            detail_share(correlation))
 
 
 def _no_noise_model(reason: str) -> InfocusInputError:
