@@ -8,7 +8,8 @@
   estimate from the image alone (SURE) and with the other three captures of the view.
 * **Planted defects**: on a good output (a 0.7-pixel blur of the truth, or BM3D's output) a
   spot added, an object erased or an object's brightness scaled by 1.2–1.5; whether the flags
-  cover the defect, flags elsewhere, and flags on the untouched good outputs.
+  cover the defect, flags elsewhere, and flags on the untouched good outputs; per defect also
+  whether the measurement can show it at all (:func:`oracle_z`).
 * **Good outputs' intensities** (part ``good_outputs``): what those good outputs truly do to
   the total intensity, against the clean image, and whether the change exceeds the noise of
   the measured total (a flag on them is then a finding).
@@ -219,36 +220,81 @@ def _distinct(captures: list[np.ndarray], noisy: np.ndarray) -> list[np.ndarray]
 
 
 def planted_defects(context: Any) -> dict[str, Any]:
+    """Flags on good outputs and on outputs with a defect planted (module docstring); per
+    defect also how visible the measurement makes it (:func:`oracle_z`)."""
     from infocus.qc import quality_check
 
     profile = context.profile
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"power_margin": POWER_MARGIN}
     for photons in profile.photon_levels:
-        counts: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+        counts: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for seed in range(profile.qc_defect_seeds):
             scene = spot_scene(photons, seed)
             rng = scene["rng"]
             outputs = {"blur": ndimage.gaussian_filter(scene["clean"], 0.7),
                        "bm3d": _classical("bm3d")(scene["noisy"]).astype(np.float64)}
             for name, output in outputs.items():
-                counts[f"good {name}"].append((quality_check(scene["noisy"], output).flagged,
-                                               False))
+                counts[f"good {name}"].append(
+                    {"hit": quality_check(scene["noisy"], output).flagged, "elsewhere": False})
             base = outputs[GOOD[seed % len(GOOD)]]
             for kind in DEFECTS:
                 change = _defect(kind, scene, rng)
                 report = quality_check(scene["noisy"], base + change)
-                region = np.abs(change) > 0.1 * np.abs(change).max()
-                near = ndimage.binary_dilation(region, np.ones((2 * ELSEWHERE + 1,) * 2, bool))
-                flags = report.flags > 0
-                counts[kind].append((bool(flags[region].any()), bool(flags[~near].any())))
-        result[str(photons)] = {
-            kind: {"rate": float(np.mean([hit for hit, _ in values])),
-                   "elsewhere": float(np.mean([other for _, other in values])),
-                   "cases": len(values)}
-            for kind, values in counts.items()}
+                counts[kind].append(_defect_case(report, change, scene["clean"]))
+        result[str(photons)] = {kind: _defect_summary(values) for kind, values in counts.items()}
         context.log(f"planted {photons:g} photons: " + ", ".join(
             f"{k} {v['rate']:.0%}" for k, v in result[str(photons)].items()))
     return result
+
+
+#: A defect is *visible* when its :func:`oracle_z` exceeds the map's threshold by this much:
+#: the matched test would then find it with 95 % probability (the one-sided normal quantile).
+POWER_MARGIN = 1.645
+
+
+def oracle_z(change: np.ndarray, clean: np.ndarray) -> float:
+    r"""How many noise standard deviations the measurement holds against a planted change
+    :math:`d`: :math:`\sqrt{\sum_i d_i^2 / v_i}` with :math:`v` the true noise variance.
+
+    It is the mean of the matched-filter statistic :math:`\sum_i d_i r_i / v_i \,/\,
+    \sqrt{\sum_i d_i^2 / v_i}` of the residual :math:`r = y - (\theta + d)`, the most
+    powerful test of that one change (Neyman–Pearson) for a test that knew where the defect
+    lies and what it looks like. At a threshold :math:`t` that test finds the defect with 95 %
+    probability only when this exceeds :math:`t` + :data:`POWER_MARGIN`; a test that scans
+    the whole image, as the consistency map must, cannot do better.
+    """
+    variance = CAMERA["gain"] * np.maximum(clean - CAMERA["offset"], 0.0) + CAMERA["read_noise"] ** 2
+    return float(np.sqrt(np.sum(change**2 / variance)))
+
+
+def _defect_case(report: Any, change: np.ndarray, clean: np.ndarray) -> dict[str, Any]:
+    """Found (a flag touches the defect), a flag elsewhere (a connected flagged region wholly
+    farther than :data:`ELSEWHERE` px from it: an object the intensity check flags because it
+    holds the defect is the defect's flag, however far it reaches), and the defect's
+    :func:`oracle_z` against the consistency map's threshold."""
+    region = np.abs(change) > 0.1 * np.abs(change).max()
+    near = ndimage.binary_dilation(region, np.ones((2 * ELSEWHERE + 1,) * 2, bool))
+    flags = report.flags > 0
+    components, count = ndimage.label(flags, np.ones((3, 3), bool))
+    touching = np.unique(components[near & flags])
+    z = oracle_z(change, clean)
+    return {"hit": bool(flags[region].any()),
+            "elsewhere": bool(count > len(touching)),
+            "oracle_z": z, "threshold": float(report.consistency.threshold),
+            "visible": bool(z >= report.consistency.threshold + POWER_MARGIN)}
+
+
+def _defect_summary(values: list[dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {"rate": float(np.mean([v["hit"] for v in values])),
+                               "elsewhere": float(np.mean([v["elsewhere"] for v in values])),
+                               "cases": len(values)}
+    if "oracle_z" in values[0]:
+        visible = [v["hit"] for v in values if v["visible"]]
+        summary.update(visible=len(visible), visible_found=int(sum(visible)),
+                       threshold=float(np.median([v["threshold"] for v in values])),
+                       oracle_z=[round(v["oracle_z"], 2) for v in values],
+                       found=[v["hit"] for v in values])
+    return summary
 
 
 #: A total intensity changed by more than this many noise standard errors of the measured

@@ -62,3 +62,37 @@ def test_an_interrupted_auto_part_resumes_at_the_next_image(qc, tmp_path):
     assert result["auto"]["simulated"]["5"]["cases"] == 2
     assert result["auto"]["simulated"]["20"]["cases"] == 2
     assert result["auto"]["fmd"] == {"skipped": "FMD is not here"}
+
+
+def test_a_defect_is_visible_when_the_matched_test_would_find_it(qc):
+    """oracle_z is the matched filter's mean z: a change of one noise SD on n pixels is √n."""
+    import numpy as np
+
+    camera = qc.CAMERA
+    clean = np.full((64, 64), camera["offset"] + 50.0)
+    sd = np.sqrt(camera["gain"] * 50.0 + camera["read_noise"] ** 2)
+    change = np.zeros_like(clean)
+    change[:4, :4] = sd
+    assert qc.oracle_z(change, clean) == pytest.approx(4.0)
+
+
+def test_a_flagged_region_holding_the_defect_is_not_a_flag_elsewhere(qc):
+    """A flag elsewhere is a connected flagged region wholly away from the defect; one that
+    holds the defect and reaches far (a large flagged object) is the defect's own flag."""
+    import numpy as np
+
+    clean = np.full((128, 128), qc.CAMERA["offset"] + 20.0)
+    change = np.zeros_like(clean)
+    change[60:64, 10:14] = 30.0
+
+    class Report:
+        flags = np.zeros(clean.shape, np.uint8)
+        consistency = type("C", (), {"threshold": 5.0})
+
+    Report.flags[55:70, 5:100] = 2  # the defect's object, reaching 80 px away
+    case = qc._defect_case(Report, change, clean)
+    assert case["hit"] and not case["elsewhere"]
+    Report.flags[100:105, 100:105] = 1  # a separate region far away
+    case = qc._defect_case(Report, change, clean)
+    assert case["hit"] and case["elsewhere"]
+    assert case["visible"] == (case["oracle_z"] >= 5.0 + qc.POWER_MARGIN)

@@ -230,6 +230,7 @@ def test_the_qc_section_says_which_good_outputs_truly_changed_the_intensity(tmp_
     _, report, _ = bench
     planted = {kind: {"rate": 0.5, "elsewhere": 0.1, "cases": 4}
                for kind in ("added", "erased", "scaled", "good blur", "good bm3d")}
+    planted["added"].update(visible=3, visible_found=2, threshold=5.17)
     good = {"bm3d": {"median_relative_change": 0.052, "beyond_noise": 4, "cases": 4},
             "blur": {"median_relative_change": 0.0004, "beyond_noise": 0, "cases": 4},
             "noisy": {"median_relative_change": -0.001, "beyond_noise": 0, "cases": 4}}
@@ -243,6 +244,9 @@ def test_the_qc_section_says_which_good_outputs_truly_changed_the_intensity(tmp_
         "good_outputs": {"visible_z": 3.2, "5.0": good},
         "simulated": {"5.0": simulated}}}})
     assert "| BM3D output | +5.2 % (4 of 4) |" in text
+    # found among the defects the measurement can show; where unmeasured, a dash
+    assert "| spot added | 2 of 3 |" in text and "| object erased | – |" in text
+    assert "threshold (median 5.17 on 256²)" in text
     assert "| 0.7 px blur of truth | +0.0 % (0 of 4) |" in text
     # the interval's half-width: (32.0 - 29.0) / 2
     assert "| simulated, 5 photons | 1 | 100 % | 0.50 | 1.50 | 100 % |" in text
