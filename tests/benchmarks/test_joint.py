@@ -61,7 +61,7 @@ def _context(tmp_path, previous: dict[str, Any] | None = None, profile: str = "q
 def _stored_curve(**extra: Any) -> dict[str, Any]:
     """The denoiseg part as an earlier run left it: two counts and N2V + watershed."""
     return {"steps": 200, "seed": 0, "train_images": 20, "test_images": 10, "scenes": 0,
-            "scheme_options": {"labelled_fraction": 0.5, "border_weight": 5.0,
+            "scheme_options": {"labelled_fraction": 0.9, "border_weight": 5.0,
                                "threshold": 0.5},
             "n2v_watershed": 0.54, "unmeasured_counts": ["5", "10"],
             "1": {"denoiseg": 0.58, "segmentation_only": 0.5},

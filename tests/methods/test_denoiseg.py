@@ -121,7 +121,7 @@ def test_the_border_class_weighs_more_in_the_loss():
 
 
 def test_the_scheme_asks_for_its_labelled_share():
-    assert create_scheme("denoiseg").labelled_share() == 0.5
+    assert create_scheme("denoiseg").labelled_share() == 0.9
     assert create_scheme("denoiseg", labelled_fraction=0.25).labelled_share() == 0.25
 
 
