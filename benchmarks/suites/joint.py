@@ -230,8 +230,8 @@ def denoiseg(context: Any, result: dict[str, Any], save: Any, scenes: int = 0) -
     """AP@0.5 over the number of labelled images (module docstring); ``scenes`` > 0 draws
     other scenes and another training seed.
 
-    What ``result`` already holds (N2V + watershed, a label count) is kept and not trained
-    again; each is saved as soon as it is measured, so an interrupted run resumes at the next
+    What ``result`` already holds (N2V + watershed, a label count, or one network of a label
+    count) is kept and not trained again; each is saved as soon as it is measured, so an interrupted run resumes at the next
     label count. ``counts`` records the whole curve, so the report can tell which counts are
     still missing.
     """
@@ -286,14 +286,18 @@ def denoiseg(context: Any, result: dict[str, Any], save: Any, scenes: int = 0) -
         context.log(f"    n2v_watershed {result['n2v_watershed']:.4f}")
         save()
     for count in counts:
-        if str(count) in result:
+        entry = dict(result.get(str(count), {}))
+        if {"denoiseg", "segmentation_only"} <= entry.keys():
             continue
         context.log(f"  {count} labelled image(s)")
         targets = [labels if i < count else None for i, (labels, _) in enumerate(train_set)]
-        joint = fitted(0.5, noisy, targets)
-        alone = fitted(0.0, noisy[:count], targets[:count])
-        result[str(count)] = {"denoiseg": score(segmenter(joint)),
-                              "segmentation_only": score(segmenter(alone))}
+        # One of the two may be stored (DenoiSeg deleted to measure a change of its own).
+        if "denoiseg" not in entry:
+            entry["denoiseg"] = score(segmenter(fitted(0.5, noisy, targets)))
+        if "segmentation_only" not in entry:
+            entry["segmentation_only"] = score(segmenter(fitted(0.0, noisy[:count],
+                                                                targets[:count])))
+        result[str(count)] = entry
         context.log(f"    {result[str(count)]}")
         save()
 

@@ -87,6 +87,17 @@ def test_denoiseg_trains_only_the_missing_counts_and_saves_each(joint, tmp_path)
                                                                    ["1", "10", "2", "5"]]
 
 
+def test_denoiseg_keeps_a_stored_baseline_and_trains_only_the_missing_network(joint, tmp_path):
+    context, _ = _context(tmp_path)
+    result = _stored_curve(**{"5": {"segmentation_only": 0.57},
+                              "10": {"denoiseg": 0.61, "segmentation_only": 0.6}})
+    del result["1"]["denoiseg"]
+    joint.denoiseg(context, result, lambda: None)
+    assert [(t["alpha"], t["images"]) for t in joint.trained] == [(0.5, 20), (0.5, 20)]
+    assert result["1"]["segmentation_only"] == 0.5 and result["5"]["segmentation_only"] == 0.57
+    assert 0.0 <= result["1"]["denoiseg"] <= 1.0 and 0.0 <= result["5"]["denoiseg"] <= 1.0
+
+
 def test_denoiseg_measures_n2v_once_when_missing_and_refuses_other_settings(joint, tmp_path):
     context, _ = _context(tmp_path)
     result = _stored_curve(**{"5": {"denoiseg": 0.6, "segmentation_only": 0.57},

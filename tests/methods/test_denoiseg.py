@@ -139,3 +139,37 @@ def test_a_single_labelled_image_is_warned_about(rng, labelled, warned):
     infocus.train(noisy, targets=targets, method="denoiseg", axes="YX", config=config,
                   progress=False, log=said.append)
     assert (ONE_LABEL_WARNING in said) is warned
+
+
+def test_the_denoising_loss_weighs_labelled_patches_by_their_share_of_the_data():
+    """The sampler over-draws labelled images; the denoising term still averages as if
+    patches came from all images: q L_labelled + (1 - q) L_unlabelled."""
+    from infocus.methods._base import Batch
+
+    torch.manual_seed(0)
+    target = torch.zeros(4, 1, 8, 8)
+    prediction = torch.cat([torch.full((3, 1, 8, 8), 1.0), torch.full((1, 1, 8, 8), 3.0)])
+    mask = torch.ones(4, 1, 8, 8, dtype=torch.bool)
+    labels = torch.cat([torch.zeros(3, 1, 8, 8), torch.full((1, 1, 8, 8), -1.0)])
+    batch = Batch(prediction, target, mask, labels=labels)
+    logits = torch.zeros(4, 3, 8, 8)
+    scheme = create_scheme("denoiseg")
+    plain = scheme.loss(torch.cat([prediction, logits], 1), batch)["denoise"].item()
+    assert plain == pytest.approx((3 * 1.0 + 9.0) / 4)  # three labelled patches of four
+    bound = scheme.bind({"labelled_pixel_share": 0.1}, None)
+    weighted = bound.loss(torch.cat([prediction, logits], 1), batch)["denoise"].item()
+    assert weighted == pytest.approx(0.1 * 1.0 + 0.9 * 9.0)
+    only_labelled = Batch(prediction[:3], target[:3], mask[:3], labels=labels[:3])
+    assert bound.loss(torch.cat([prediction[:3], logits[:3]], 1),
+                      only_labelled)["denoise"].item() == pytest.approx(1.0)
+
+
+def test_training_stores_the_labelled_share_of_the_pixels(rng):
+    data = [nuclei(seed, size=64, count=4) for seed in range(3)]
+    noisy = [rng.poisson(c).astype(np.float32) for _, c in data]
+    config = default_config("denoiseg").with_updates(
+        steps=2, steps_per_epoch=2, patch_size=16, batch_size=2,
+        network_options={"depth": 1, "base_filters": 4})
+    model = infocus.train(noisy, targets=[data[0][0], None, None], method="denoiseg",
+                          axes="YX", config=config, progress=False)
+    assert model.state["labelled_pixel_share"] == pytest.approx(1 / 3)

@@ -13,7 +13,11 @@ for background, foreground and border; unlabelled images contribute nothing to t
 term). When only some images are labelled, ``labelled_fraction`` of every batch is drawn
 from them and the rest from all images (:class:`infocus.training.LabelledShareSampler`), so
 each batch carries both losses however few the labels: drawing patches uniformly from 1
-labelled image among 20 would leave the segmentation loss one patch in 20. Instance masks are turned into the three classes once, before training: the inner
+labelled image among 20 would leave the segmentation loss one patch in 20. The denoising term
+is then averaged as if the batch had been drawn from all images: its labelled and unlabelled
+patches weigh :math:`q` and :math:`1 - q`, the labelled share of the training pixels (stored
+in the model as ``labelled_pixel_share``), so that the denoiser does not learn mostly from
+the few labelled images. Instance masks are turned into the three classes once, before training: the inner
 boundary of each object (:func:`skimage.segmentation.find_boundaries`, ``mode="inner"``) is
 border, the rest of it foreground. Sharing the network lets the denoising task, which sees
 every image, shape the features the segmentation uses: the paper's point is that this helps
@@ -32,6 +36,7 @@ segmentation", ECCV 2020 Workshops (BioImage Computing), arXiv:2005.02987.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -194,11 +199,25 @@ class DenoiSeg(Noise2Void):
         """Noise2Void's measurements, and a warning when a single image among unlabelled ones
         carries labels (:data:`ONE_LABEL_WARNING`)."""
         fitted = super().fit(data)
-        if data.targets is not None and self.alpha > 0:
-            labelled = sum(bool(np.any(np.asarray(t) >= 0)) for t in data.targets)
-            if labelled == 1 and len(data.targets) > 1:
-                data.say(ONE_LABEL_WARNING)
-        return fitted
+        if data.targets is None:
+            return fitted
+        marks = [bool(np.any(np.asarray(t) >= 0)) for t in data.targets]
+        if self.alpha > 0 and sum(marks) == 1 and len(marks) > 1:
+            data.say(ONE_LABEL_WARNING)
+        sizes = [int(np.prod(block.shape[1:])) for block in data.inputs]
+        share = sum(n for n, m in zip(sizes, marks, strict=True) if m) / max(sum(sizes), 1)
+        return Fitted(options=fitted.options,
+                      state={**fitted.state, "labelled_pixel_share": float(share)})
+
+    def bind(self, state: dict[str, Any], normalizer: Any) -> DenoiSeg:
+        """Noise2Void's binding, plus the labelled share of the training pixels that
+        weighs the denoising term (:meth:`loss`; absent from models of older versions)."""
+        bound = super().bind(state, normalizer)
+        share = state.get("labelled_pixel_share")
+        if share is not None:
+            bound = dataclasses.replace(bound)
+            object.__setattr__(bound, "_labelled_pixel_share", float(share))
+        return bound
 
     def prepare(self, noisy: Tensor, target: Tensor | None, generator: torch.Generator) -> Batch:
         """N2V masking of ``noisy``; ``target`` holds the classes (-1 where unlabelled)."""
@@ -211,7 +230,7 @@ class DenoiSeg(Noise2Void):
 
     def loss(self, prediction: Tensor, batch: Batch) -> dict[str, Tensor]:
         channels = batch.target.shape[1]
-        denoise = masked_loss(prediction[:, :channels], batch.target, batch.mask)
+        denoise = self._denoising_loss(prediction[:, :channels], batch)
         logits = prediction[:, channels : channels + 3]
         if batch.labels is None:
             segment = logits.sum() * 0.0
@@ -224,6 +243,24 @@ class DenoiSeg(Noise2Void):
             segment = (per_pixel * known).sum() / known.sum().clamp_min(1)
         loss = self.alpha * denoise + (1.0 - self.alpha) * segment
         return {"loss": loss, "denoise": denoise, "segment": segment}
+
+    def _denoising_loss(self, denoised: Tensor, batch: Batch) -> Tensor:
+        r"""N2V's masked MSE, with the labelled and unlabelled patches of a batch weighed
+        :math:`q` and :math:`1 - q` (:math:`q` the labelled share of the training pixels):
+        :math:`q\, L_{\text{labelled}} + (1 - q)\, L_{\text{unlabelled}}`. The sampler
+        over-draws the labelled images for the segmentation; this keeps the denoising loss
+        the average over all images that plain sampling would give. A batch with one kind of
+        patch only, or a scheme without the share, takes the plain mean."""
+        share = getattr(self, "_labelled_pixel_share", None)
+        if batch.labels is None or share is None or not 0.0 < share < 1.0:
+            return masked_loss(denoised, batch.target, batch.mask)
+        labelled = (batch.labels >= 0).flatten(1).any(1)
+        if bool(labelled.all()) or not bool(labelled.any()):
+            return masked_loss(denoised, batch.target, batch.mask)
+        parts = [masked_loss(denoised[rows], batch.target[rows],
+                             None if batch.mask is None else batch.mask[rows])
+                 for rows in (labelled, ~labelled)]
+        return share * parts[0] + (1.0 - share) * parts[1]
 
     # ---------------------------------------------------------------------------- prediction
     def prediction_network(self, network: nn.Module, request: PredictionRequest) -> nn.Module:
