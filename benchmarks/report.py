@@ -2034,6 +2034,25 @@ class Report:
         for name, other in repeats.items():
             self._denoiseg_repeat(name, other, {*counts, *unmeasured}, profile_name)
         self._denoiseg_mean([seg, *repeats.values()])
+        self._denoiseg_psnr([seg, *repeats.values()])
+
+    def _denoiseg_psnr(self, curves: list[dict[str, Any]]) -> None:
+        """DenoiSeg's denoised image against N2V's on the same test images, mean over the
+        curves that scored both."""
+        curves = [c for c in curves if c.get("n2v_psnr") is not None]
+        counts = sorted({k for c in curves for k in c if k.isdigit()}, key=int)
+        counts = [k for k in counts if all("denoiseg_psnr" in c.get(k, {}) for c in curves)]
+        if not curves or not counts:
+            return
+        n2v = float(np.mean([c["n2v_psnr"] for c in curves]))
+        self.add(f"The denoised image: PSNR (dB) on the test images against the noise-free "
+                 f"image, mean over {len(curves)} curve(s); N2V trained on the same images "
+                 "with the same steps:", "")
+        self.add(*_table(["labelled images", "DenoiSeg", "N2V", "difference"],
+                         [[k, _f(float(np.mean([c[k]["denoiseg_psnr"] for c in curves])), 2),
+                           _f(n2v, 2),
+                           f"{float(np.mean([c[k]['denoiseg_psnr'] for c in curves])) - n2v:+.2f}"]
+                          for k in counts]))
 
     def _denoiseg_repeat(self, name: str, other: dict[str, Any], planned: set[str],
                          profile_name: str) -> None:

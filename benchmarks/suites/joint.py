@@ -189,6 +189,12 @@ def deconoising(context: Any, result: dict[str, Any], save: Any) -> None:
 def nuclei_scene(seed: int, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """Instance masks of touching elliptical nuclei of varied brightness and their noisy image
     (camera units)."""
+    labels, noisy, _ = _nuclei(seed, size)
+    return labels, noisy
+
+
+def _nuclei(seed: int, size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`nuclei_scene` and the noise-free expected image in camera units."""
     from skimage.draw import ellipse
 
     from infocus.noise import simulate_poisson_gaussian
@@ -204,7 +210,8 @@ def nuclei_scene(seed: int, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
         brightness[rr[free], cc[free]] = rng.uniform(0.35, 1.0)
     clean = ndimage.gaussian_filter(np.maximum(brightness, 0.1), 1.0)
     noisy, _ = simulate_poisson_gaussian(clean, photons=8.0, rng=seed, **CAMERA)
-    return labels, noisy.astype(np.float32)
+    expected = CAMERA["offset"] + CAMERA["gain"] * 8.0 * clean / clean.max()
+    return labels, noisy.astype(np.float32), expected
 
 
 def _watershed(denoised: np.ndarray) -> np.ndarray:
@@ -246,8 +253,8 @@ def denoiseg(context: Any, result: dict[str, Any], save: Any, scenes: int = 0) -
     counts = denoiseg_counts(profile.name)
     first = 100_000 * scenes
     train_set = [nuclei_scene(first + seed) for seed in range(20)]
-    test_set = [nuclei_scene(first + 1000 + seed)
-                for seed in range(10 if profile.name != "tiny" else 2)]
+    tests = [_nuclei(first + 1000 + seed) for seed in range(10 if profile.name != "tiny" else 2)]
+    test_set = [(labels, x) for labels, x, _ in tests]
     seed = default_config("denoiseg").seed + scenes
     noisy = [x for _, x in train_set]
     options = scheme_options("denoiseg")
@@ -270,6 +277,9 @@ def denoiseg(context: Any, result: dict[str, Any], save: Any, scenes: int = 0) -
         return train(inputs, targets=targets, method="denoiseg", axes="YX", config=config,
                      progress=False, log=lambda m: None)
 
+    def denoised_psnr(model: Any) -> float:
+        return float(np.mean([_psnr(model.denoise(x), clean) for _, x, clean in tests]))
+
     def segmenter(model: Any) -> Any:
         return lambda x: model.predict(x, also=("labels",)).extras["labels"].astype(int)
 
@@ -277,13 +287,16 @@ def denoiseg(context: Any, result: dict[str, Any], save: Any, scenes: int = 0) -
                   counts=[str(count) for count in counts])
     # an earlier run's list of missing counts; the report now reads them from ``counts``
     result.pop("unmeasured_counts", None)
-    if "n2v_watershed" not in result:
+    if "n2v_watershed" not in result or "n2v_psnr" not in result:
         context.log(f"  n2v + watershed ({steps} steps)")
         n2v = train(np.stack(noisy), method="n2v", axes="SYX",
                     config=default_config("n2v").with_updates(steps=steps, seed=seed),
                     progress=False, log=lambda m: None)
         result["n2v_watershed"] = score(lambda x: _watershed(n2v.denoise(x)))
-        context.log(f"    n2v_watershed {result['n2v_watershed']:.4f}")
+        result["n2v_psnr"] = denoised_psnr(n2v)
+        result.pop("n2v_watershed_provenance", None)
+        context.log(f"    n2v_watershed {result['n2v_watershed']:.4f}, "
+                    f"denoised {result['n2v_psnr']:.2f} dB")
         save()
     for count in counts:
         entry = dict(result.get(str(count), {}))
@@ -293,7 +306,9 @@ def denoiseg(context: Any, result: dict[str, Any], save: Any, scenes: int = 0) -
         targets = [labels if i < count else None for i, (labels, _) in enumerate(train_set)]
         # One of the two may be stored (DenoiSeg deleted to measure a change of its own).
         if "denoiseg" not in entry:
-            entry["denoiseg"] = score(segmenter(fitted(0.5, noisy, targets)))
+            joint = fitted(0.5, noisy, targets)
+            entry["denoiseg"] = score(segmenter(joint))
+            entry["denoiseg_psnr"] = denoised_psnr(joint)
         if "segmentation_only" not in entry:
             entry["segmentation_only"] = score(segmenter(fitted(0.0, noisy[:count],
                                                                 targets[:count])))

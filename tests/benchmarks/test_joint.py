@@ -63,7 +63,7 @@ def _stored_curve(**extra: Any) -> dict[str, Any]:
     return {"steps": 200, "seed": 0, "train_images": 20, "test_images": 10, "scenes": 0,
             "scheme_options": {"labelled_fraction": 0.9, "border_weight": 5.0,
                                "threshold": 0.5},
-            "n2v_watershed": 0.54, "unmeasured_counts": ["5", "10"],
+            "n2v_watershed": 0.54, "n2v_psnr": 25.0, "unmeasured_counts": ["5", "10"],
             "1": {"denoiseg": 0.58, "segmentation_only": 0.5},
             "2": {"denoiseg": 0.59, "segmentation_only": 0.53}, **extra}
 
@@ -79,7 +79,8 @@ def test_denoiseg_trains_only_the_missing_counts_and_saves_each(joint, tmp_path)
         ("denoiseg", 0.0, 10)]
     assert result["n2v_watershed"] == 0.54 and result["1"] == {"denoiseg": 0.58,
                                                                "segmentation_only": 0.5}
-    assert set(result["5"]) == set(result["10"]) == {"denoiseg", "segmentation_only"}
+    assert set(result["5"]) == set(result["10"]) == {"denoiseg", "denoiseg_psnr",
+                                                     "segmentation_only"}
     assert result["counts"] == ["1", "2", "5", "10"] and "unmeasured_counts" not in result
     assert result["steps"] == 200 and result["seed"] == 0  # the recorded settings stay
     # each count reaches the file as soon as it is measured
@@ -96,6 +97,7 @@ def test_denoiseg_keeps_a_stored_baseline_and_trains_only_the_missing_network(jo
     assert [(t["alpha"], t["images"]) for t in joint.trained] == [(0.5, 20), (0.5, 20)]
     assert result["1"]["segmentation_only"] == 0.5 and result["5"]["segmentation_only"] == 0.57
     assert 0.0 <= result["1"]["denoiseg"] <= 1.0 and 0.0 <= result["5"]["denoiseg"] <= 1.0
+    assert np.isfinite(result["5"]["denoiseg_psnr"])  # its denoised image, scored
 
 
 def test_denoiseg_measures_n2v_once_when_missing_and_refuses_other_settings(joint, tmp_path):
@@ -105,7 +107,7 @@ def test_denoiseg_measures_n2v_once_when_missing_and_refuses_other_settings(join
     del result["n2v_watershed"]
     joint.denoiseg(context, result, lambda: None)
     assert [t["method"] for t in joint.trained] == ["n2v"]
-    assert 0.0 <= result["n2v_watershed"] <= 1.0
+    assert 0.0 <= result["n2v_watershed"] <= 1.0 and np.isfinite(result["n2v_psnr"])
 
     with pytest.raises(SystemExit, match="measured with other steps"):
         joint.denoiseg(context, _stored_curve(steps=1000), lambda: None)

@@ -166,6 +166,23 @@ def test_report_draws_the_denoiseg_curve_and_says_where_it_wins(tmp_path, bench)
     assert "| 1 | 0.600 | 0.520 | 0.523 | 3 of 3 |" in text
     assert "| 2 | 0.620 | 0.593 | 0.523 | 2 of 3 |" in text
     assert "✓ on the mean, with 2 labelled images DenoiSeg (0.620)" in text
+    assert "The denoised image" not in text  # not scored in these curves: no table
+
+
+def test_report_compares_denoisegs_denoised_image_with_n2vs(tmp_path, bench):
+    _, report, _ = bench
+    curve = {"steps": 10, "train_images": 20, "test_images": 10, "seed": 0,
+             "n2v_watershed": 0.5, "n2v_psnr": 30.0,
+             "1": {"denoiseg": 0.6, "segmentation_only": 0.5, "denoiseg_psnr": 29.5},
+             "2": {"denoiseg": 0.6, "segmentation_only": 0.5}}
+    results = {"date": "2026-01-01", "profile": {"name": "quick"},
+               "machine": {"cpu": "test CPU"},
+               "suites": {"joint": {"complete": True, "result": {"denoiseg": curve}}}}
+    path = tmp_path / "2026-01-01-quick.json"
+    path.write_text(json.dumps(results))
+    text = report.write(path, tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "| 1 | 29.50 | 30.00 | -0.50 |" in text
+    assert "| 2 | " not in text.split("The denoised image")[1]  # unscored count left out
 
 
 def _ratio_entry(true_error: float, standard_error: float, coverage: float) -> dict:
