@@ -70,12 +70,12 @@ BACKGROUND, FOREGROUND, BORDER = 0, 1, 2
 
 #: Said at training when one image among unlabelled ones carries labels. Measured on simulated
 #: nuclei (docs/benchmarks.md, 1000 steps, four scene sets): with one labelled image the average
-#: precision on new images ranged 0.56-0.73 (with five, 0.67-0.80); on the mean it beat a
+#: precision on new images ranged 0.58-0.73 (with five, 0.68-0.81); on the mean it beat a
 #: network trained on the labelled image alone, but not in every trial.
 ONE_LABEL_WARNING = (
     "Only one training image carries labels: the segmentation learns what an object is from "
     "that image alone (on simulated nuclei its average precision on new images ranged from "
-    "0.56 to 0.73 over four trials); check it on an image you did not label, or label a few "
+    "0.58 to 0.73 over four trials); check it on an image you did not label, or label a few "
     "more."
 )
 
@@ -135,10 +135,10 @@ class DenoiSeg(Noise2Void):
         object probability of 0.15 on average in one trial (0.004 on the labelled image) and
         the average precision on new images fell to 0.28; at 0.9 the background stayed at
         0.003-0.005 in that trial and two others, and the precision rose to 0.73
-        (docs/benchmarks.md). The cost is in the denoised image when labels are very few, as
-        the denoising loss then also sees mostly the labelled images: on new images of
-        another simulated set, 26.65 dB at 0.9 against 28.45 at 0.5 with one labelled image,
-        29.31 against 29.46 with five.
+        (docs/benchmarks.md). The denoising term is weighed back to the data's own share of
+        labelled pixels (:meth:`_denoising_loss`): without that, with one labelled image, the
+        denoised image lost 1.8 dB on a simulated set (26.65 dB at 0.9 against 28.45 at 0.5;
+        29.02 with the weights).
     border_weight : float
         Weight of the border class in the cross-entropy (background and foreground weigh 1):
         borders are thin, so unweighted they are easily lost, and with them the split
