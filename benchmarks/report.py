@@ -2008,9 +2008,11 @@ class Report:
         options = seg.get("scheme_options") or {}
         sampling = ("" if not options else
                     f" DenoiSeg draws {options['labelled_fraction']:g} of every batch from the "
-                    "labelled images (the rest from all images), and both networks weigh the "
-                    f"border class {options['border_weight']:g}× in the cross-entropy; objects "
-                    f"are seeded at object probability {options['threshold']:g}.")
+                    "labelled images (the rest from all images) and weighs its denoising term "
+                    "back to the labelled share of the training pixels, and both networks "
+                    f"weigh the border class {options['border_weight']:g}× in the "
+                    "cross-entropy; objects are seeded at object probability "
+                    f"{options['threshold']:g}.")
         self.add("## Joint tasks: DenoiSeg", "",
                  f"Simulated nuclei (128², touching ellipses of varied brightness, 8 photons at "
                  f"the brightest): {seg['train_images']} training images of which some carry "
