@@ -17,11 +17,11 @@ labelled image among 20 would leave the segmentation loss one patch in 20. The d
 is then averaged as if the batch had been drawn from all images: its labelled and unlabelled
 patches weigh :math:`q` and :math:`1 - q`, the labelled share of the training pixels (stored
 in the model as ``labelled_pixel_share``), so that the denoiser does not learn mostly from
-the few labelled images. Instance masks are turned into the three classes once, before training: the inner
-boundary of each object (:func:`skimage.segmentation.find_boundaries`, ``mode="inner"``) is
-border, the rest of it foreground. Sharing the network lets the denoising task, which sees
-every image, shape the features the segmentation uses: the paper's point is that this helps
-most when labels are few.
+the few labelled images. Instance masks are turned into the three classes once, before
+training: the inner boundary of each object (:func:`skimage.segmentation.find_boundaries`,
+``mode="inner"``) is border, the rest of it foreground. Sharing the network lets the denoising
+task, which sees every image, shape the features the segmentation uses: the paper's point is
+that this helps most when labels are few.
 
 At prediction, objects are the connected components of the foreground probability above
 one half; each grows into the pixels that are foreground or border (watershed on the
@@ -196,8 +196,9 @@ class DenoiSeg(Noise2Void):
 
     # ------------------------------------------------------------------------------ training
     def fit(self, data: FitData) -> Fitted:
-        """Noise2Void's measurements, and a warning when a single image among unlabelled ones
-        carries labels (:data:`ONE_LABEL_WARNING`)."""
+        """Noise2Void's measurements, the labelled share of the training pixels (state
+        ``labelled_pixel_share``, which weighs the denoising term) and a warning when a single
+        image among unlabelled ones carries labels (:data:`ONE_LABEL_WARNING`)."""
         fitted = super().fit(data)
         if data.targets is None:
             return fitted
