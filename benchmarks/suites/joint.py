@@ -197,7 +197,7 @@ def _nuclei(seed: int, size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndar
     """:func:`nuclei_scene` and the noise-free expected image in camera units."""
     from skimage.draw import ellipse
 
-    from infocus.noise import simulate_poisson_gaussian
+    from infocus.noise import scale_to_photons, simulate_poisson_gaussian
 
     rng = np.random.default_rng(seed)
     labels = np.zeros((size, size), np.uint16)
@@ -209,8 +209,8 @@ def _nuclei(seed: int, size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndar
         labels[rr[free], cc[free]] = k
         brightness[rr[free], cc[free]] = rng.uniform(0.35, 1.0)
     clean = ndimage.gaussian_filter(np.maximum(brightness, 0.1), 1.0)
-    noisy, _ = simulate_poisson_gaussian(clean, photons=8.0, rng=seed, **CAMERA)
-    expected = CAMERA["offset"] + CAMERA["gain"] * 8.0 * clean / clean.max()
+    noisy, noise = simulate_poisson_gaussian(clean, photons=8.0, rng=seed, **CAMERA)
+    expected = noise.gain * scale_to_photons(clean, 8.0) + noise.offset
     return labels, noisy.astype(np.float32), expected
 
 

@@ -66,6 +66,7 @@ __all__ = [
     "TrainingScheme",
     "check_batch_tensor",
     "create_scheme",
+    "has_labels",
     "list_schemes",
     "masked_loss",
     "scheme_options",
@@ -416,6 +417,12 @@ def check_batch_tensor(x: object, *, name: str = "noisy batch") -> Tensor:
             f"The {name} has dtype {x.dtype} but must be floating point; convert it with x.float()."
         )
     return x
+
+
+def has_labels(target: Any) -> bool:
+    """Whether a training target of a labelled method carries labels anywhere (unlabelled
+    pixels, and images without labels throughout, hold -1)."""
+    return bool(np.any(np.asarray(target) >= 0))
 
 
 def masked_loss(

@@ -55,6 +55,7 @@ from infocus.methods._base import (
     Fitted,
     PredictionContext,
     PredictionRequest,
+    has_labels,
     masked_loss,
 )
 from infocus.methods.blind_spot import (
@@ -202,7 +203,7 @@ class DenoiSeg(Noise2Void):
         fitted = super().fit(data)
         if data.targets is None:
             return fitted
-        marks = [bool(np.any(np.asarray(t) >= 0)) for t in data.targets]
+        marks = [has_labels(t) for t in data.targets]
         if self.alpha > 0 and sum(marks) == 1 and len(marks) > 1:
             data.say(ONE_LABEL_WARNING)
         sizes = [int(np.prod(block.shape[1:])) for block in data.inputs]

@@ -30,6 +30,7 @@ import torch
 from infocus._errors import InfocusInputError, OutputExistsError
 from infocus.io import check_output_path, check_writable_folder
 from infocus.methods import DEFAULT_METHOD, FitData, Fitted, TrainingScheme, create_scheme
+from infocus.methods._base import has_labels
 from infocus.methods.config import TrainingConfig, default_config
 from infocus.training.distributed import Distributed, check_processes, train_in_processes
 
@@ -993,10 +994,6 @@ class _Engine:
         os.replace(temporary, self.checkpoint_dir / CHECKPOINT_NAME)
 
 
-def _has_labels(target: Any) -> bool:
-    return bool(np.any(np.asarray(target) >= 0))
-
-
 def _sampler(scheme: TrainingScheme, inputs: list[Any], targets: list[Any] | None,
              **options: Any) -> PatchSampler | LabelledShareSampler:
     """The scheme's share of labelled patches per batch when only some images carry labels
@@ -1005,7 +1002,7 @@ def _sampler(scheme: TrainingScheme, inputs: list[Any], targets: list[Any] | Non
 
     share = scheme.labelled_share() if scheme.labels else None
     if share is not None and targets is not None:
-        labelled = [_has_labels(t) for t in targets]
+        labelled = [has_labels(t) for t in targets]
         if any(labelled) and not all(labelled):
             return LabelledShareSampler(inputs, targets, labelled, share=share, **options)
     return PatchSampler(inputs, targets, **options)
@@ -1019,7 +1016,7 @@ def _split_keeping_labels(inputs: list[Any], targets: list[Any] | None, **option
     from infocus.training.data import split_validation
 
     assert targets is not None
-    labelled = [i for i, t in enumerate(targets) if _has_labels(t)]
+    labelled = [i for i, t in enumerate(targets) if has_labels(t)]
     rest = [i for i in range(len(inputs)) if i not in labelled]
     if not rest:
         return split_validation(inputs, targets, **options)
