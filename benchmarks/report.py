@@ -1993,7 +1993,11 @@ class Report:
     # ------------------------------------------------------------------------- joint tasks
     def joint(self) -> None:
         suite = self.suite("joint") or {}
-        self._deconoising(_get(suite, "deconoising") or {})
+        deco = _get(suite, "deconoising") or {}
+        self._deconoising(deco)
+        self._deconoising_mean([deco, *(_get(suite, name) or {} for name in sorted(
+            (k for k in suite if k.startswith("deconoising_seed")),
+            key=lambda k: int(k.removeprefix("deconoising_seed"))))])
         repeats = {name: _get(suite, name) or {} for name in sorted(
             (k for k in suite if k.startswith("denoiseg_seed")),
             key=lambda k: int(k.removeprefix("denoiseg_seed")))}
@@ -2134,8 +2138,68 @@ class Report:
             ("N2V", "denoise_psnr_n2v"),
             ("DecoNoising, re-blurred output", "denoise_psnr_deconoising"),
         ]
+        if any("deconv_psnr_deconoising_tta" in level for level in levels.values()):
+            rows += [
+                ("**with test-time augmentation** (mean over 8 flips/rotations)", None),
+                ("DecoNoising deconvolved, PSNR", "deconv_psnr_deconoising_tta"),
+                ("N2V + RL 30 iterations, PSNR", "deconv_psnr_n2v_rl30_tta"),
+                ("N2V + RL oracle iterations, PSNR", "deconv_psnr_n2v_rl_oracle_tta"),
+                ("DecoNoising deconvolved, FWHM", "fwhm_deconoising_tta"),
+                ("N2V + RL 30 iterations, FWHM", "fwhm_n2v_rl30_tta"),
+                ("N2V, denoising PSNR", "denoise_psnr_n2v_tta"),
+                ("DecoNoising re-blurred, denoising PSNR", "denoise_psnr_deconoising_tta"),
+            ]
         self.add(*_table(header, [[label, *(_f(levels[k].get(key)) if key else ""
                                             for k in levels)] for label, key in rows]))
+
+    def _deconoising_mean(self, parts: list[dict[str, Any]]) -> None:
+        """The mean over the scene sets that hold every photon level, and in how many sets
+        DecoNoising's deconvolved output beats N2V + RL with 30 and with the oracle's
+        iterations."""
+        parts = [p for p in parts if p.get("levels")]
+        photons = sorted({k for p in parts for k in p["levels"]}, key=float)
+        photons = [k for k in photons if all(k in p["levels"] for p in parts)]
+        if len(parts) < 2 or not photons:
+            return
+
+        def mean(level: str, key: str) -> float | None:
+            values = [p["levels"][level].get(key) for p in parts]
+            return None if None in values else float(np.mean(values))
+
+        def wins(level: str, ours: str, theirs: str, lower: bool = False) -> str:
+            pairs = [(p["levels"][level].get(ours), p["levels"][level].get(theirs))
+                     for p in parts]
+            if any(None in pair for pair in pairs):
+                return "–"
+            return str(sum((a < b) if lower else (a > b) for a, b in pairs))
+
+        rows = [("deconvolved PSNR (dB): DecoNoising", "deconv_psnr_deconoising"),
+                ("N2V + RL 30 iterations", "deconv_psnr_n2v_rl30"),
+                ("N2V + RL, oracle iterations", "deconv_psnr_n2v_rl_oracle"),
+                ("bead FWHM (px): DecoNoising", "fwhm_deconoising"),
+                ("N2V + RL 30 iterations", "fwhm_n2v_rl30"),
+                ("denoising PSNR (dB): DecoNoising re-blurred", "denoise_psnr_deconoising"),
+                ("N2V", "denoise_psnr_n2v")]
+        header = ["", *(f"{float(k):g} photons{tag}" for k in photons
+                        for tag in ("", ", TTA"))]
+        table = [[label, *(_f(mean(k, key + tag)) for k in photons for tag in ("", "_tta"))]
+                 for label, key in rows]
+        table += [[f"DecoNoising better than {name}, sets of {len(parts)}",
+                   *(wins(k, ours + tag, theirs + tag, lower) for k in photons
+                     for tag in ("", "_tta"))]
+                  for name, ours, theirs, lower in (
+                      ("N2V + RL 30 (PSNR)", "deconv_psnr_deconoising",
+                       "deconv_psnr_n2v_rl30", False),
+                      ("N2V + RL oracle (PSNR)", "deconv_psnr_deconoising",
+                       "deconv_psnr_n2v_rl_oracle", False),
+                      ("N2V + RL 30 (FWHM)", "fwhm_deconoising", "fwhm_n2v_rl30", True),
+                      ("N2V (denoising PSNR)", "denoise_psnr_deconoising", "denoise_psnr_n2v",
+                       False))]
+        self.add(f"Mean over {len(parts)} scene sets ({parts[0].get('images')} scenes each; "
+                 "each set its own scenes and training seed), without and with test-time "
+                 "augmentation (TTA: both networks averaged over the 8 flips and rotations, "
+                 "Richardson–Lucy on N2V's averaged output):", "")
+        self.add(*_table(header, table))
 
     def build(self) -> str:
         self.header()

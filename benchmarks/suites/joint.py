@@ -14,6 +14,11 @@ patches.
   have). PSNR against the unblurred truth; the median FWHM of Gaussians fitted to the beads.
 * **Denoising**: DecoNoising's re-blurred output and N2V's, PSNR against the blurred truth.
 
+Every output is also scored with test-time augmentation (the mean over the 8 flips and
+rotations, ``tta=True``) for both networks, Richardson–Lucy then running on N2V's averaged
+output. Parts ``deconoising_seed1`` to ``deconoising_seed3`` repeat both photon levels on other
+scenes and another training seed each; the report gives the mean over the four.
+
 **DenoiSeg** (part ``denoiseg``): simulated nuclei (128², 12–18 elliptical nuclei with semi-axes
 of 4–10 px per image, many touching, each 35–100 % as bright as the brightest of 8 photons,
 background 0.8 photons, the simulated camera), 20
@@ -114,12 +119,15 @@ def bead_fwhm(image: np.ndarray, beads: np.ndarray, radius: int = 7) -> float:
     return float(np.median(widths)) if widths else math.nan
 
 
-def _train(method: str, noisy: np.ndarray, steps: int, options: dict[str, Any]) -> Any:
+def _train(method: str, noisy: np.ndarray, steps: int, options: dict[str, Any],
+           seed: int | None = None) -> Any:
     from infocus.methods.config import default_config
     from infocus.training.loop import train
 
-    config = default_config(method).with_updates(
-        steps=steps, scheme_options={**default_config(method).scheme_options, **options})
+    defaults = default_config(method)
+    config = defaults.with_updates(
+        steps=steps, seed=defaults.seed if seed is None else seed,
+        scheme_options={**defaults.scheme_options, **options})
     return train(noisy, axes="SYX", config=config, progress=False, log=lambda m: None)
 
 
@@ -133,57 +141,67 @@ def _richardson_lucy(denoised: np.ndarray, psf: np.ndarray, iterations: int) -> 
     return restored * scale * CAMERA["gain"] + CAMERA["offset"]
 
 
-def deconoising(context: Any, result: dict[str, Any], save: Any) -> None:
+def deconoising(context: Any, result: dict[str, Any], save: Any, scenes: int = 0) -> None:
     """Both comparisons per photon level (module docstring); a level already in ``result`` is
-    kept, and each level is saved as soon as it is measured."""
+    kept, and each level is saved as soon as it is measured. ``scenes`` > 0 draws other
+    scenes and another training seed."""
+    from infocus.methods.config import default_config
+
     profile = context.profile
     steps = int(profile.extra.get("joint_steps", 2000 if profile.name == "full" else
                                   300 if profile.name == "quick" else 4))
     images = int(profile.extra.get("joint_images", 4 if profile.name != "tiny" else 1))
+    seed = default_config("n2v").seed + scenes
     result.update(steps=result.get("steps", steps), images=result.get("images", images),
-                  optics=result.get("optics", OPTICS))
+                  optics=result.get("optics", OPTICS), scenes=scenes, seed=seed)
     levels = result.setdefault("levels", {})
     for photons in (10.0, 50.0):
         if f"{photons:g}" in levels:
             continue
-        scenes = [scene(photons, seed) for seed in range(images)]
-        noisy = np.stack([s["noisy"] for s in scenes])
-        context.log(f"  {photons:g} photons: training n2v and deconoising ({steps} steps)")
-        n2v = _train("n2v", noisy, steps, {})
-        deco = _train("deconoising", noisy, steps, OPTICS)
+        drawn = [scene(photons, 1000 * scenes + k) for k in range(images)]
+        noisy = np.stack([s["noisy"] for s in drawn])
+        context.log(f"  {photons:g} photons, scenes {scenes}: training n2v and deconoising "
+                    f"({steps} steps)")
+        n2v = _train("n2v", noisy, steps, {}, seed)
+        deco = _train("deconoising", noisy, steps, OPTICS, seed)
         rows: dict[str, list[float]] = {}
-
-        def add(name: str, value: float, rows: dict[str, list[float]] = rows) -> None:
-            rows.setdefault(name, []).append(value)
-
-        for s in scenes:
-            denoised = n2v.denoise(s["noisy"])
-            predicted = deco.predict(s["noisy"], also=("deconvolved",))
-            deconvolved = predicted.extras["deconvolved"]
-            add("denoise_psnr_n2v", _psnr(denoised, s["blurred"]))
-            add("denoise_psnr_deconoising", _psnr(predicted.denoised, s["blurred"]))
-            add("denoise_psnr_noisy", _psnr(s["noisy"], s["blurred"]))
-            add("deconv_psnr_deconoising", _psnr(deconvolved, s["truth"]))
-            add("fwhm_deconoising", bead_fwhm(deconvolved, s["beads"]))
-            add("fwhm_truth", bead_fwhm(s["truth"], s["beads"]))
-            add("fwhm_blurred", bead_fwhm(s["blurred"], s["beads"]))
-            add("fwhm_n2v", bead_fwhm(denoised, s["beads"]))
-            best = (-math.inf, 0, None)
-            for iterations in (*RL_ITERATIONS, 3, 5, 20, 50, 200):
-                restored = _richardson_lucy(denoised, s["psf"], iterations)
-                score = _psnr(restored, s["truth"])
-                if iterations in RL_ITERATIONS:
-                    add(f"deconv_psnr_n2v_rl{iterations}", score)
-                    add(f"fwhm_n2v_rl{iterations}", bead_fwhm(restored, s["beads"]))
-                if score > best[0]:
-                    best = (score, iterations, restored)
-            add("deconv_psnr_n2v_rl_oracle", best[0])
-            add("rl_oracle_iterations", best[1])
-            add("fwhm_n2v_rl_oracle", bead_fwhm(best[2], s["beads"]))
+        for s in drawn:
+            for name, value in _deconvolution_scores(n2v, deco, s).items():
+                rows.setdefault(name, []).append(value)
         levels[f"{photons:g}"] = {name: float(np.nanmean(values)) for name, values in rows.items()}
         context.log(f"  {photons:g} photons: " + ", ".join(
             f"{k} {v:.2f}" for k, v in levels[f"{photons:g}"].items()))
         save()
+
+
+def _deconvolution_scores(n2v: Any, deco: Any, s: dict[str, np.ndarray]) -> dict[str, float]:
+    """One scene's scores (module docstring), without and with test-time augmentation (keys
+    ending in ``_tta``)."""
+    scores = {"denoise_psnr_noisy": _psnr(s["noisy"], s["blurred"]),
+              "fwhm_truth": bead_fwhm(s["truth"], s["beads"]),
+              "fwhm_blurred": bead_fwhm(s["blurred"], s["beads"])}
+    for tta, tag in ((False, ""), (True, "_tta")):
+        denoised = n2v.denoise(s["noisy"], tta=tta)
+        predicted = deco.predict(s["noisy"], also=("deconvolved",), tta=tta)
+        deconvolved = predicted.extras["deconvolved"]
+        scores[f"denoise_psnr_n2v{tag}"] = _psnr(denoised, s["blurred"])
+        scores[f"denoise_psnr_deconoising{tag}"] = _psnr(predicted.denoised, s["blurred"])
+        scores[f"deconv_psnr_deconoising{tag}"] = _psnr(deconvolved, s["truth"])
+        scores[f"fwhm_deconoising{tag}"] = bead_fwhm(deconvolved, s["beads"])
+        scores[f"fwhm_n2v{tag}"] = bead_fwhm(denoised, s["beads"])
+        best = (-math.inf, 0, denoised)
+        for iterations in (*RL_ITERATIONS, 3, 5, 20, 50, 200):
+            restored = _richardson_lucy(denoised, s["psf"], iterations)
+            score = _psnr(restored, s["truth"])
+            if iterations in RL_ITERATIONS:
+                scores[f"deconv_psnr_n2v_rl{iterations}{tag}"] = score
+                scores[f"fwhm_n2v_rl{iterations}{tag}"] = bead_fwhm(restored, s["beads"])
+            if score > best[0]:
+                best = (score, iterations, restored)
+        scores[f"deconv_psnr_n2v_rl_oracle{tag}"] = best[0]
+        scores[f"rl_oracle_iterations{tag}"] = best[1]
+        scores[f"fwhm_n2v_rl_oracle{tag}"] = bead_fwhm(best[2], s["beads"])
+    return scores
 
 
 def nuclei_scene(seed: int, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
@@ -318,7 +336,8 @@ def denoiseg(context: Any, result: dict[str, Any], save: Any, scenes: int = 0) -
 
 
 PARTS = {"deconoising": deconoising, "denoiseg": denoiseg,
-         **{f"denoiseg_seed{k}": partial(denoiseg, scenes=k) for k in (1, 2, 3)}}
+         **{f"denoiseg_seed{k}": partial(denoiseg, scenes=k) for k in (1, 2, 3)},
+         **{f"deconoising_seed{k}": partial(deconoising, scenes=k) for k in (1, 2, 3)}}
 
 
 def run(context: Any) -> dict[str, Any]:
