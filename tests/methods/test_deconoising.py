@@ -70,6 +70,11 @@ def test_the_output_is_sharper_than_its_blurred_twin(rng):
     deconvolved = result.extras["deconvolved"]
     assert psnr(result.denoised, blurred[0]) > psnr(noisy[0], blurred[0]) + 3
     assert psnr(deconvolved, clean[0]) > psnr(result.denoised, clean[0]) + 0.5
+    # by default the prediction averages the 8 flips and rotations (prediction_tta)
+    averaged = model.predict(noisy[0], also=("deconvolved",), tta=True).extras["deconvolved"]
+    once = model.predict(noisy[0], also=("deconvolved",), tta=False).extras["deconvolved"]
+    np.testing.assert_array_equal(deconvolved, averaged)
+    assert np.abs(once - deconvolved).max() > 1e-3 * (deconvolved.max() - deconvolved.min())
     # Tiles cut anywhere give the same images: the PSF's reach is part of the field.
     tiled = model.predict(noisy[0], also=("deconvolved",), tile_size=8)
     for name, value in (("denoised", result.denoised), ("deconvolved", deconvolved)):

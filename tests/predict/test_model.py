@@ -173,6 +173,9 @@ def test_tta_is_symmetric(rng):
     out = model.denoise(image, tta=True)
     flipped = model.denoise(image[:, ::-1].copy(), tta=True)
     np.testing.assert_allclose(flipped[:, ::-1], out, rtol=1e-4, atol=1e-3)
+    # N2V's default predicts once (the method's default, prediction_tta, is off)
+    np.testing.assert_array_equal(model.denoise(image), model.denoise(image, tta=False))
+    assert np.abs(model.denoise(image) - out).max() > 0
 
 
 def test_tta_keeps_the_row_direction_for_a_model_trained_without_turns(rng):

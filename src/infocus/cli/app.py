@@ -911,7 +911,11 @@ def predict(
     overlap: Annotated[
         int | None, typer.Option(help="Tile overlap (default: covers the receptive field).")
     ] = None,
-    tta: Annotated[bool, typer.Option("--tta", help="Average the 8 flips/rotations.")] = False,
+    tta: Annotated[
+        bool | None,
+        typer.Option("--tta/--no-tta", help="Average the 8 flips/rotations (default: the "
+                     "method's; on for DecoNoising, off for the others)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.", min=1)] = 4,
     backend: Annotated[
         str,

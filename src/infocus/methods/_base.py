@@ -281,6 +281,11 @@ class TrainingScheme:
         Whether its network may train in bfloat16 (:mod:`infocus.nets.precision`); False for a
         method whose network computes more than an image (DivNoising's variances and samples),
         so ``precision="auto"`` trains it in float32.
+    prediction_tta : bool
+        Whether prediction averages over the flips and rotations of the image
+        (test-time augmentation) unless the caller says otherwise; True for a method whose
+        output holds content that the data do not fix and the network sets by orientation
+        (DecoNoising's deconvolved image).
     """
 
     name: str
@@ -302,6 +307,7 @@ class TrainingScheme:
     labels: ClassVar[bool] = False
     context_axis: ClassVar[str | None] = None
     mixed_precision: ClassVar[bool] = True
+    prediction_tta: ClassVar[bool] = False
 
     # ------------------------------------------------------------------------------ training
     @property

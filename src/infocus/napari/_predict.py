@@ -47,7 +47,8 @@ class PredictWidget(Container):
         self._axes = AxesField()
         self._tile = SpinBox(label="tile size", min=0, max=8192, step=16, value=0,
                              tooltip="Tile edge in pixels; 0 chooses it from the free memory.")
-        self._tta = CheckBox(text="test-time augmentation (8 flips/rotations)", value=False)
+        self._tta = CheckBox(text="test-time augmentation (8 flips/rotations; unchecked: "
+                                  "the method's default)", value=False)
         self._run = PushButton(text="Denoise")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = progress_bar()
@@ -101,7 +102,9 @@ class PredictWidget(Container):
             self._relay.progress.emit((done, total))
 
         model = load_model(path)
-        return model.denoise(data, axes=axes, tile_size=tile_size, tta=tta, progress=progress)
+        # unchecked leaves the method's default (DecoNoising averages orientations)
+        return model.denoise(data, axes=axes, tile_size=tile_size, tta=True if tta else None,
+                             progress=progress)
 
     def _show_progress(self, done_total: tuple[int, int]) -> None:
         done, total = done_total

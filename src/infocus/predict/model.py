@@ -204,7 +204,7 @@ class TrainedModel:
         axes: str | None = None,
         tile_size: int | None = None,
         overlap: int | None = None,
-        tta: bool = False,
+        tta: bool | None = None,
         batch_size: int = 4,
         device: str | None = None,
         backend: Backend = "auto",
@@ -227,9 +227,11 @@ class TrainedModel:
         overlap : int, optional
             Overlap of neighbouring tiles; default covers the network's receptive field, and
             a smaller one is raised to ``2 * receptive_radius + 1``.
-        tta : bool
+        tta : bool or None
             Average over the 8 flips/rotations of the YX plane (test-time augmentation); over
             the 4 flips only for a model trained without rotations (:attr:`rotation_invariant`).
+            None: the method's default (:attr:`TrainingScheme.prediction_tta`; on for
+            DecoNoising, off for the others).
         batch_size : int
             Tiles per forward pass.
         device : str, optional
@@ -271,7 +273,7 @@ class TrainedModel:
         also_out: dict[str, Any] | None = None,
         tile_size: int | None = None,
         overlap: int | None = None,
-        tta: bool = False,
+        tta: bool | None = None,
         batch_size: int = 4,
         device: str | None = None,
         backend: Backend = "auto",
@@ -380,7 +382,7 @@ class TrainedModel:
 
     def _run(
         self, image: Any, axes: str | None, request: PredictionRequest, outs: dict[str, Any],
-        *, tile_size: int | None, overlap: int | None, tta: bool, batch_size: int,
+        *, tile_size: int | None, overlap: int | None, tta: bool | None, batch_size: int,
         device: str | None, backend: Backend, progress: Any,
     ) -> dict[str, Any]:
         """Predict every block of ``image`` and write the requested results into ``outs``."""
@@ -430,7 +432,7 @@ class TrainedModel:
 
     def _prepare_run(
         self, scheme: TrainingScheme, array: Any, axes: str, request: PredictionRequest, *,
-        tta: bool, tile_size: int | None, overlap: int | None, batch_size: int,
+        tta: bool | None, tile_size: int | None, overlap: int | None, batch_size: int,
         device: str | None, backend: Backend,
     ) -> tuple[Any, dict[str, Any]]:
         """The tile function (network, backend, test-time augmentation) and the tiling."""
@@ -457,6 +459,7 @@ class TrainedModel:
         )
         call, self.last_backend = self._runner(predictor, device_, ndim, backend, request)
         rotations = self.rotation_invariant
+        tta = scheme.prediction_tta if tta is None else bool(tta)
 
         def run(batch: np.ndarray) -> np.ndarray:
             try:

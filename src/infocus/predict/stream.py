@@ -59,7 +59,7 @@ def predict_file(
     uncertainty: str | os.PathLike[str] | None = None,
     tile_size: int | None = None,
     overlap: int | None = None,
-    tta: bool = False,
+    tta: bool | None = None,
     batch_size: int = 4,
     backend: str = "auto",
     progress: Callable[[int, int], None] | None = None,
