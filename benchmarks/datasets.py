@@ -92,6 +92,12 @@ def fluorescence_clean() -> Iterator[tuple[str, np.ndarray]]:
     )
 
 
+def stardist_nuclei() -> np.ndarray:
+    """The stardist DSB2018 nuclei image (512², values 0-235; its masks ship with the
+    benchmarks, benchmarks/data)."""
+    return _read(_folder("stardist_dsb2018_nuclei") / "img2d.tif").astype(np.float32)
+
+
 def convallaria() -> np.ndarray:
     """One raw EMCCD frame of the PN2V Convallaria stack (1024×1024 uint16, no ground truth)."""
     folder = _folder("convallaria_pn2v")

@@ -2002,6 +2002,7 @@ class Report:
             (k for k in suite if k.startswith("denoiseg_seed")),
             key=lambda k: int(k.removeprefix("denoiseg_seed")))}
         self._denoiseg(_get(suite, "denoiseg") or {}, repeats or {"denoiseg_seed1": {}})
+        self._denoiseg_real(_get(suite, "denoiseg_dsb") or {})
 
     def _denoiseg(self, seg: dict[str, Any], repeats: dict[str, dict[str, Any]]) -> None:
         counts = sorted((k for k in seg if k.isdigit()), key=int)
@@ -2041,6 +2042,30 @@ class Report:
             self._denoiseg_repeat(name, other, {*counts, *unmeasured}, profile_name)
         self._denoiseg_mean([seg, *repeats.values()])
         self._denoiseg_psnr([seg, *repeats.values()])
+
+    def _denoiseg_real(self, seg: dict[str, Any]) -> None:
+        """The curve on real nuclei (the DSB2018 tiles), or why it is missing."""
+        if seg.get("skipped"):
+            self.add(f"DenoiSeg on real nuclei was not measured: {seg['skipped']}", "")
+            return
+        counts = sorted((k for k in seg if k.isdigit()), key=int)
+        if not counts:
+            return
+        self.add("The same curve on real nuclei: the stardist DSB2018 image with its "
+                 f"instance masks, imaged by the simulated camera at {seg['photons']:g} "
+                 "photons at the brightest pixel and cut into 16 tiles of 128², "
+                 f"{seg['train_images']} for training and {seg['test_images']} for testing "
+                 "(one image: a check on real shapes, not a spread):", "")
+        self.add(*_table(["labelled tiles", "DenoiSeg", "segmentation only", "N2V + watershed",
+                          "DenoiSeg denoised − N2V (dB)"],
+                         [[k, _f(seg[k]["denoiseg"], 3), _f(seg[k]["segmentation_only"], 3),
+                           _f(seg.get("n2v_watershed"), 3),
+                           f"{seg[k]['denoiseg_psnr'] - seg['n2v_psnr']:+.2f}"
+                           if "denoiseg_psnr" in seg[k] and "n2v_psnr" in seg else "–"]
+                          for k in counts]))
+        self.add(*[_beats_both(k, seg).replace(" image ", " tile ").replace(" images ",
+                                                                            " tiles ")
+                   for k in counts], "")
 
     def _denoiseg_psnr(self, curves: list[dict[str, Any]]) -> None:
         """DenoiSeg's denoised image against N2V's on the same test images, mean over the

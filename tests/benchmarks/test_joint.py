@@ -120,6 +120,7 @@ def test_run_keeps_finished_parts_of_an_earlier_run(joint, tmp_path):
     previous = {"deconoising": {"steps": 300, "images": 4, "levels": levels},
                 "denoiseg": done,
                 **{f"denoiseg_seed{k}": {**done, "complete": True} for k in (1, 2, 3)},
+                "denoiseg_dsb": {**done, "complete": True},
                 **{f"deconoising_seed{k}": {"steps": 300, "images": 4, "levels": levels,
                                             "complete": True} for k in (1, 2, 3)}}
     context, _ = _context(tmp_path, previous)
@@ -191,3 +192,50 @@ def test_report_gives_the_deconoising_mean_over_scene_sets(tmp_path, repo_on_pat
     assert ("✓ at 10 photons DecoNoising's default output is closer to the truth than N2V + "
             "RL: PSNR +0.25 dB against 30 iterations, +0.15 dB against the oracle's count; "
             "bead FWHM -0.50 px") in text
+
+
+def test_report_gives_the_real_nuclei_curve_or_why_it_is_missing(tmp_path, repo_on_path):
+    from benchmarks import report
+
+    def text_of(dsb: dict[str, Any]) -> str:
+        path = tmp_path / "2026-01-01-quick.json"
+        path.write_text(json.dumps({
+            "date": "2026-01-01", "profile": {"name": "quick"}, "machine": {"cpu": "test CPU"},
+            "suites": {"joint": {"complete": True, "result": {"denoiseg_dsb": dsb}}}}))
+        return report.write(path, tmp_path / "docs" / "benchmarks.md").read_text()
+
+    curve = {**_stored_curve(), "train_images": 12, "test_images": 4, "photons": 30.0,
+             "1": {"denoiseg": 0.7, "segmentation_only": 0.5, "denoiseg_psnr": 24.5}}
+    text = text_of(curve)
+    assert "12 for training and 4 for testing" in text
+    assert "| 1 | 0.700 | 0.500 | 0.540 | -0.50 |" in text
+    assert "✓ with 1 labelled tile DenoiSeg (0.700)" in text
+    assert "not measured: stardist_dsb2018_nuclei not found" in text_of(
+        {"skipped": "stardist_dsb2018_nuclei not found in /x; skipping it."})
+
+
+def test_the_real_nuclei_curve_is_skipped_with_a_reason_without_the_shared_data(
+        joint, tmp_path, monkeypatch):
+    import benchmarks.datasets
+
+    monkeypatch.setattr(benchmarks.datasets, "SHARED_DATA", tmp_path / "nowhere")
+    context, _ = _context(tmp_path)
+    result: dict[str, Any] = {}
+    joint.denoiseg(context, result, lambda: None, real=True)
+    assert "stardist_dsb2018_nuclei not found" in result["skipped"] and joint.trained == []
+
+
+@pytest.mark.shared_data
+def test_the_real_nuclei_curve_trains_on_twelve_tiles_and_tests_on_four(joint, tmp_path):
+    import benchmarks.datasets
+
+    if not (benchmarks.datasets.SHARED_DATA / "stardist_dsb2018_nuclei").is_dir():
+        pytest.skip("../shared/data/stardist_dsb2018_nuclei is absent")
+    tiles = joint.dsb_tiles()
+    assert len(tiles) == 16 and all(x.shape == (128, 128) for _, x, _ in tiles)
+    assert sum(len(np.unique(labels)) - 1 for labels, _, _ in tiles) >= 125  # cut nuclei
+    context, _ = _context(tmp_path, profile="tiny")
+    result: dict[str, Any] = {}
+    joint.denoiseg(context, result, lambda: None, real=True)
+    assert result["train_images"] == 12 and result["test_images"] == 4
+    assert [t["images"] for t in joint.trained] == [12, 12, 1]  # N2V, DenoiSeg, seg only
