@@ -33,9 +33,10 @@ def run_exported(path, image: np.ndarray) -> np.ndarray:
 
 
 def assert_export_matches(model, image: np.ndarray, axes: str, folder) -> None:
-    """Both formats equal ``model.denoise`` with the method's own options switched off."""
+    """Both formats equal ``model.denoise`` with the method's own options and its default
+    test-time augmentation switched off."""
     off = {name: False for name in model.prediction_options}
-    expected = model.denoise(image, axes=axes, backend="torch", **off)
+    expected = model.denoise(image, axes=axes, backend="torch", tta=False, **off)
     channels_first = image[None] if "C" not in axes else image
     for suffix in (".onnx", ".pt"):
         path = folder / f"exported{suffix}"

@@ -93,3 +93,9 @@ def test_a_psf_larger_than_the_images_is_refused(rng):
 def test_psf_image_and_model_together_are_refused():
     with pytest.raises(InfocusInputError, match="not both"):
         create_scheme("deconoising", psf="psf.tif", psf_model="gaussian")
+
+
+def test_the_export_says_what_it_leaves_out():
+    limits = create_scheme("deconoising", **OPTICS).export_limits({})
+    assert any("deconvolved image is left out" in line for line in limits)
+    assert any("predicts once, as infocus predict --no-tta does" in line for line in limits)

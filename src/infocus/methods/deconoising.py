@@ -150,10 +150,14 @@ class DecoNoising(Noise2Void):
                         "ECCV Workshops 2020.", "doi": "10.48550/arXiv.2008.08414"}
 
     def export_limits(self, state: dict[str, Any]) -> list[str]:
-        """The deconvolved image (the graph's output is the denoised one)."""
+        """The deconvolved image (the graph's output is the denoised one) and the averaging
+        over orientations (the graph predicts once)."""
         return ["The deconvolved image is left out: the exported model gives the denoised "
                 "image (the network's output blurred by the PSF); predict with infocus for "
-                "--deconvolved."]
+                "--deconvolved.",
+                "The mean over the 8 flips and rotations is left out: the exported model "
+                "predicts once, as infocus predict --no-tta does (infocus averages them by "
+                "default for this method)."]
 
     # ------------------------------------------------------------------------------ training
     def fit(self, data: FitData) -> Fitted:
