@@ -103,6 +103,13 @@ def _beats_both(count: str, seg: dict[str, Any]) -> str:
             f"watershed ({_f(n2v, 3)})")
 
 
+def _repeats(suite: dict[str, Any], prefix: str) -> dict[str, dict[str, Any]]:
+    """The parts ``prefix1``, ``prefix2``, ... of a suite (repeats on other scenes), in order."""
+    names = sorted((k for k in suite if k.startswith(prefix) and k[len(prefix):].isdigit()),
+                   key=lambda k: int(k[len(prefix):]))
+    return {name: _get(suite, name) or {} for name in names}
+
+
 def _unmeasured_counts(seg: dict[str, Any], profile_name: str) -> list[str]:
     """The label counts of a DenoiSeg curve that hold no result yet: of the ``counts`` the part
     recorded (else the profile's curve), and of the ``unmeasured_counts`` an earlier run of the
@@ -1995,12 +2002,8 @@ class Report:
         suite = self.suite("joint") or {}
         deco = _get(suite, "deconoising") or {}
         self._deconoising(deco)
-        self._deconoising_mean([deco, *(_get(suite, name) or {} for name in sorted(
-            (k for k in suite if k.startswith("deconoising_seed")),
-            key=lambda k: int(k.removeprefix("deconoising_seed"))))])
-        repeats = {name: _get(suite, name) or {} for name in sorted(
-            (k for k in suite if k.startswith("denoiseg_seed")),
-            key=lambda k: int(k.removeprefix("denoiseg_seed")))}
+        self._deconoising_mean([deco, *_repeats(suite, "deconoising_seed").values()])
+        repeats = _repeats(suite, "denoiseg_seed")
         self._denoiseg(_get(suite, "denoiseg") or {}, repeats or {"denoiseg_seed1": {}})
         self._denoiseg_real(_get(suite, "denoiseg_dsb") or {})
 

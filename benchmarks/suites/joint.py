@@ -286,8 +286,8 @@ def denoiseg(context: Any, result: dict[str, Any], save: Any, scenes: int = 0,
 
     What ``result`` already holds (N2V + watershed, a label count, or one network of a label
     count) is kept and not trained again; each is saved as soon as it is measured, so an
-    interrupted run resumes at the next label count. ``counts`` records the whole curve, so the report can tell which counts are
-    still missing.
+    interrupted run resumes at the next label count. ``counts`` records the whole curve, so
+    the report can tell which counts are still missing.
     """
     from infocus.methods import scheme_options
     from infocus.methods.config import default_config
