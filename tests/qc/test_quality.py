@@ -29,7 +29,8 @@ def test_the_summary_has_the_documented_keys_and_is_valid_json(scene):
     summary = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert summary["format"] == QC_FORMAT
     for key in ("psnr_estimate", "psnr_interval", "flagged", "checks", "estimate_method",
-                "noise", "noise_correlation_share", "axes", "shape", "ground_truth"):
+                "estimate_note", "noise", "noise_correlation_share", "axes", "shape",
+                "ground_truth"):
         assert key in summary
     assert {c["name"] for c in summary["checks"]} == {"consistency", "intensity"}
     assert all(isinstance(c["passed"], bool) for c in summary["checks"])
@@ -98,11 +99,27 @@ def test_other_captures_give_an_estimate_without_a_noise_model(scene):
     # A wrong noise model must not matter to this estimate.
     report = quality_check(scene.noisy, output, captures=others,
                            noise=NoiseParams(gain=1.0, variance_intercept=0.0))
-    assert report.risk.method == "second capture"
+    assert report.risk.method == "second capture" and report.risk.note == ""
     psnr, low, high = report.psnr
     true = _true_psnr(output, scene, report.data_range)
     assert low <= true <= high
     assert abs(psnr - true) < 1.5
+
+
+def test_a_capture_of_another_brightness_is_named_in_the_summary_and_page(scene, tmp_path):
+    """The user learns which capture was left out, and why, where the estimate is shown."""
+    from infocus.qc.page import write_report
+
+    clean = (scene.expected - 100) / (scene.expected.max() - 100)
+    dimmer = simulate_poisson_gaussian(clean, photons=30 * 0.8, rng=97, gain=2.0, offset=100.0,
+                                       read_noise=3.0)[0]
+    output = gaussian_filter(scene.noisy, 1.5)
+    report = quality_check(scene.noisy, output, captures=[dimmer])
+    assert report.risk.method == "bounds"
+    assert "no capture used (capture 1 (2" in report.summary_line()
+    assert "dimmer" in report.to_dict()["estimate_note"]
+    write_report(report, scene.noisy, output, tmp_path / "report")
+    assert "capture 1 (" in (tmp_path / "report" / "report.html").read_text()
 
 
 def test_without_denoiser_or_capture_the_interval_contains_the_truth(scene):

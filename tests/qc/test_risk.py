@@ -101,6 +101,63 @@ def test_a_second_capture_estimates_the_mse_without_the_denoiser():
         estimate_mse(first, first, noise, capture=second[:-1])
 
 
+def _captures(photons: float, brightness: tuple[float, ...], seed: int = 7):
+    """A noisy image and captures of its scene at other brightnesses (1.0 = the same)."""
+    rng = np.random.default_rng(seed)
+    clean = blobs_image((192, 192), rng, n_blobs=40)
+    first, noise = simulate_poisson_gaussian(clean, photons=photons, rng=1, **CAMERA)
+    others = [simulate_poisson_gaussian(clean, photons=photons * b, rng=10 + k, **CAMERA)[0]
+              for k, b in enumerate(brightness)]
+    expected = clean / clean.max() * photons * CAMERA["gain"] + CAMERA["offset"]
+    return first.astype(np.float64), [o.astype(np.float64) for o in others], expected, noise
+
+
+@pytest.mark.parametrize("brightness", [0.85, 1.2])
+def test_the_brightness_of_a_capture_is_read_from_its_difference(brightness):
+    """Same scene: ratio 1 and a mean-square difference at noise level; another brightness:
+    its ratio read to within a few per cent of the change."""
+    from infocus.qc.risk import capture_mismatch
+
+    first, (same, other), expected, _ = _captures(20.0, (1.0, brightness))
+    ratio, square = capture_mismatch(first, same, "YX")
+    assert ratio == pytest.approx(1.0, abs=0.01)
+    assert square < 10 * float(np.mean((first - same) ** 2)) / first.size
+    ratio, square = capture_mismatch(first, other, "YX")
+    assert ratio == pytest.approx(brightness, abs=0.05 * abs(brightness - 1) + 0.01)
+    signal = (brightness - 1) * (expected - CAMERA["offset"])
+    assert square == pytest.approx(float(np.mean(signal**2)), rel=0.4)
+
+
+def test_a_capture_of_another_brightness_is_left_out_with_a_note():
+    """A capture 20 % brighter biases the Noise2Noise estimate by several dB: it is left out,
+    and with no capture left the estimate is made from the noise model (SURE)."""
+    first, (same, brighter), expected, noise = _captures(20.0, (1.0, 1.2))
+    smooth = DENOISERS["gaussian 1"]
+    denoised = smooth(first)
+    true = float(np.mean((denoised - expected) ** 2))
+    biased = estimate_mse(first, denoised, noise, capture=[brighter], denoiser=None)
+    assert biased.method == "bounds" and "capture 1 (" in biased.note and "brighter" in biased.note
+    estimate = estimate_mse(first, denoised, noise, capture=[same, brighter])
+    assert estimate.method == "second capture"
+    assert estimate.note.startswith("left out capture 2 (")
+    assert abs(estimate.mse - true) < 0.25 * true
+    # What the identity would have said with the brighter capture in: far off.
+    from infocus.qc.risk import _from_captures
+
+    assert _from_captures(first, denoised, [brighter], "YX").mse > 2 * true
+    fallback = estimate_mse(first, denoised, noise, capture=[brighter], denoiser=smooth)
+    assert fallback.method == "sure" and fallback.note.startswith("no capture used")
+
+
+def test_captures_of_the_same_scene_are_all_used():
+    """No capture of the same scene is left out: 3 photon levels, 2 captures each, 3 outputs."""
+    for photons in (5.0, 20.0, 100.0):
+        first, others, _, noise = _captures(photons, (1.0, 1.0), seed=int(photons))
+        for denoise in ("gaussian 1", "gaussian 2.5", "median 3"):
+            estimate = estimate_mse(first, DENOISERS[denoise](first), noise, capture=others)
+            assert estimate.method == "second capture" and estimate.note == ""
+
+
 def test_a_capture_identical_to_another_is_refused():
     """Two copies of one capture carry no noise between them (FMD test_mix holds such a pair)."""
     rng = np.random.default_rng(3)

@@ -321,11 +321,12 @@ def _disagreement_text(report: QualityReport) -> str:
 
 
 def _method_text(report: QualityReport) -> str:
-    return {"sure": "SURE (the denoiser was run again)",
+    text = {"sure": "SURE (the denoiser was run again)",
             "second capture": "other captures of the scene (Noise2Noise identity)",
             "bounds": "the output and the noise model alone (bounds; give the denoiser or "
                       "another capture for an estimate)"}.get(report.risk.method,
-                                                                            report.risk.method)
+                                                                report.risk.method)
+    return f"{text}; {report.risk.note}" if report.risk.note else text
 
 
 def _noise_text(params: dict[str, Any]) -> str:

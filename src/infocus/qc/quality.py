@@ -147,10 +147,12 @@ class QualityReport:
     def psnr_text(self) -> str:
         """The PSNR estimate in words, e.g. "Estimated PSNR 31.20 dB (95 % interval ...)"."""
         psnr, low, high = self.psnr
+        note = f"; {self.risk.note}" if self.risk.note else ""
         if self.risk.method == "bounds":
-            return f"PSNR at least {_db(psnr)} dB (at most {_db(high)}; bounds from the output alone)"
+            return (f"PSNR at least {_db(psnr)} dB (at most {_db(high)}; bounds from the output "
+                    f"alone{note})")
         return (f"Estimated PSNR {_db(psnr)} dB (95 % interval {_db(low)} to {_db(high)}, "
-                f"{self.risk.method})")
+                f"{self.risk.method}{note})")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON summary: ``psnr_estimate``, ``psnr_interval``, ``flagged``, ``checks`` ...
@@ -165,6 +167,7 @@ class QualityReport:
             "mse_estimate": self.risk.mse,
             "mse_interval": [self.risk.low, self.risk.high],
             "estimate_method": self.risk.method,
+            "estimate_note": self.risk.note,
             "data_range": self.data_range,
             "flagged": self.flagged,
             "checks": [{"name": c.name, "passed": c.passed, "summary": c.summary,
@@ -212,7 +215,8 @@ def quality_check(
         estimate use SURE (the denoiser runs ``probes + 1`` more times).
     captures : sequence of ndarray
         Other raw captures of the same scene (independent noise): the error estimate then uses
-        the Noise2Noise identity.
+        the Noise2Noise identity, leaving out a capture whose brightness differs from the
+        noisy image's (the estimate's note says which).
     ground_truth : ndarray, optional
         The clean image, when known: true PSNR and SSIM are reported beside the estimates.
     data_range : float, optional
@@ -278,8 +282,8 @@ def quality_check(
     risk = estimate_mse(y, f, _variance_function(params, axes, f, floored=False),
                         denoiser=denoiser, capture=extra or None, probes=probes, seed=seed,
                         axes=axes, noise_covariance=noise_covariance,
-                        # The captures' estimate needs no noise model, correlated or not.
-                        correlation=None if extra else correlation)
+                        # Used only without captures: their estimate needs no noise model.
+                        correlation=correlation)
     peak = _data_range(data_range, truth, f)
     variance = _variance_function(params, axes, f, floored=True)(f)
     gains = _per_channel_map(y.shape, axes, [p.gain for p in params])
