@@ -1427,8 +1427,8 @@ class Report:
                      "in brightness stays in both.", "")
         used = fmd.get("captures_used")
         if isinstance(used, dict) and used.get("of"):
-            self.add(f"The captures of one confocal or two-photon view in test_mix differ in "
-                     f"brightness by up to 20 % (laser power, bleaching); `infocus qc` leaves "
+            self.add(f"Since the captures of one view differ in brightness (laser power, "
+                     f"bleaching), `infocus qc` leaves "
                      f"out a capture whose brightness differs from the image's beyond noise "
                      f"(`infocus.qc.risk.agreeing_captures`), and where none agrees the "
                      f"estimate from the image alone (SURE) stands in. Captures were used in "
