@@ -55,7 +55,10 @@ class Profile:
     #: FMD configurations of the probabilistic suite, in the order they run (empty: all 12).
     probabilistic_fmd_configurations: tuple[str, ...] = ()
     # --- qc (ground-truth-free estimates and flags) ----------------------------------------
-    qc_parts: tuple[str, ...] = ("page", "planted", "simulated", "fmd", "auto", "good_outputs")
+    qc_parts: tuple[str, ...] = ("page", "planted", "simulated", "fmd", "auto", "good_outputs",
+                                 "simulated_large")
+    #: Photon levels of the estimates on 512² scenes (part "simulated_large").
+    qc_large_photon_levels: tuple[float, ...] = (5.0, 100.0)
     #: Scenes per photon level for the estimates, and seeds per level for the planted defects.
     qc_images: int = 4
     qc_defect_seeds: int = 20
@@ -173,6 +176,7 @@ PROFILES: dict[str, Profile] = {
         qc_images=1,
         qc_defect_seeds=1,
         qc_steps=4,
+        qc_large_photon_levels=(),
         qc_fmd_configurations=("Confocal_BPAE_B",),
         qc_auto_photon_levels=(20.0,),
         qc_auto_scenes=1,

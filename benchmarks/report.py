@@ -1279,7 +1279,8 @@ class Report:
         self._qc_page(_get(suite, "page") or {})
         self._qc_planted(_get(suite, "planted") or {})
         self._qc_good_outputs(_get(suite, "good_outputs") or {})
-        self._qc_estimates(_get(suite, "simulated") or {}, _get(suite, "fmd") or {})
+        self._qc_estimates(_get(suite, "simulated") or {}, _get(suite, "fmd") or {},
+                           _get(suite, "simulated_large") or {})
         self._qc_auto(_get(suite, "auto") or {})
 
     def _qc_page(self, page: dict[str, Any]) -> None:
@@ -1379,10 +1380,12 @@ class Report:
                  "intensity check is a finding, not a false alarm.", "")
         self.add(*_table(["output", *[f"{float(level):g} photons" for level in levels]], rows))
 
-    def _qc_estimates(self, simulated: dict[str, Any], fmd: dict[str, Any]) -> None:
+    def _qc_estimates(self, simulated: dict[str, Any], fmd: dict[str, Any],
+                      large: dict[str, Any] | None = None) -> None:
         """The PSNR estimates' accuracy per data set, then their median error per denoiser."""
-        blocks = [(f"simulated, {float(level):g} photons", block)
-                  for level, block in simulated.items() if isinstance(block, dict)
+        blocks = [(f"simulated{size}, {float(level):g} photons", block)
+                  for size, part in (("", simulated), (" 512²", large or {}))
+                  for level, block in part.items() if isinstance(block, dict)
                   and "within_1db" in block]
         captures = "with the other captures (3; 2 where one is a copy)"
         file = ", against the ground-truth file as stored"
@@ -1406,7 +1409,9 @@ class Report:
                  "captures' differences); *ranking* is the share of denoiser pairs of one "
                  "image ordered as the truth orders them; *bounds* is the output-only interval "
                  "(no denoiser, no capture) and how far its lower end lies below the truth. "
-                 "FMD images are central 256² crops. The noise model is estimated from each "
+                 "Simulated scenes are 256² unless marked 512² (as many spots per area, the "
+                 "same denoisers and training budget); FMD images are central 256² crops. "
+                 "The noise model is estimated from each "
                  "image by the check itself, as a user without a calibrated camera gets it, "
                  "and SURE's interval also holds the error of that estimate (the covariance of "
                  "its parameters). The interval's half-width is the "

@@ -5,7 +5,8 @@
   profile's ``qc_steps``); each output's SURE estimate (the denoiser re-run) and output-only
   bounds against the true PSNR; pairwise ranking of the denoisers of one image; the SURE
   estimate again with the camera's true noise model, and the error that the drawn noise's own
-  sum of squares alone would cause (:func:`noise_term_error_db`).
+  sum of squares alone would cause (:func:`noise_term_error_db`); part ``simulated_large``
+  the same on 512² scenes.
 * **FMD estimates**: every test_mix capture (central 256² crop), Gaussian σ 1 and BM3D; the
   estimate from the image alone (SURE) and with the other three captures of the view (those
   whose brightness agrees with the image's); the truth both against the ground-truth file and
@@ -43,15 +44,17 @@ GOOD = ("blur", "bm3d")
 ELSEWHERE = 15
 
 
-def spot_scene(photons: float, seed: int, n: int = 40) -> dict[str, Any]:
-    """Gaussian spots (widths 1.5–12 px) on a dim background under the simulated camera."""
+def spot_scene(photons: float, seed: int, n: int = 40,
+               shape: tuple[int, int] = SHAPE) -> dict[str, Any]:
+    """Gaussian spots (widths 1.5–12 px) on a dim background under the simulated camera;
+    ``n`` spots per 256² (a larger ``shape`` holds as many per area)."""
     from infocus.noise import simulate_poisson_gaussian
 
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]].astype(np.float64)
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
     objects = []
-    for _ in range(n):
-        cy, cx, width = rng.uniform(0, SHAPE[0]), rng.uniform(0, SHAPE[1]), rng.uniform(1.5, 12)
+    for _ in range(round(n * shape[0] * shape[1] / (SHAPE[0] * SHAPE[1]))):
+        cy, cx, width = rng.uniform(0, shape[0]), rng.uniform(0, shape[1]), rng.uniform(1.5, 12)
         objects.append(rng.uniform(0.3, 1.0)
                        * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * width**2)))
     clean = 0.05 + sum(objects)
@@ -89,15 +92,16 @@ def _estimate(noisy: np.ndarray, output: np.ndarray, peak: float, denoiser: Any,
             "note": report.risk.note, "flagged": report.flagged}
 
 
-def simulated_estimates(context: Any) -> dict[str, Any]:
+def simulated_estimates(context: Any, shape: tuple[int, int] = SHAPE,
+                        photon_levels: tuple[float, ...] | None = None) -> dict[str, Any]:
     from infocus.noise import estimate_noise
 
     profile = context.profile
     images = profile.qc_images
     result: dict[str, Any] = {}
-    for photons in profile.photon_levels:
-        scenes = [spot_scene(photons, seed) for seed in range(images)]
-        trained = _trained_denoisers(photons, profile.qc_steps, images)
+    for photons in profile.photon_levels if photon_levels is None else photon_levels:
+        scenes = [spot_scene(photons, seed, shape=shape) for seed in range(images)]
+        trained = _trained_denoisers(photons, profile.qc_steps, images, shape)
         rows = []
         for index, scene in enumerate(scenes):
             noisy, clean = scene["noisy"], scene["clean"]
@@ -112,7 +116,8 @@ def simulated_estimates(context: Any) -> dict[str, Any]:
                 rows.append(_row(index, name, noisy, clean,
                                  lambda x, m=model: m.denoise(x, axes="YX")))
         result[str(photons)] = _summarise(rows)
-        context.log(f"simulated {photons:g} photons: {result[str(photons)]['within_1db']:.0%} "
+        context.log(f"simulated {shape[0]}x{shape[1]}, {photons:g} photons: "
+                    f"{result[str(photons)]['within_1db']:.0%} "
                     f"within 1 dB, ranking {result[str(photons)]['ranking']:.0%}")
     return result
 
@@ -153,14 +158,15 @@ def noise_term_error_db(noisy: np.ndarray, clean: np.ndarray, output: np.ndarray
     return math.inf if mse + term <= 0 else 10 * math.log10(mse / (mse + term))
 
 
-def _trained_denoisers(photons: float, steps: int, images: int) -> dict[str, Any]:
+def _trained_denoisers(photons: float, steps: int, images: int,
+                       shape: tuple[int, int] = SHAPE) -> dict[str, Any]:
     """N2V trained on the evaluation images themselves (self-supervised), CARE on other
     scenes of the same kind with their clean targets."""
     import infocus
     from infocus.methods.config import default_config
 
-    noisy = np.stack([spot_scene(photons, seed)["noisy"] for seed in range(images)])
-    training = [spot_scene(photons, 1000 + seed) for seed in range(max(images, 4))]
+    noisy = np.stack([spot_scene(photons, seed, shape=shape)["noisy"] for seed in range(images)])
+    training = [spot_scene(photons, 1000 + seed, shape=shape) for seed in range(max(images, 4))]
     models = {}
     for method, inputs, targets in (
         ("n2v", noisy, None),
@@ -621,8 +627,20 @@ def _auto_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+#: Edge of the larger simulated images (part ``simulated_large``): how the estimates sharpen
+#: with the image's size.
+LARGE = (512, 512)
+
+
+def large_estimates(context: Any) -> dict[str, Any]:
+    """The simulated estimates again on 512² scenes (as many spots per area), at the
+    profile's ``qc_large_photon_levels``."""
+    return simulated_estimates(context, LARGE, context.profile.qc_large_photon_levels)
+
+
 PARTS = {"planted": planted_defects, "simulated": simulated_estimates, "fmd": fmd_estimates,
-         "page": report_page, "auto": auto_choice, "good_outputs": good_outputs}
+         "page": report_page, "auto": auto_choice, "good_outputs": good_outputs,
+         "simulated_large": large_estimates}
 
 
 def run(context: Any) -> dict[str, Any]:
