@@ -147,6 +147,10 @@ def test_a_capture_of_another_brightness_is_left_out_with_a_note():
     assert _from_captures(first, denoised, [brighter], "YX").mse > 2 * true
     fallback = estimate_mse(first, denoised, noise, capture=[brighter], denoiser=smooth)
     assert fallback.method == "sure" and fallback.note.startswith("no capture used")
+    dimmer = _captures(20.0, (1.0, 1.2, 0.8))[1][2]  # its own noise draw
+    two = estimate_mse(first, denoised, noise, capture=[brighter, same, dimmer])
+    assert two.note.startswith("left out capture 1 (") and "capture 3 (" in two.note
+    assert "their scenes differ" in two.note and "dimmer" in two.note
 
 
 def test_captures_of_the_same_scene_are_all_used():

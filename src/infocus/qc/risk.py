@@ -327,8 +327,8 @@ def capture_mismatch(y: np.ndarray, capture: np.ndarray, axes: str) -> tuple[flo
     scene drifted) is not seen.
 
     The Noise2Noise identity with such a capture estimates the MSE plus about half that mean
-    square: confocal captures of one view in FMD differ in brightness by up to 20 % (laser
-    power, bleaching), which made the estimate several dB pessimistic or optimistic.
+    square: confocal and two-photon captures of one view in FMD differ in brightness by up to
+    20 % (laser power, bleaching), which made the estimate several dB pessimistic or optimistic.
     """
     sigma = [MISMATCH_SMOOTHING if axis in "YX" else 0.0 for axis in axes]
     difference = capture - y
@@ -368,8 +368,9 @@ def agreeing_captures(y: np.ndarray, f: np.ndarray, captures: list[np.ndarray], 
         return kept, ""
     what = ", ".join(left_out)
     if kept:
-        return kept, (f"left out {what}: its scene differs from the noisy image's beyond "
-                      "noise, which the estimate from captures assumes away")
+        whose = "its scene differs" if len(left_out) == 1 else "their scenes differ"
+        return kept, (f"left out {what}: {whose} from the noisy image's beyond noise, which "
+                      "the estimate from captures assumes away")
     return kept, (f"no capture used ({what}): each one's scene differs from the noisy "
                   "image's beyond noise, which the estimate from captures assumes away; "
                   "capture again at the same settings")
