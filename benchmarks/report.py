@@ -1389,7 +1389,9 @@ class Report:
                   and "within_1db" in block]
         captures = "with the other captures (3; 2 where one is a copy)"
         file = ", against the ground-truth file as stored"
-        blocks += [(label, fmd[key]) for key, label in
+        # The summaries against the file share the rows of those against the scene.
+        blocks += [(label, {"rows": (fmd.get(key.removesuffix("_file")) or {}).get("rows"),
+                            **fmd[key]}) for key, label in
                    (("single", "FMD test_mix, image alone"),
                     ("captures", f"FMD test_mix, {captures}"),
                     ("single_file", f"FMD test_mix, image alone{file}"),
@@ -1418,10 +1420,17 @@ class Report:
                  "estimate's own uncertainty: where it exceeds 1 dB, no single estimate can be "
                  "trusted to 1 dB, whatever its bias.", "")
         if "single_file" in fmd:
-            scales = _fmd_scales(fmd["single"].get("rows") or [])
+            fmd_rows = fmd["single"].get("rows") or []
+            scales = _fmd_scales(fmd_rows)
+            shares = [r["truth_correction"]["correction"]
+                      / r["truth_correction"]["mse_against_matched"]
+                      for r in fmd_rows if r.get("truth_correction")]
+            share = (f"{_f(100 * min(shares), 0)}–{_f(100 * max(shares), 0)} % of the "
+                     f"outputs' error here (median {_f(100 * float(np.median(shares)), 0)} %)"
+                     if shares else "not measured here")
             self.add("FMD's ground truth is the mean of its 50 captures of the view, the test "
                      "captures among them, rounded to 8 bits: it holds noise of variance "
-                     "v/50 + 1/12, about a tenth of a good output's error here, and each "
+                     f"v/50 + 1/12, {share}, and each "
                      f"capture's brightness differs from the mean's ({scales}). What "
                      "the estimators aim at is the capture's own noise-free image. The FMD rows "
                      "compare with that (the file matched to the capture's brightness by a "
